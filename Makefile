@@ -1,0 +1,46 @@
+# anpr-edge — setup is code. `make demo` and `make test` work on a fresh Debian/Ubuntu box.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT    := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
+
+.PHONY: demo test lint check deps system-deps clean
+
+# System packages: mosquitto (the tests start their own throwaway brokers; the
+# packaged service is not used) and python3-venv where Debian splits it out.
+system-deps:
+	@need=""; \
+	command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need="$$need mosquitto"; \
+	$(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1 || need="$$need python3-venv"; \
+	if [ -n "$$need" ]; then \
+	  echo "installing:$$need"; \
+	  $(APT) update -qq && $(APT) install -y -qq --no-install-recommends $$need; \
+	fi
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "anpr-edge needs Python >= 3.11 (set PYTHON=python3.11)")'
+
+$(BIN)/.installed: pyproject.toml | system-deps
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+deps: system-deps $(BIN)/.installed
+
+## make demo: set up and run the simulator demo on embedded defaults
+demo: deps
+	$(BIN)/anpr-sim demo
+
+## make lint: ruff and mypy --strict on agent/
+lint: deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy --strict agent
+
+## make test: set up, lint, type-check and run the whole test suite (real mosquitto)
+test: lint
+	$(BIN)/anpr-agent check-config config/agent.example.toml
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache *.egg-info

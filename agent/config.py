@@ -1,0 +1,351 @@
+"""The agent's configuration: one frozen pydantic tree.
+
+Every field has bounds and a description; every validator is pure (no file
+access, no environment, no clock). Reading TOML, applying ``ANPR_…``
+environment overrides and resolving credential paths happen in
+:mod:`agent.configload`; checks that need the file system (a key exists, is
+private, a certificate parses) live in :mod:`agent.configfiles`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "COUNT_DIMENSIONS",
+    "AgentConfig",
+    "BrokerUrl",
+    "CameraConfig",
+    "CountsConfig",
+    "JournalConfig",
+    "KeysConfig",
+    "RecognitionConfig",
+    "ServiceConfig",
+    "UplinkConfig",
+    "broker_endpoint",
+]
+
+# The only dimensions a civil count may be broken down by: none identifies a vehicle.
+COUNT_DIMENSIONS = ("lane", "direction", "country_group", "vehicle_class")
+
+_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_TOPIC_PREFIX_PATTERN = r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$"
+_COUNTRY = r"^[A-Z]{1,3}$"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+def _check_broker_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme in {"mqtt", "tcp", "ws"}:
+        msg = (
+            "plaintext MQTT is not supported: use mqtts://host:port (TLS with client certificates)"
+        )
+        raise ValueError(msg)
+    if parts.scheme != "mqtts":
+        msg = "must be mqtts://host:port"
+        raise ValueError(msg)
+    if not parts.hostname:
+        msg = "must name a host: mqtts://host:port"
+        raise ValueError(msg)
+    try:
+        port = parts.port
+    except ValueError as exc:
+        msg = "port must be a number from 1 to 65535"
+        raise ValueError(msg) from exc
+    if parts.path not in {"", "/"} or parts.query or parts.fragment or parts.username:
+        msg = "must be mqtts://host:port with no path, query or user"
+        raise ValueError(msg)
+    if port == 0:
+        msg = "port must be a number from 1 to 65535"
+        raise ValueError(msg)
+    return url
+
+
+BrokerUrl = Annotated[str, AfterValidator(_check_broker_url)]
+
+
+def broker_endpoint(url: str) -> tuple[str, int]:
+    """Return ``(host, port)`` of a validated ``mqtts://`` URL; the port defaults to 8883."""
+    parts = urlsplit(url)
+    return (parts.hostname or "").lower(), parts.port or 8883
+
+
+def _check_loopback(address: str) -> str:
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        msg = "must be host:port, e.g. 127.0.0.1:9108"
+        raise ValueError(msg)
+    host = host.strip("[]")
+    if host != "localhost":
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            msg = "metrics must listen on a loopback address (127.0.0.0/8, ::1 or localhost)"
+            raise ValueError(msg)
+    return address
+
+
+def _check_dimensions(dimensions: tuple[str, ...]) -> tuple[str, ...]:
+    bad = [d for d in dimensions if d not in COUNT_DIMENSIONS]
+    if bad:
+        msg = (
+            f"dimension(s) {', '.join(map(repr, bad))} not allowed (they could identify "
+            f"a vehicle); allowed: {', '.join(COUNT_DIMENSIONS)}"
+        )
+        raise ValueError(msg)
+    if len(set(dimensions)) != len(dimensions):
+        msg = "dimensions must not repeat"
+        raise ValueError(msg)
+    return dimensions
+
+
+class CameraConfig(_Section):
+    """Who this camera is, where it stands, who answers for it, and where its frames come from."""
+
+    id: str = Field(
+        pattern=_ID_PATTERN,
+        description="Camera id: MQTT client id, topic segment and CN of its client certificates.",
+    )
+    site: str = Field(min_length=1, max_length=200, description="Site name, e.g. a crossing.")
+    location: str = Field(
+        min_length=1, max_length=200, description="Where it stands: address or 'lat,lon'."
+    )
+    owner: str = Field(min_length=1, max_length=200, description="Legal owner of the camera.")
+    operator: str = Field(min_length=1, max_length=200, description="Who runs it day to day.")
+    vendor: str = Field(default="unknown", max_length=200, description="Camera vendor.")
+    model: str = Field(default="unknown", max_length=200, description="Camera model.")
+    source: str = Field(
+        min_length=1,
+        max_length=2000,
+        description="Frame source: rtsp://, http(s)://, a video file, a directory of images, "
+        "or sim: for the in-process simulator.",
+    )
+    lanes: int = Field(default=1, ge=1, le=8, description="Number of lanes in view.")
+
+
+class RecognitionConfig(_Section):
+    """The plate detector and reader models and their thresholds."""
+
+    detector_card: Path = Field(
+        default=Path("models/detector.card.json"),
+        description="Card (JSON) of the ONNX plate detector; the model sits next to it.",
+    )
+    reader_card: Path = Field(
+        default=Path("models/reader.card.json"),
+        description="Card (JSON) of the ONNX CTC plate reader; the model sits next to it.",
+    )
+    detect_threshold: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="Minimum detector score for a plate box."
+    )
+    read_threshold: float = Field(
+        default=0.6, ge=0.0, le=1.0, description="Minimum mean character confidence of a read."
+    )
+    min_plate_width: int = Field(
+        default=60, ge=8, le=2000, description="Ignore plate boxes narrower than this (pixels)."
+    )
+    countries: tuple[Annotated[str, Field(pattern=_COUNTRY)], ...] = Field(
+        default=("B", "NL", "F", "D", "L"),
+        min_length=1,
+        description="Country syntaxes the post-OCR checker tries, as international codes.",
+    )
+    threads: int = Field(
+        default=1, ge=1, le=64, description="onnxruntime intra-op threads per model."
+    )
+    pass_timeout_s: float = Field(
+        default=2.0, gt=0.0, le=60.0, description="Close a vehicle pass after this long unseen."
+    )
+
+
+class JournalConfig(_Section):
+    """The signed, hash-chained local journal (SQLite): the edge box's memory."""
+
+    path: Path = Field(
+        default=Path("/var/lib/anpr-agent/journal.sqlite"), description="Journal database file."
+    )
+    synchronous: Literal["NORMAL", "FULL", "EXTRA"] = Field(
+        default="FULL",
+        description="SQLite synchronous level; a read is reported committed only once durable.",
+    )
+    retention_days: float = Field(
+        default=7.0, gt=0.0, le=3650.0, description="Purge confirmed records older than this."
+    )
+    max_age_days: float = Field(
+        default=30.0, gt=0.0, le=3650.0, description="Purge any record older than this."
+    )
+    quota_bytes: int = Field(
+        default=2 * 1024**3,
+        ge=1024**2,
+        le=2**50,
+        description="Disk quota of the journal in bytes.",
+    )
+    quota_policy: Literal["refuse-new", "drop-oldest-unconfirmed"] = Field(
+        default="refuse-new",
+        description="When the quota is reached: refuse new records and raise an alarm, "
+        "or drop the oldest unconfirmed records and journal what was dropped.",
+    )
+    checkpoint_every: int = Field(
+        default=100, ge=1, le=1_000_000, description="Signed checkpoint every N records."
+    )
+    checkpoint_seconds: float = Field(
+        default=60.0, gt=0.0, le=86_400.0, description="...or every T seconds, whichever first."
+    )
+
+    @model_validator(mode="after")
+    def _max_age_covers_retention(self) -> JournalConfig:
+        if self.max_age_days < self.retention_days:
+            msg = "max_age_days must be at least retention_days"
+            raise ValueError(msg)
+        return self
+
+
+class KeysConfig(_Section):
+    """Keys of the journal: the device's signing key and the back office's sealing key."""
+
+    signing_key: Path = Field(
+        description="Ed25519 private key (PEM, mode 0600) that signs every journal record."
+    )
+    sealing_public_key: Path = Field(
+        description="Back office X25519 public key (PEM): plates are sealed to it with HPKE."
+    )
+
+
+class UplinkConfig(_Section):
+    """One MQTT 5 connection over mutual TLS."""
+
+    brokers: tuple[BrokerUrl, ...] = Field(
+        min_length=1,
+        max_length=16,
+        description="Broker URLs (mqtts://host:port), tried in order with failover.",
+    )
+    ca: Path = Field(description="CA certificate (PEM) pinned for the broker.")
+    cert: Path = Field(description="Client certificate (PEM); its CN is the camera id.")
+    key: Path = Field(description="Client private key (PEM, mode 0600).")
+    topic_prefix: str = Field(
+        pattern=_TOPIC_PREFIX_PATTERN,
+        max_length=200,
+        description="Topic prefix; topics are {prefix}/{camera}/…",
+    )
+    qos: Literal[1] = Field(
+        default=1, description="MQTT QoS: 1 (at least once, ack-driven) is the only supported."
+    )
+    inflight: int = Field(
+        default=50, ge=1, le=1000, description="Maximum unacknowledged publishes in flight."
+    )
+    keepalive_s: int = Field(default=30, ge=5, le=3600, description="MQTT keepalive.")
+    session_expiry_s: int = Field(
+        default=86_400, ge=0, le=4_294_967_295, description="MQTT 5 session expiry."
+    )
+    tls_min_version: Literal["1.2", "1.3"] = Field(
+        default="1.2", description="Minimum TLS version; below 1.2 is never offered."
+    )
+    backoff_min_s: float = Field(
+        default=0.5, gt=0.0, le=60.0, description="First reconnect delay (then doubles)."
+    )
+    backoff_max_s: float = Field(
+        default=30.0, gt=0.0, le=3600.0, description="Longest reconnect delay (jittered)."
+    )
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> UplinkConfig:
+        if self.backoff_max_s < self.backoff_min_s:
+            msg = "backoff_max_s must be at least backoff_min_s"
+            raise ValueError(msg)
+        return self
+
+
+class CountsConfig(_Section):
+    """Anonymous counts for the civil side, with disclosure control."""
+
+    window_s: int = Field(
+        default=900, ge=60, le=3600, description="Count window, aligned to wall-clock."
+    )
+    grace_s: int = Field(
+        default=30, ge=0, le=600, description="Wait this long after a window ends for late reads."
+    )
+    k: int = Field(
+        default=5, ge=2, le=1000, description="No published cell may be (or derive to) 1..k-1."
+    )
+    dimensions: Annotated[tuple[str, ...], AfterValidator(_check_dimensions)] = Field(
+        default=("lane", "direction", "country_group"),
+        max_length=len(COUNT_DIMENSIONS),
+        description=f"Breakdown of each window; allowed: {', '.join(COUNT_DIMENSIONS)}.",
+    )
+    country_groups: tuple[Annotated[str, Field(pattern=_COUNTRY)], ...] = Field(
+        default=("B", "NL", "F", "D", "L"),
+        max_length=20,
+        description="Countries counted by name; all others count as 'other'.",
+    )
+    purpose: str = Field(
+        default="mobility",
+        min_length=1,
+        max_length=200,
+        description="Declared purpose carried in every civil message.",
+    )
+    legal_basis: str = Field(
+        min_length=1, max_length=500, description="Legal basis carried in every civil message."
+    )
+
+
+class ServiceConfig(_Section):
+    """How the daemon runs: logs, metrics, heartbeats, shutdown."""
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Log level (no level ever shows a plate)."
+    )
+    log_format: Literal["json", "kv"] = Field(
+        default="json", description="JSON lines (for journald) or key=value."
+    )
+    metrics_address: Annotated[str, AfterValidator(_check_loopback)] = Field(
+        default="127.0.0.1:9108", description="Prometheus metrics, loopback only."
+    )
+    heartbeat_s: int = Field(default=60, ge=5, le=3600, description="Status heartbeat period.")
+    shutdown_deadline_s: float = Field(
+        default=10.0, gt=0.0, le=300.0, description="Wait at most this long for PUBACKs on stop."
+    )
+    cert_warn_days: int = Field(
+        default=30, ge=1, le=365, description="Warn this many days before a client cert expires."
+    )
+
+
+class AgentConfig(_Section):
+    """The whole agent configuration."""
+
+    camera: CameraConfig
+    recognition: RecognitionConfig = Field(default_factory=RecognitionConfig)
+    journal: JournalConfig = Field(default_factory=JournalConfig)
+    keys: KeysConfig
+    police: UplinkConfig
+    civil: UplinkConfig
+    counts: CountsConfig
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
+
+    @model_validator(mode="after")
+    def _civil_is_separate(self) -> AgentConfig:
+        # The double flux only protects anyone if the two streams cannot meet on one connection.
+        shared = {broker_endpoint(u) for u in self.police.brokers} & {
+            broker_endpoint(u) for u in self.civil.brokers
+        }
+        if shared:
+            host, port = min(shared)
+            msg = (
+                f"civil.brokers shares {host}:{port} with police.brokers: "
+                "the civil flux needs its own broker"
+            )
+            raise ValueError(msg)
+        if self.civil.cert == self.police.cert or self.civil.key == self.police.key:
+            msg = "civil.cert/key are the police identity: the civil flux needs its own identity"
+            raise ValueError(msg)
+        if self.civil.topic_prefix == self.police.topic_prefix:
+            msg = "civil.topic_prefix equals police.topic_prefix: keep the two fluxes apart"
+            raise ValueError(msg)
+        return self

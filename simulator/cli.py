@@ -1,0 +1,108 @@
+"""``anpr-sim``: the simulator's command line (dev PKI, throwaway brokers, demo)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from simulator.broker import BrokerError
+from simulator.demo import DEFAULT_CONFIG, civil_broker, police_broker, result_json, run_demo
+from simulator.pki import init_pki
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def _err(line: str) -> None:
+    print(f"anpr-sim: {line}", file=sys.stderr)
+
+
+def _cmd_pki_init(args: argparse.Namespace) -> int:
+    try:
+        pki = init_pki(args.dir, args.camera_id, force=args.force)
+    except FileExistsError as exc:
+        _err(str(exc))
+        return 2
+    print(f"dev PKI for camera {pki.camera_id} in {pki.root} (private files 0600)")
+    return 0
+
+
+def _cmd_brokers(args: argparse.Namespace) -> int:
+    """Run the police and civil brokers in the foreground until Ctrl-C / SIGTERM."""
+    pki = init_pki(args.workdir / "pki", args.camera_id)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with (
+        police_broker(args.workdir / "police-broker", pki, args.police_port) as police,
+        civil_broker(args.workdir / "civil-broker", pki, args.civil_port) as civil,
+    ):
+        print(f"police broker {police.url}  (log {police.log_path})")
+        print(f"civil broker  {civil.url}  (log {civil.log_path})")
+        print(f"dev PKI       {pki.root}")
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait()
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    if not args.json:
+        print(f"anpr-edge demo in {args.workdir}")
+    result = run_demo(args.workdir.resolve(), args.config.resolve(), quiet=args.json)
+    if args.json:
+        print(result_json(result))
+    else:
+        print("demo: all steps passed" if result.ok else "demo: FAILED (see above)")
+    return 0 if result.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser."""
+    parser = argparse.ArgumentParser(prog="anpr-sim", description="anpr-edge simulator")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    pki = sub.add_parser("pki", help="development PKI").add_subparsers(
+        dest="pki_command", required=True, metavar="ACTION"
+    )
+    init = pki.add_parser("init", help="create CAs, broker/client certs, sealing and signing keys")
+    init.add_argument("dir", type=Path, metavar="DIR")
+    init.add_argument("--camera-id", default="cam-01", help="CN of the camera's client certs")
+    init.add_argument("--force", action="store_true", help="replace an existing PKI in DIR")
+    init.set_defaults(func=_cmd_pki_init)
+
+    brokers = sub.add_parser("brokers", help="run a police and a civil mTLS mosquitto")
+    brokers.add_argument("--workdir", type=Path, default=Path(".demo"))
+    brokers.add_argument("--camera-id", default="cam-01")
+    brokers.add_argument("--police-port", type=int, default=18883)
+    brokers.add_argument("--civil-port", type=int, default=18884)
+    brokers.set_defaults(func=_cmd_brokers)
+
+    demo = sub.add_parser("demo", help="bring up the whole double-flux setup and check it")
+    demo.add_argument("--workdir", type=Path, default=Path(".demo"))
+    demo.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    demo.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except BrokerError as exc:
+        _err(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

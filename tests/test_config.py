@@ -1,0 +1,285 @@
+"""Configuration: one frozen, strict tree; a user error is one line naming key, value and rule."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.config import AgentConfig
+from agent.configfiles import check_files
+from agent.configload import ConfigError, LoadedConfig, load_config
+from simulator.pki import DevPki, issue_cert, load_issued, save_issued
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "config" / "agent.example.toml"
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "agent.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _pki_config(pki: DevPki) -> str:
+    """A config using the dev PKI by absolute paths."""
+    p = pki.path
+    return f"""
+[camera]
+id = "cam-01"
+site = "test site"
+location = "51.05,3.72"
+owner = "owner"
+operator = "operator"
+source = "sim:"
+
+[keys]
+signing_key = "{p("device-sign.key")}"
+sealing_public_key = "{p("backoffice-seal.pub")}"
+
+[police]
+brokers = ["mqtts://127.0.0.1:18883"]
+ca = "{p("police-ca.crt")}"
+cert = "{p("device.crt")}"
+key = "{p("device.key")}"
+topic_prefix = "anpr/v1"
+
+[civil]
+brokers = ["mqtts://127.0.0.1:18884"]
+ca = "{p("civil-ca.crt")}"
+cert = "{p("civil-device.crt")}"
+key = "{p("civil-device.key")}"
+topic_prefix = "civil/v1"
+
+[counts]
+legal_basis = "test"
+"""
+
+
+def _problems(path: Path, env: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env or {})
+    return info.value.problems
+
+
+def test_example_config_validates() -> None:
+    loaded = load_config(EXAMPLE, {})
+    assert isinstance(loaded.config, AgentConfig)
+    assert loaded.config.camera.id == "be-gent-0042"
+    # The example is a production config: its keys come from systemd credentials.
+    assert "keys.signing_key" in loaded.unresolved_credentials
+    assert check_files(loaded) == []
+
+
+def test_config_is_frozen() -> None:
+    cfg = load_config(EXAMPLE, {}).config
+    with pytest.raises(ValueError, match="frozen"):
+        cfg.counts.k = 1  # type: ignore[misc]
+
+
+def test_unknown_key_is_named(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text().replace("inflight = 50", "inflihgt = 50")
+    assert _problems(_write(tmp_path, text)) == ["police.inflihgt: unknown key (value 50)"]
+
+
+def test_out_of_range_qos_is_named(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text().replace("qos = 1 ", "qos = 7 ")
+    (line,) = _problems(_write(tmp_path, text))
+    assert line.startswith("police.qos: 7: ")
+
+
+def test_wrong_type_is_named(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text().replace("window_s = 900", 'window_s = "often"')
+    (line,) = _problems(_write(tmp_path, text))
+    assert line.startswith("counts.window_s: 'often': ")
+
+
+def test_missing_required_key_is_named(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text().replace('id = "be-gent-0042"', "")
+    assert _problems(_write(tmp_path, text)) == ["camera.id: missing: this key is required"]
+
+
+def test_plaintext_broker_is_refused(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text().replace("mqtts://mobility", "mqtt://mobility")
+    (line,) = _problems(_write(tmp_path, text))
+    assert line.startswith("civil.brokers.0: ")
+    assert "plaintext MQTT is not supported" in line
+
+
+def test_civil_sharing_the_police_broker_is_refused(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text().replace(
+        "mqtts://mobility.city.example:8883", "mqtts://ANPR-BO1.police.example:8883"
+    )
+    (line,) = _problems(_write(tmp_path, text))
+    assert "civil.brokers shares anpr-bo1.police.example:8883" in line
+
+
+def test_civil_sharing_the_police_identity_is_refused(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text().replace(
+        'cert = "credential:civil-client.crt"', 'cert = "credential:police-client.crt"'
+    )
+    (line,) = _problems(_write(tmp_path, text))
+    assert "civil flux needs its own identity" in line
+
+
+def test_identifying_count_dimension_is_refused(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text().replace(
+        'dimensions = ["lane", "direction", "country_group"]', 'dimensions = ["lane", "plate"]'
+    )
+    (line,) = _problems(_write(tmp_path, text))
+    assert line.startswith("counts.dimensions: ")
+    assert "'plate' not allowed" in line
+
+
+def test_metrics_must_stay_on_loopback(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text().replace("127.0.0.1:9108", "0.0.0.0:9108")
+    (line,) = _problems(_write(tmp_path, text))
+    assert "loopback" in line
+
+
+def test_every_field_has_a_description() -> None:
+    def walk(model: type[AgentConfig]) -> list[str]:
+        missing = []
+        for name, field in model.model_fields.items():
+            sub = field.annotation
+            if isinstance(sub, type) and hasattr(sub, "model_fields"):
+                missing += [f"{name}.{m}" for m in walk(sub)]
+            elif not field.description:
+                missing.append(name)
+        return missing
+
+    assert walk(AgentConfig) == []
+
+
+def test_environment_overrides_win_and_are_typed() -> None:
+    env = {
+        "ANPR_POLICE__INFLIGHT": "20",
+        "ANPR_POLICE__BROKERS": '["mqtts://a.example:8883", "mqtts://b.example:1883"]',
+        "ANPR_JOURNAL__SYNCHRONOUS": "EXTRA",
+        "OTHER_VAR": "ignored",
+    }
+    cfg = load_config(EXAMPLE, env).config
+    assert cfg.police.inflight == 20
+    assert cfg.police.brokers == ("mqtts://a.example:8883", "mqtts://b.example:1883")
+    assert cfg.journal.synchronous == "EXTRA"
+
+
+def test_bad_environment_override_names_the_variable() -> None:
+    problems = _problems(EXAMPLE, {"ANPR_COUNTS__K": "1", "ANPR_COUNTS__KAY": "5"})
+    assert "counts.k (from ANPR_COUNTS__K): '1': Input should be greater than or equal to 2" in (
+        problems
+    )
+    assert any(p.startswith("counts.kay (from ANPR_COUNTS__KAY): unknown key") for p in problems)
+
+
+def test_credentials_resolve_from_the_systemd_directory(tmp_path: Path) -> None:
+    loaded = load_config(EXAMPLE, {"CREDENTIALS_DIRECTORY": str(tmp_path)})
+    assert loaded.unresolved_credentials == ()
+    assert loaded.config.police.key == tmp_path / "police-client.key"
+    # Now the files are checked, and they are missing.
+    problems = check_files(loaded)
+    assert any(p.startswith("police.cert: client certificate") for p in problems)
+    assert any("does not exist" in p for p in problems)
+
+
+def test_relative_paths_are_taken_from_the_config_directory() -> None:
+    cfg = load_config(REPO / "config" / "simulator.toml", {}).config
+    assert cfg.police.ca == REPO / "config" / ".." / ".demo" / "pki" / "police-ca.crt"
+
+
+def test_dev_pki_config_passes_the_file_checks(tmp_path: Path, pki: DevPki) -> None:
+    loaded = load_config(_write(tmp_path, _pki_config(pki)), {})
+    assert check_files(loaded) == []
+
+
+def _loaded_with(tmp_path: Path, pki: DevPki, old: str, new: str) -> LoadedConfig:
+    return load_config(_write(tmp_path, _pki_config(pki).replace(old, new)), {})
+
+
+def test_missing_cert_file_is_reported(tmp_path: Path, pki: DevPki) -> None:
+    loaded = _loaded_with(tmp_path, pki, str(pki.path("device.crt")), "/nonexistent/device.crt")
+    assert check_files(loaded) == [
+        "police.cert: client certificate /nonexistent/device.crt does not exist"
+    ]
+
+
+def test_private_key_readable_by_others_is_refused(tmp_path: Path, pki: DevPki) -> None:
+    key = tmp_path / "open.key"
+    shutil.copy(pki.path("device.key"), key)
+    key.chmod(0o644)
+    loaded = _loaded_with(tmp_path, pki, str(pki.path("device.key")), str(key))
+    (line,) = check_files(loaded)
+    assert line.startswith("police.key: client key")
+    assert "mode 0644" in line
+    assert f"chmod 600 {key}" in line
+
+
+def test_cert_for_another_camera_is_reported(tmp_path: Path, pki: DevPki) -> None:
+    ca = load_issued(pki.path("police-ca.crt"), pki.path("police-ca.key"))
+    crt, key = save_issued(tmp_path, "cam-02", issue_cert(ca, "cam-02"))
+    text = _pki_config(pki).replace(str(pki.path("device.crt")), str(crt))
+    text = text.replace(str(pki.path("device.key")), str(key))
+    (line,) = check_files(load_config(_write(tmp_path, text), {}))
+    assert "CN 'cam-02' is not the camera id 'cam-01'" in line
+
+
+def test_expired_cert_and_mismatched_key_are_reported(tmp_path: Path, pki: DevPki) -> None:
+    ca = load_issued(pki.path("police-ca.crt"), pki.path("police-ca.key"))
+    old = issue_cert(ca, "cam-01", not_before=dt.datetime(2020, 1, 1, tzinfo=dt.UTC), days=30)
+    crt, _ = save_issued(tmp_path, "old", old)
+    loaded = _loaded_with(tmp_path, pki, str(pki.path("device.crt")), str(crt))
+    problems = check_files(loaded)
+    assert any("expired on 2020-01-31" in p for p in problems)
+    assert any(p.startswith("police.key: ") and "does not belong" in p for p in problems)
+
+
+def test_same_certificate_under_two_paths_is_refused(tmp_path: Path, pki: DevPki) -> None:
+    crt = tmp_path / "copy.crt"
+    key = tmp_path / "copy.key"
+    shutil.copy(pki.path("device.crt"), crt)
+    shutil.copy(pki.path("device.key"), key)
+    text = _pki_config(pki).replace(str(pki.path("civil-device.crt")), str(crt))
+    text = text.replace(str(pki.path("civil-device.key")), str(key))
+    problems = check_files(load_config(_write(tmp_path, text), {}))
+    assert any("same certificate as police.cert" in p for p in problems)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agent", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+
+
+def test_check_config_cli_exit_codes(tmp_path: Path) -> None:
+    ok = _cli("check-config", str(EXAMPLE))
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith("ok: ")
+    assert len(ok.stdout.splitlines()) == 1
+
+    bad = _write(tmp_path, EXAMPLE.read_text().replace("qos = 1 ", "qos = 7 "))
+    res = _cli("check-config", str(bad))
+    assert res.returncode == 2
+    assert res.stderr.splitlines() == [
+        f"anpr-agent: {bad}: police.qos: 7: Input should be 1",
+    ]
+
+    for broken in ("[camera\n", "\xff"):
+        path = tmp_path / "broken.toml"
+        path.write_bytes(broken.encode("latin-1"))
+        res = _cli("check-config", str(path))
+        assert res.returncode == 2
+        assert len(res.stderr.splitlines()) == 1
+        assert "Traceback" not in res.stderr
+
+    res = _cli("check-config", str(tmp_path / "absent.toml"))
+    assert res.returncode == 2
+    assert "cannot read config file: No such file or directory" in res.stderr
