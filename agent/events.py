@@ -1,0 +1,72 @@
+"""Data that flows between the agent's stages: frozen, slotted dataclasses.
+
+Whatever holds a plate (``PlateText``, ``PlateRead``) must never be logged,
+counted or published on the civil side: refer to a read by its journal stream
+and seq instead. Their ``repr`` hides the plate so an accidental log line or
+traceback does not leak it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+__all__ = ["Direction", "Frame", "PlateBox", "PlateRead", "PlateText"]
+
+Direction = Literal["approaching", "receding"]
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One camera frame (BGR, HxWx3 uint8) with its capture times."""
+
+    index: int
+    wall_ms: int  # wall-clock capture time, ms since the epoch
+    mono_s: float  # monotonic capture time, for intervals
+    image: npt.NDArray[np.uint8] = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PlateBox:
+    """A detected plate: four corners (x, y) clockwise from top-left, and a score."""
+
+    corners: tuple[
+        tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]
+    ]
+    score: float
+
+    @property
+    def xywh(self) -> tuple[int, int, int, int]:
+        """The axis-aligned bounding box as integers."""
+        xs = [c[0] for c in self.corners]
+        ys = [c[1] for c in self.corners]
+        x0, y0 = int(min(xs)), int(min(ys))
+        return x0, y0, int(max(xs)) - x0, int(max(ys)) - y0
+
+
+@dataclass(frozen=True, slots=True)
+class PlateText:
+    """What the reader made of one crop."""
+
+    text: str = field(repr=False)
+    char_conf: tuple[int, ...] = field(repr=False)  # per-mille, one per character
+    country: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlateRead:
+    """One vehicle pass: the voted read the journal seals and the counter coarsens."""
+
+    text: str = field(repr=False)
+    char_conf: tuple[int, ...] = field(repr=False)  # per-mille, one per character
+    country: str | None  # international code ("B", "NL", ...) when the syntax matched
+    lane: int | None  # 1-based lane from the configured zones
+    direction: Direction | None
+    vehicle_class: str | None
+    wall_ms: int  # when the vehicle left the view, ms since the epoch
+    frames: int  # frames that contributed to the vote
+    crop_jpeg: bytes = field(repr=False)  # best plate crop, JPEG
