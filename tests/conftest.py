@@ -6,7 +6,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
+from agent.config import JournalConfig
+from agent.crypto import Sealer, Signer
+from agent.events import PlateRead
+from agent.journal import Journal
+from agent.testing import FakeClock
 from simulator.demo import civil_broker, police_broker
 from simulator.pki import DevPki, init_pki
 
@@ -33,3 +39,62 @@ def police(tmp_path: Path, pki: DevPki) -> Iterator[Broker]:
 def civil(tmp_path: Path, pki: DevPki) -> Iterator[Broker]:
     with civil_broker(tmp_path / "civil-broker", pki) as broker:
         yield broker
+
+
+# ---------------------------------------------------------------- journal fixtures
+
+
+def make_read(text: str = "1ABC123", *, crop: bytes = b"\xff\xd8fakejpeg\xff\xd9") -> PlateRead:
+    return PlateRead(
+        text=text,
+        char_conf=tuple(990 - i for i in range(len(text))),
+        country="B",
+        lane=1,
+        direction="approaching",
+        vehicle_class=None,
+        wall_ms=1_800_000_000_000,
+        frames=7,
+        crop_jpeg=crop,
+    )
+
+
+class JournalKit:
+    """A journal under test with its keys and fake clock."""
+
+    def __init__(self, path: Path, **overrides: object) -> None:
+        self.path = path
+        self.sign_key = ed25519.Ed25519PrivateKey.generate()
+        self.seal_key = x25519.X25519PrivateKey.generate()
+        self.signer = Signer(self.sign_key)
+        self.clock = FakeClock()
+        settings: dict[str, object] = {"path": path, "checkpoint_every": 1000}
+        settings.update(overrides)
+        self.config = JournalConfig.model_validate(settings)
+        self.journal: Journal | None = None
+
+    @property
+    def keys(self) -> dict[str, ed25519.Ed25519PublicKey]:
+        return {self.signer.key_id: self.sign_key.public_key()}
+
+    def open(self) -> Journal:
+        self.journal = Journal(
+            self.path,
+            camera="cam-01",
+            signer=self.signer,
+            sealer=Sealer(self.seal_key.public_key()),
+            config=self.config,
+            clock=self.clock,
+        )
+        return self.journal
+
+    def close(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
+
+
+@pytest.fixture
+def kit(tmp_path: Path) -> Iterator[JournalKit]:
+    k = JournalKit(tmp_path / "journal.sqlite")
+    yield k
+    k.close()
