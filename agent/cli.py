@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from agent import __version__
 from agent.configfiles import check_files
 from agent.configload import ConfigError, LoadedConfig, load_config
+from agent.journal_cli import add_parsers as add_journal_parsers
 from agent.keyfiles import KeyFileError
 from agent.probe import probe_broker
 from agent.tls import build_client_context
@@ -118,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument("--config", type=Path, required=True, metavar="FILE")
     connect.add_argument("--timeout", type=float, default=5.0, help="seconds per broker")
     connect.set_defaults(func=_cmd_check_connect)
+    add_journal_parsers(sub)
     return parser
 
 

@@ -24,6 +24,44 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pki_config(pki: DevPki, journal: Path | None = None) -> str:
+    """A config using the dev PKI by absolute paths."""
+    p = pki.path
+    return f"""
+[camera]
+id = "cam-01"
+site = "test site"
+location = "51.05,3.72"
+owner = "owner"
+operator = "operator"
+source = "sim:"
+
+[journal]
+path = "{journal or pki.root / "journal.sqlite"}"
+
+[keys]
+signing_key = "{p("device-sign.key")}"
+sealing_public_key = "{p("backoffice-seal.pub")}"
+
+[police]
+brokers = ["mqtts://127.0.0.1:18883"]
+ca = "{p("police-ca.crt")}"
+cert = "{p("device.crt")}"
+key = "{p("device.key")}"
+topic_prefix = "anpr/v1"
+
+[civil]
+brokers = ["mqtts://127.0.0.1:18884"]
+ca = "{p("civil-ca.crt")}"
+cert = "{p("civil-device.crt")}"
+key = "{p("civil-device.key")}"
+topic_prefix = "civil/v1"
+
+[counts]
+legal_basis = "test"
+"""
+
+
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> DevPki:
     return init_pki(tmp_path_factory.mktemp("pki"), "cam-01")

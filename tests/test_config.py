@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import pki_config
 
 from agent.config import AgentConfig
 from agent.configfiles import check_files
@@ -23,41 +24,6 @@ def _write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "agent.toml"
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def _pki_config(pki: DevPki) -> str:
-    """A config using the dev PKI by absolute paths."""
-    p = pki.path
-    return f"""
-[camera]
-id = "cam-01"
-site = "test site"
-location = "51.05,3.72"
-owner = "owner"
-operator = "operator"
-source = "sim:"
-
-[keys]
-signing_key = "{p("device-sign.key")}"
-sealing_public_key = "{p("backoffice-seal.pub")}"
-
-[police]
-brokers = ["mqtts://127.0.0.1:18883"]
-ca = "{p("police-ca.crt")}"
-cert = "{p("device.crt")}"
-key = "{p("device.key")}"
-topic_prefix = "anpr/v1"
-
-[civil]
-brokers = ["mqtts://127.0.0.1:18884"]
-ca = "{p("civil-ca.crt")}"
-cert = "{p("civil-device.crt")}"
-key = "{p("civil-device.key")}"
-topic_prefix = "civil/v1"
-
-[counts]
-legal_basis = "test"
-"""
 
 
 def _problems(path: Path, env: dict[str, str] | None = None) -> list[str]:
@@ -192,12 +158,12 @@ def test_relative_paths_are_taken_from_the_config_directory() -> None:
 
 
 def test_dev_pki_config_passes_the_file_checks(tmp_path: Path, pki: DevPki) -> None:
-    loaded = load_config(_write(tmp_path, _pki_config(pki)), {})
+    loaded = load_config(_write(tmp_path, pki_config(pki)), {})
     assert check_files(loaded) == []
 
 
 def _loaded_with(tmp_path: Path, pki: DevPki, old: str, new: str) -> LoadedConfig:
-    return load_config(_write(tmp_path, _pki_config(pki).replace(old, new)), {})
+    return load_config(_write(tmp_path, pki_config(pki).replace(old, new)), {})
 
 
 def test_missing_cert_file_is_reported(tmp_path: Path, pki: DevPki) -> None:
@@ -221,7 +187,7 @@ def test_private_key_readable_by_others_is_refused(tmp_path: Path, pki: DevPki) 
 def test_cert_for_another_camera_is_reported(tmp_path: Path, pki: DevPki) -> None:
     ca = load_issued(pki.path("police-ca.crt"), pki.path("police-ca.key"))
     crt, key = save_issued(tmp_path, "cam-02", issue_cert(ca, "cam-02"))
-    text = _pki_config(pki).replace(str(pki.path("device.crt")), str(crt))
+    text = pki_config(pki).replace(str(pki.path("device.crt")), str(crt))
     text = text.replace(str(pki.path("device.key")), str(key))
     (line,) = check_files(load_config(_write(tmp_path, text), {}))
     assert "CN 'cam-02' is not the camera id 'cam-01'" in line
@@ -242,7 +208,7 @@ def test_same_certificate_under_two_paths_is_refused(tmp_path: Path, pki: DevPki
     key = tmp_path / "copy.key"
     shutil.copy(pki.path("device.crt"), crt)
     shutil.copy(pki.path("device.key"), key)
-    text = _pki_config(pki).replace(str(pki.path("civil-device.crt")), str(crt))
+    text = pki_config(pki).replace(str(pki.path("civil-device.crt")), str(crt))
     text = text.replace(str(pki.path("civil-device.key")), str(key))
     problems = check_files(load_config(_write(tmp_path, text), {}))
     assert any("same certificate as police.cert" in p for p in problems)
