@@ -314,6 +314,7 @@ class Journal:
                 if isinstance(cmd, _Append):
                     results.append((cmd, self._append(cmd)))
                     appended = True
+                    self._checkpoints()  # every N records exactly, even inside a large batch
                 elif isinstance(cmd, _Publish):
                     results.append((cmd, self._store.mark_published(cmd.stream, cmd.seqs)))
                 elif isinstance(cmd, _Confirm):

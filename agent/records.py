@@ -17,13 +17,15 @@ signature covers the chain link. Kinds:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from agent.canonical import b64, canonical, sha256_hex, unb64
-from agent.crypto import seal_info
+from agent.crypto import SealError, seal_info, unseal
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import x25519
+
     from agent.crypto import Sealer, Signer
     from agent.events import PlateRead
 
@@ -32,9 +34,11 @@ __all__ = [
     "RECORD_VERSION",
     "SEAL_ALG",
     "STREAMS",
+    "OpenedRead",
     "ParsedRecord",
     "RecordError",
     "build_record",
+    "open_read",
     "parse_record",
     "read_payload",
 ]
@@ -52,8 +56,13 @@ class RecordError(ValueError):
 
 
 def read_payload(read: PlateRead, sealer: Sealer, camera: str, seq: int) -> dict[str, object]:
-    """Seal everything about a read to the back office; only the sealed blob is visible."""
-    plain = canonical(
+    """Seal everything about a read to the back office; only the sealed blob is visible.
+
+    The sealed plaintext is ``len(meta)`` (4 bytes, big-endian) ‖ ``meta``
+    (canonical JSON: text, conf, country, lane, direction, class, pass_ms,
+    frames) ‖ the crop's JPEG bytes — binary, so the crop is not base64'd twice.
+    """
+    meta = canonical(
         {
             "text": read.text,
             "conf": list(read.char_conf),
@@ -63,11 +72,37 @@ def read_payload(read: PlateRead, sealer: Sealer, camera: str, seq: int) -> dict
             "class": read.vehicle_class,
             "pass_ms": read.wall_ms,
             "frames": read.frames,
-            "crop": b64(read.crop_jpeg),
         }
     )
+    plain = len(meta).to_bytes(4, "big") + meta + read.crop_jpeg
     blob = sealer.seal(plain, seal_info(camera, "reads", seq))
     return {"seal": SEAL_ALG, "sealed_to": sealer.fingerprint[:16], "sealed": b64(blob)}
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedRead:
+    """A read's sealed content, opened by the back office."""
+
+    meta: dict[str, object]
+    crop_jpeg: bytes = field(repr=False)
+
+
+def open_read(record: ParsedRecord, private: x25519.X25519PrivateKey) -> OpenedRead:
+    """Unseal a ``read`` record with the back office's key (:class:`SealError` if it fails)."""
+    camera, seq = record.text("camera"), record.seq
+    try:
+        blob = unb64(record.text("sealed"))
+    except ValueError as exc:
+        raise SealError(f"sealed blob is not base64: {exc}") from None
+    plain = unseal(blob, private, seal_info(camera, "reads", seq))
+    size = int.from_bytes(plain[:4], "big")
+    try:
+        meta = json.loads(plain[4 : 4 + size])
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SealError(f"sealed content is not a read: {exc}") from None
+    if not isinstance(meta, dict):
+        raise SealError("sealed content is not a read")
+    return OpenedRead(meta, plain[4 + size :])
 
 
 def build_record(  # noqa: PLR0913 - the header of a record has this many fields

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from simulator.bench import add_parsers as add_bench_parsers
 from simulator.broker import BrokerError
 from simulator.demo import DEFAULT_CONFIG, civil_broker, police_broker, result_json, run_demo
 from simulator.pki import init_pki
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     demo.add_argument("--json", action="store_true", help="print one JSON object at the end")
     demo.set_defaults(func=_cmd_demo)
+    add_bench_parsers(sub)
     return parser
 
 

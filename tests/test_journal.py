@@ -16,7 +16,7 @@ from agent.canonical import b64, canonical, unb64
 from agent.crypto import SealError, Signer, seal_info, unseal
 from agent.journal import JournalFullError
 from agent.journal_db import JournalError, open_readonly
-from agent.records import parse_record
+from agent.records import open_read, parse_record
 from agent.verify import Problem, checkpoints_from, verify_records
 
 if TYPE_CHECKING:
@@ -57,10 +57,11 @@ def test_reads_are_sealed_signed_chained_and_pending(kit: JournalKit) -> None:
     record = parse_record(pending[1].wire)
     assert record.body["prev"] == parse_record(pending[0].wire).hash
     assert "1ABC001" not in pending[1].wire.decode()
+    opened = open_read(record, kit.seal_key)
+    assert opened.meta["text"] == "1ABC001"
+    assert opened.meta["conf"] == [990, 989, 988, 987, 986, 985, 984]
+    assert opened.crop_jpeg == make_read().crop_jpeg
     sealed = unb64(record.text("sealed"))
-    plain = json.loads(unseal(sealed, kit.seal_key, seal_info("cam-01", "reads", 2)))
-    assert plain["text"] == "1ABC001"
-    assert plain["conf"] == [990, 989, 988, 987, 986, 985, 984]
     # The blob is bound to its record: it does not open as another seq.
     with pytest.raises(SealError):
         unseal(sealed, kit.seal_key, seal_info("cam-01", "reads", 3))

@@ -122,3 +122,20 @@ def test_keys_init_creates_a_private_key_once_and_show_prints_fingerprints(
     refused = _agent("keys", "show", "--config", str(config))
     assert refused.returncode == 2
     assert "accessible by others (mode 0644)" in refused.stderr
+
+
+def test_journal_benchmark_runs_and_verifies(tmp_path: Path) -> None:
+    res = subprocess.run(
+        [sys.executable, "-m", "simulator", "bench", "journal", "--records", "300", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    result = json.loads(res.stdout)
+    assert result["records"] == 300
+    assert result["verified"] == 303  # and a checkpoint every 100
+    assert result["problems"] == 0
+    assert result["synchronous"] == "FULL"
+    assert {"appends_per_s", "verify_per_s", "bytes_per_record"} <= set(result)
