@@ -8,11 +8,15 @@ APT    := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 .PHONY: demo test lint check deps system-deps clean
 
 # System packages: mosquitto (the tests start their own throwaway brokers; the
-# packaged service is not used) and python3-venv where Debian splits it out.
+# packaged service is not used), python3-venv where Debian splits it out, and the
+# plate renderer's fonts (DIN 1451 from fonts-opendin, DejaVu).
 system-deps:
 	@need=""; \
 	command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need="$$need mosquitto"; \
 	$(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1 || need="$$need python3-venv"; \
+	[ -f /usr/share/fonts/truetype/opendin/OSP-DIN.ttf ] || need="$$need fonts-opendin"; \
+	[ -f /usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf ] || need="$$need fonts-dejavu-core"; \
+	[ -f /usr/share/fonts/truetype/dejavu/DejaVuSansCondensed-Bold.ttf ] || need="$$need fonts-dejavu-extra"; \
 	if [ -n "$$need" ]; then \
 	  echo "installing:$$need"; \
 	  $(APT) update -qq && $(APT) install -y -qq --no-install-recommends $$need; \
@@ -22,7 +26,7 @@ system-deps:
 $(BIN)/.installed: pyproject.toml | system-deps
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,sim]'
 	touch $@
 
 deps: system-deps $(BIN)/.installed

@@ -19,6 +19,7 @@ from agent.configload import ConfigError, LoadedConfig, load_config
 from agent.journal_cli import add_parsers as add_journal_parsers
 from agent.keyfiles import KeyFileError
 from agent.probe import probe_broker
+from agent.readcli import add_parser as add_read_parser
 from agent.tls import build_client_context
 
 if TYPE_CHECKING:
@@ -120,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument("--timeout", type=float, default=5.0, help="seconds per broker")
     connect.set_defaults(func=_cmd_check_connect)
     add_journal_parsers(sub)
+    add_read_parser(sub)
     return parser
 
 

@@ -14,6 +14,7 @@ from simulator.bench import add_parsers as add_bench_parsers
 from simulator.broker import BrokerError
 from simulator.demo import DEFAULT_CONFIG, civil_broker, police_broker, result_json, run_demo
 from simulator.pki import init_pki
+from simulator.platecli import add_parsers as add_plate_parsers
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="print one JSON object at the end")
     demo.set_defaults(func=_cmd_demo)
     add_bench_parsers(sub)
+    add_plate_parsers(sub)
     return parser
 
 

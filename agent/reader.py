@@ -1,0 +1,242 @@
+"""The plate reader: a thin onnxruntime session around a card-conforming CTC model.
+
+The card (JSON next to the ``.onnx``) is the contract: its sha256 must match the
+model file and its input/output spec must match the graph, or loading fails with
+``ReaderError`` (the CLI exits 2). Any model that honours the card loads, so a
+vendor swaps the reader by pointing ``recognition.reader_card`` at their own.
+Pre- and post-processing are the pure functions of ``agent.ocr`` and
+``agent.syntax``; this module only owns the session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import onnxruntime as ort
+
+from agent.events import PlateText
+from agent.ocr import Decoded, InputSpec, ctc_greedy, prepare
+from agent.syntax import SyntaxMatch, check
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    import numpy.typing as npt
+
+__all__ = ["PlateReader", "ReaderCard", "ReaderError", "load_card"]
+
+TASK = "plate-text-ctc"
+# Crops narrower than this (width / height) may hold a two-line plate.
+TWO_LINE_MAX_ASPECT = 2.4
+MIN_CHARS = 2
+
+
+class ReaderError(Exception):
+    """The reader's card or model is missing, tampered with, or breaks the contract."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderCard:
+    """The parts of a reader card the agent relies on."""
+
+    name: str
+    version: str
+    model_path: Path
+    sha256: str
+    input_name: str
+    spec: InputSpec
+    alphabet: str
+    blank: int
+    two_line_split: bool
+
+    @property
+    def classes(self) -> int:
+        """Number of output classes (alphabet plus the blank)."""
+        return len(self.alphabet) + 1
+
+
+def _need(obj: dict[str, Any], key: str, kind: type, where: str) -> Any:  # noqa: ANN401
+    value = obj.get(key)
+    kinds = (int, float) if kind is float else (kind,)  # JSON writes 255.0 as 255
+    if not isinstance(value, kinds) or isinstance(value, bool):
+        raise ReaderError(f"{where}: '{key}' must be a {kind.__name__}, got {value!r}")
+    return value
+
+
+_RULES = (
+    ("input", "layout", "NCHW"),
+    ("input", "dtype", "float32"),
+    ("input", "colour", "gray"),
+    ("input", "resize", "stretch"),
+    ("output", "layout", "NTC"),
+    ("output", "activation", "softmax"),
+    ("output", "decoding", "ctc-greedy"),
+)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReaderError(f"{path}: reader card not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReaderError(f"{path}: not a readable JSON card ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ReaderError(f"{path}: a card is a JSON object")
+    return raw
+
+
+def _input_spec(raw: dict[str, Any], where: str) -> InputSpec:
+    """The card's input spec, after checking it is one this agent can feed."""
+    if raw.get("task") != TASK:
+        raise ReaderError(f"{where}: task must be {TASK!r}, got {raw.get('task')!r}")
+    for section, key, want in _RULES:
+        got = _need(raw, section, dict, where).get(key)
+        if got != want:
+            raise ReaderError(f"{where}: {section}.{key} must be {want!r}, got {got!r}")
+    inp = raw["input"]
+    shape = _need(inp, "shape", list, where)
+    if len(shape) != 4 or shape[1] != 1 or not all(isinstance(v, int) and v > 0 for v in shape[2:]):
+        raise ReaderError(f"{where}: input shape must be [batch, 1, H, W], got {shape!r}")
+    norm = _need(inp, "normalisation", dict, where)
+    std = float(_need(norm, "std", float, where))
+    if std <= 0:
+        raise ReaderError(f"{where}: normalisation std must be > 0")
+    return InputSpec(shape[2], shape[3], float(_need(norm, "mean", float, where)), std)
+
+
+def _verified_model(card_path: Path, raw: dict[str, Any]) -> tuple[Path, str]:
+    """The model file next to the card, after checking its sha256."""
+    where = str(card_path)
+    model = card_path.parent / _need(raw, "model", str, where)
+    digest = _need(raw, "sha256", str, where).lower()
+    try:
+        actual = hashlib.sha256(model.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise ReaderError(f"{model}: cannot read the reader model ({exc.strerror})") from None
+    if actual != digest:
+        raise ReaderError(
+            f"{model}: sha256 {actual[:16]}... does not match its card ({digest[:16]}...): "
+            "the model file was changed or belongs to another card"
+        )
+    return model, digest
+
+
+def load_card(path: Path) -> ReaderCard:
+    """Read and check a reader card and the sha256 of the model beside it."""
+    raw = _read_json(path)
+    where = str(path)
+    spec = _input_spec(raw, where)
+    alphabet = _need(raw, "alphabet", str, where)
+    if not alphabet or len(set(alphabet)) != len(alphabet) or not alphabet.isalnum():
+        raise ReaderError(f"{where}: alphabet must be distinct A-Z0-9 characters")
+    blank = _need(raw, "blank_index", int, where)
+    if not 0 <= blank <= len(alphabet):
+        raise ReaderError(f"{where}: blank_index {blank} outside 0..{len(alphabet)}")
+    model, digest = _verified_model(path, raw)
+    return ReaderCard(
+        name=_need(raw, "name", str, where),
+        version=_need(raw, "version", str, where),
+        model_path=model,
+        sha256=digest,
+        input_name=_need(raw["input"], "name", str, where),
+        spec=spec,
+        alphabet=alphabet.upper(),
+        blank=blank,
+        two_line_split=raw["input"].get("two_line") == "split",
+    )
+
+
+def _pick(candidates: list[tuple[Decoded, SyntaxMatch]]) -> tuple[Decoded, SyntaxMatch]:
+    """A read that fits a syntax beats one that does not; then the more confident."""
+    return max(candidates, key=lambda c: (c[1].country is not None, c[0].mean_conf))
+
+
+class PlateReader:
+    """Reads plate crops with a card-conforming ONNX CTC model."""
+
+    def __init__(
+        self,
+        card_path: Path,
+        *,
+        threads: int = 1,
+        countries: tuple[str, ...] = ("B", "NL", "F", "D", "L"),
+        threshold: float = 0.6,
+    ) -> None:
+        self.card = load_card(card_path)
+        self.countries = countries
+        self.threshold = threshold
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(
+                str(self.card.model_path), opts, providers=["CPUExecutionProvider"]
+            )
+        # onnxruntime's errors (InvalidProtobuf, Fail, ...) derive from Exception only.
+        except Exception as exc:  # noqa: BLE001
+            raise ReaderError(
+                f"{self.card.model_path}: not a loadable ONNX model ({exc})"
+            ) from None
+        self._check_graph()
+        self.infer(np.zeros((1, 1, self.card.spec.height, self.card.spec.width), np.float32))
+
+    def _check_graph(self) -> None:
+        card = self.card
+        inputs = self._session.get_inputs()
+        where = str(card.model_path)
+        if len(inputs) != 1 or inputs[0].name != card.input_name:
+            raise ReaderError(f"{where}: graph input is not {card.input_name!r} as the card says")
+        shape = list(inputs[0].shape)
+        if shape[1:] != [1, card.spec.height, card.spec.width]:
+            raise ReaderError(
+                f"{where}: graph input shape {shape} does not match the card's "
+                f"[batch, 1, {card.spec.height}, {card.spec.width}]"
+            )
+        out_shape = list(self._session.get_outputs()[0].shape)
+        if out_shape[-1] != card.classes:
+            raise ReaderError(
+                f"{where}: graph has {out_shape[-1]} classes, the card's alphabet needs "
+                f"{card.classes}"
+            )
+
+    def infer(self, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Run the model on an N x 1 x H x W batch; N x T x C probabilities."""
+        out = self._session.run(None, {self.card.input_name: batch})[0]
+        return np.asarray(out, dtype=np.float32)
+
+    def read_many(self, crops: Sequence[npt.NDArray[np.uint8]]) -> list[PlateText | None]:
+        """Read each crop (BGR or grey) as one plate, in one batch; None where none is read."""
+        inputs: list[npt.NDArray[np.float32]] = []
+        owners: list[int] = []
+        for i, crop in enumerate(crops):
+            inputs.append(prepare(crop, self.card.spec))
+            owners.append(i)
+            h, w = crop.shape[:2]
+            if self.card.two_line_split and w < TWO_LINE_MAX_ASPECT * h:
+                inputs.append(prepare(crop, self.card.spec, two_line=True))
+                owners.append(i)
+        if not inputs:
+            return []
+        probs = self.infer(np.stack(inputs))
+        by_crop: list[list[tuple[Decoded, SyntaxMatch]]] = [[] for _ in crops]
+        for owner, p in zip(owners, probs, strict=True):
+            decoded = ctc_greedy(p, self.card.alphabet, self.card.blank)
+            by_crop[owner].append((decoded, check(decoded.text, self.countries)))
+        return [self._result(*_pick(c)) for c in by_crop]
+
+    def read(self, crop: npt.NDArray[np.uint8]) -> PlateText | None:
+        """Read one crop; None when it holds no confident plate."""
+        return self.read_many([crop])[0]
+
+    def _result(self, decoded: Decoded, match: SyntaxMatch) -> PlateText | None:
+        if len(decoded.text) < MIN_CHARS or decoded.mean_conf < self.threshold:
+            return None
+        return PlateText(match.text, decoded.char_conf, match.country)

@@ -1,0 +1,1 @@
+"""Models the agent ships, and the code that trains them (``models/train``)."""

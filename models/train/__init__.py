@@ -1,0 +1,1 @@
+"""Training code (torch, the ``train`` extra): never imported by the agent."""

@@ -1,0 +1,183 @@
+"""Train, export and card the plate reader: one command reproduces ``models/reader.onnx``.
+
+    python -m models.train.reader --out models/ --steps 30000
+
+Renders (or reuses) the cached synthetic dataset, trains the CTC network from a
+fixed seed with a curriculum (augmentation ramps up, because a CTC model started
+on hard crops stalls at "predict nothing"), checkpoints every ``--ckpt-every``
+steps so a killed or time-boxed run resumes where it stopped (``--resume``),
+exports ONNX, checks ONNX-vs-torch parity and writes the card with measured
+metrics. Torch lives here only; the agent never imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from agent.ocr import InputSpec
+from models.train import card as cardmod
+from models.train.data import ALPHABET, BLANK, HEIGHT, WIDTH, ensure_shards, load_shards
+from models.train.net import ReaderNet
+
+MEAN, STD = 127.5, 127.5
+
+
+def _batch(data: dict[str, np.ndarray], idx: np.ndarray) -> tuple[torch.Tensor, ...]:
+    x = torch.from_numpy((data["images"][idx].astype(np.float32) - MEAN) / STD)[:, None]
+    lengths = torch.from_numpy(data["lengths"][idx].astype(np.int64))
+    labels = data["labels"][idx].astype(np.int64)
+    targets = torch.from_numpy(
+        np.concatenate([lab[:n] for lab, n in zip(labels, lengths, strict=True)])
+    )
+    return x, targets, lengths
+
+
+def greedy_texts(logits: torch.Tensor) -> list[str]:
+    """Greedy CTC decoding of N x T x C logits (for validation)."""
+    out = []
+    for row in logits.argmax(-1).tolist():
+        chars, prev = [], BLANK
+        for k in row:
+            if k not in (BLANK, prev):
+                chars.append(ALPHABET[k - 1])
+            prev = k
+        out.append("".join(chars))
+    return out
+
+
+def label_texts(data: dict[str, np.ndarray], idx: np.ndarray) -> list[str]:
+    """Ground-truth texts of rows ``idx``."""
+    return ["".join(ALPHABET[k - 1] for k in data["labels"][i][: data["lengths"][i]]) for i in idx]
+
+
+@torch.no_grad()
+def evaluate(net: nn.Module, data: dict[str, np.ndarray], batch: int = 256) -> float:
+    """Exact-match rate of ``net`` on a dataset."""
+    net.eval()
+    hits = 0
+    n = len(data["lengths"])
+    for s in range(0, n, batch):
+        idx = np.arange(s, min(n, s + batch))
+        x, _, _ = _batch(data, idx)
+        hits += sum(
+            p == t for p, t in zip(greedy_texts(net(x)), label_texts(data, idx), strict=True)
+        )
+    net.train()
+    return hits / n
+
+
+def _lr(step: int, total: int, peak: float, warmup: int = 500) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
+def _curriculum(step: int, ramp: int) -> float:
+    """Highest degradation level allowed at ``step``: 0.25 at the start, 1 after ``ramp``."""
+    return min(1.0, 0.25 + 0.75 * step / max(1, ramp))
+
+
+def train(args: argparse.Namespace) -> Path:
+    """Train (or resume) up to ``args.steps``; return the checkpoint path."""
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    ckpt = args.out / "train" / "reader.ckpt.pt"
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    train_paths = ensure_shards(args.cache, args.seed, args.shards, args.per_shard, args.workers)
+    data = load_shards(train_paths)
+    val = load_shards(ensure_shards(args.cache, args.seed + 1000, 1, args.val_size, 1))
+    net = ReaderNet(len(ALPHABET) + 1)
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
+    rng = np.random.default_rng(args.seed)
+    step, best = 0, -1.0
+    if args.resume and ckpt.exists():
+        state = torch.load(ckpt, weights_only=False)
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        step, best = state["step"], state.get("best", -1.0)
+        print(f"resumed at step {step} (best val exact {best:.4f})", flush=True)
+    ctc = nn.CTCLoss(blank=BLANK, zero_infinity=True)
+    levels = data["levels"]
+    t0, seen, run_loss = time.monotonic(), 0, 0.0
+    net.train()
+    while step < args.steps:
+        allowed = np.flatnonzero(levels <= _curriculum(step, args.ramp))
+        idx = allowed[rng.integers(0, len(allowed), args.batch)]
+        x, targets, lengths = _batch(data, idx)
+        for group in opt.param_groups:
+            group["lr"] = _lr(step, args.steps, args.lr)
+        logp = net(x).log_softmax(-1).permute(1, 0, 2)  # T x N x C
+        t_len = torch.full((x.shape[0],), logp.shape[0], dtype=torch.int64)
+        loss = ctc(logp, targets, t_len, lengths)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+        opt.step()
+        step += 1
+        seen += x.shape[0]
+        run_loss = 0.98 * run_loss + 0.02 * float(loss) if step > 1 else float(loss)
+        if step % args.log_every == 0:
+            rate = seen / (time.monotonic() - t0)
+            print(
+                f"step {step} loss {run_loss:.3f} lr {_lr(step, args.steps, args.lr):.2e} "
+                f"level<={_curriculum(step, args.ramp):.2f} {rate:.0f} samples/s",
+                flush=True,
+            )
+        if step % args.ckpt_every == 0 or step == args.steps:
+            acc = evaluate(net, val)
+            best = max(best, acc)
+            print(f"step {step} val exact {acc:.4f}", flush=True)
+            state = {
+                "model": net.state_dict(),
+                "opt": opt.state_dict(),
+                "rng": rng.bit_generator.state,
+                "torch_rng": torch.get_rng_state(),
+                "step": step,
+                "best": best,
+                "val_exact": acc,
+                "args": {k: str(v) for k, v in vars(args).items()},
+            }
+            tmp = ckpt.with_suffix(".tmp")
+            torch.save(state, tmp)
+            tmp.replace(ckpt)  # atomic: a kill mid-save leaves the previous checkpoint
+    return ckpt
+
+
+def main() -> None:
+    """Command line: train/resume, then export, check parity and write the card."""
+    ap = argparse.ArgumentParser(description="Train and export the anpr-edge plate reader.")
+    ap.add_argument("--out", type=Path, default=Path("models"))
+    ap.add_argument("--cache", type=Path, default=Path(".cache/reader-data"))
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--shards", type=int, default=48)
+    ap.add_argument("--per-shard", type=int, default=4000)
+    ap.add_argument("--val-size", type=int, default=2000)
+    ap.add_argument("--workers", type=int, default=2, help="render processes")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads")
+    ap.add_argument("--steps", type=int, default=30000)
+    ap.add_argument("--ramp", type=int, default=6000, help="steps until full augmentation")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--log-every", type=int, default=100)
+    ap.add_argument("--ckpt-every", type=int, default=1000)
+    ap.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    ap.add_argument("--export-only", action="store_true", help="skip training")
+    ap.add_argument("--version", default="0.1.0")
+    args = ap.parse_args()
+    ckpt = args.out / "train" / "reader.ckpt.pt"
+    if not args.export_only:
+        ckpt = train(args)
+    cardmod.export_and_card(ckpt, args.out, args, InputSpec(HEIGHT, WIDTH, MEAN, STD))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,367 @@
+"""Draw a flat, frontal plate: background, EU band, characters, furniture.
+
+Works in plate pixels at a random scale (about 1 px per mm). Returns the image and
+the ink box of every ground-truth character; furniture (band letters, département,
+city line, seals, coat of arms, screws, frame lettering) is drawn on purpose as
+distractors and never appears in the ground truth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from simulator.plates.glyphs import available_fonts, glyph
+
+if TYPE_CHECKING:
+    from simulator.plates.formats import PlateSpec, Sep
+
+__all__ = ["FlatPlate", "draw_plate"]
+
+Image = npt.NDArray[np.uint8]
+Colour = tuple[int, int, int]  # BGR
+
+_WHITE: Colour = (238, 240, 242)
+_YELLOW: Colour = (0, 184, 246)
+_BLACK: Colour = (22, 22, 22)
+_RUBY: Colour = (36, 18, 150)  # RAL 3003 on the Belgian plate
+_EU_BLUE: Colour = (153, 51, 0)
+_STAR: Colour = (0, 204, 255)
+
+
+@dataclass(frozen=True, slots=True)
+class FlatPlate:
+    """A frontal plate image and the boxes of its characters."""
+
+    image: Image  # BGR, includes the frame when there is one
+    corners: tuple[tuple[float, float], ...]  # the plate's own corners inside image
+    char_boxes: tuple[tuple[float, float, float, float], ...]  # x0, y0, x1, y1 per char
+
+
+def _jitter(rng: np.random.Generator, c: Colour, amount: int) -> Colour:
+    b, g, r = (int(np.clip(v + rng.integers(-amount, amount + 1), 0, 255)) for v in c)
+    return (b, g, r)
+
+
+_Palette = tuple[float, Colour, int, Colour, int]  # probability, bg, its jitter, ink, its jitter
+_PLAIN: tuple[_Palette, ...] = ((1.0, _WHITE, 12, _BLACK, 15),)
+_YELLOW_PLATE: _Palette = (1.0, _YELLOW, 18, _BLACK, 15)
+_PALETTES: dict[str, tuple[_Palette, ...]] = {
+    "be": ((1.0, _WHITE, 12, _RUBY, 20),),
+    "nl": (_YELLOW_PLATE,),
+    "lu": (_YELLOW_PLATE,),
+    "fr_old": (
+        (0.4, _YELLOW, 18, _BLACK, 15),
+        (0.4, _WHITE, 12, _BLACK, 15),
+        (0.2, _BLACK, 10, (200, 200, 200), 25),
+    ),
+    "br_old": ((1.0, (185, 185, 185), 25, (45, 45, 45), 20),),
+    "eu": ((0.15, _YELLOW, 18, _BLACK, 15), (0.85, _WHITE, 12, _BLACK, 15)),
+}
+
+
+def _colours(rng: np.random.Generator, style: str) -> tuple[Colour, Colour]:
+    """Background and ink colour of a style (a roll only where a style has a choice)."""
+    options = _PALETTES.get(style, _PLAIN)
+    chosen = options[-1]
+    if len(options) > 1:
+        roll = rng.random()
+        for option in options:
+            roll -= option[0]
+            if roll < 0:
+                chosen = option
+                break
+    _, bg, bg_jitter, ink, ink_jitter = chosen
+    return _jitter(rng, bg, bg_jitter), _jitter(rng, ink, ink_jitter)
+
+
+@dataclass(slots=True)
+class _Canvas:
+    """The plate being drawn and the choices made for it."""
+
+    img: Image
+    rng: np.random.Generator
+    font: str  # the characters' font
+    small_font: str  # furniture lettering
+    ink: Colour
+    weight: int  # extra stroke width for the characters
+
+
+def _stamp(img: Image, mask: npt.NDArray[np.float32], x: int, y: int, colour: Colour) -> None:
+    """Alpha-blend ``colour`` through ``mask`` at (x, y), clipped to the image."""
+    h, w = mask.shape
+    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, img.shape[1]), min(y + h, img.shape[0])
+    if x1 <= x0 or y1 <= y0:
+        return
+    a = mask[y0 - y : y1 - y, x0 - x : x1 - x, None]
+    region = img[y0:y1, x0:x1].astype(np.float32)
+    img[y0:y1, x0:x1] = (region * (1 - a) + np.array(colour, np.float32) * a).astype(np.uint8)
+
+
+def _text(img: Image, text: str, font: str, origin: tuple[int, int], h: int) -> Image:
+    """Draw small furniture ``text`` (height ``h``) at ``origin``; return its ink mask."""
+    mask = np.zeros(img.shape[:2], np.float32)
+    x, y = origin
+    for ch in text:
+        if ch == " ":
+            x += h // 2
+            continue
+        g = glyph(font, ch)
+        w = max(1, round(g.shape[1] * h / g.shape[0]))
+        region = mask[y : y + h, x : x + w]
+        g = cv2.resize(g, (w, h), interpolation=cv2.INTER_AREA)
+        np.maximum(region, g[: region.shape[0], : region.shape[1]], out=region)
+        x += w + max(1, h // 6)
+    return mask[..., None]
+
+
+def _paint(img: Image, mask: npt.NDArray[np.float32], colour: Colour) -> None:
+    """Blend ``colour`` into ``img`` through a full-size mask (in place)."""
+    blend = img.astype(np.float32) * (1 - mask) + np.array(colour, np.float32) * mask
+    img[:] = blend.astype(np.uint8)
+
+
+_LIGHT: Colour = (240, 240, 240)
+
+
+def _band(cv: _Canvas, code: str, bw: int) -> None:
+    img = cv.img
+    h = img.shape[0]
+    img[:, :bw] = _jitter(cv.rng, _EU_BLUE, 15)
+    cx, cy, rad = bw / 2, h * 0.32, bw * 0.3
+    for k in range(12):
+        a = 2 * np.pi * k / 12
+        star_xy = (round(cx + rad * np.cos(a)), round(cy + rad * np.sin(a)))
+        cv2.circle(img, star_xy, max(1, bw // 18), _STAR, -1)
+    th = round(h * 0.28)
+    tw = sum(
+        round(glyph(cv.small_font, c).shape[1] * th / glyph(cv.small_font, c).shape[0])
+        for c in code
+    )
+    x = max(1, (bw - tw - th // 6 * (len(code) - 1)) // 2)
+    _paint(img, _text(img, code, cv.small_font, (x, round(h * 0.62)), th), _LIGHT)
+
+
+def _sep_width(sep: Sep, ch: int) -> int:
+    return {
+        "-": round(0.42 * ch),
+        " ": round(0.32 * ch),
+        "": 0,
+        "seal": round(0.6 * ch),
+        "arms": round(0.5 * ch),
+    }[sep]
+
+
+def _draw_sep(cv: _Canvas, sep: Sep, x: int, top: int, ch: int) -> None:
+    img, w = cv.img, _sep_width(sep, ch)
+    if sep == "-":
+        t = max(1, round(0.09 * ch))
+        cv2.rectangle(
+            img,
+            (x + w // 5, top + ch // 2 - t // 2),
+            (x + w - w // 5, top + ch // 2 + t // 2),
+            cv.ink,
+            -1,
+        )
+    elif sep == "seal":  # inspection sticker above the state seal
+        r = round(0.22 * ch)
+        sticker = tuple(int(v) for v in cv.rng.integers(30, 230, 3))
+        cv2.circle(img, (x + w // 2, top + round(0.27 * ch)), r, sticker, -1)
+        cv2.circle(img, (x + w // 2, top + round(0.27 * ch)), r, (60, 60, 60), 1)
+        cv2.circle(img, (x + w // 2, top + round(0.75 * ch)), r, (150, 150, 160), -1)
+        cv2.circle(img, (x + w // 2, top + round(0.75 * ch)), max(1, r // 2), (90, 60, 40), 1)
+    elif sep == "arms":  # a shield with a bar: read as I, 1 or a letter if not modelled
+        pts = np.array(
+            [
+                [x + w * 0.1, top + ch * 0.15],
+                [x + w * 0.9, top + ch * 0.15],
+                [x + w * 0.9, top + ch * 0.6],
+                [x + w * 0.5, top + ch * 0.9],
+                [x + w * 0.1, top + ch * 0.6],
+            ],
+            np.int32,
+        )
+        cv2.fillPoly(img, [pts], tuple(int(v) for v in cv.rng.integers(20, 230, 3)))
+        cv2.line(
+            img,
+            (x + w // 2, top + round(ch * 0.25)),
+            (x + w // 2, top + round(ch * 0.7)),
+            (235, 235, 235),
+            max(1, w // 8),
+        )
+
+
+def _layout_line(
+    groups: tuple[str, ...], seps: tuple[Sep, ...], font: str, ch: int, xscale: float
+) -> tuple[list[int], int]:
+    """Character widths and total width of one line at character height ``ch``."""
+    widths = [
+        max(2, round(glyph(font, c).shape[1] * ch / glyph(font, c).shape[0] * xscale))
+        for g in groups
+        for c in g
+    ]
+    gap = round(0.12 * ch)
+    total = sum(widths) + gap * (len(widths) - 1) + sum(_sep_width(s, ch) for s in seps)
+    return widths, total
+
+
+Box = tuple[float, float, float, float]
+
+
+def _draw_line(
+    cv: _Canvas, groups: tuple[str, ...], seps: tuple[Sep, ...], box: tuple[int, int, int, int]
+) -> list[Box]:
+    """Fit one line of groups into box (x0, y0, x1, y1); return the char boxes."""
+    x0, y0, x1, y1 = box
+    ch = y1 - y0
+    xscale = float(cv.rng.uniform(0.85, 1.2))
+    widths, total = _layout_line(groups, seps, cv.font, ch, xscale)
+    if total > x1 - x0:  # condense first, then shrink the height
+        xscale *= (x1 - x0) / total
+        if xscale < 0.6:
+            ch = max(6, round(ch * xscale / 0.6))
+            xscale = 0.6
+        widths, total = _layout_line(groups, seps, cv.font, ch, xscale)
+    gap = round(0.12 * ch)
+    x = x0 + max(0, (x1 - x0 - total) // 2)
+    top = y0 + (y1 - y0 - ch) // 2
+    boxes: list[Box] = []
+    i = 0
+    for gi, group in enumerate(groups):
+        for c in group:
+            g = glyph(cv.font, c, cv.weight)
+            mask = cv2.resize(g, (widths[i], ch), interpolation=cv2.INTER_AREA)
+            _stamp(cv.img, mask, x, top, cv.ink)
+            boxes.append((float(x), float(top), float(x + widths[i]), float(top + ch)))
+            x += widths[i] + gap
+            i += 1
+        if gi < len(seps):
+            _draw_sep(cv, seps[gi], x - gap // 2, top, ch)
+            x += _sep_width(seps[gi], ch)
+    return boxes
+
+
+def _screws(img: Image, rng: np.random.Generator) -> None:
+    h, w = img.shape[:2]
+    r = max(2, round(h * rng.uniform(0.04, 0.07)))
+    y = round(h * float(rng.choice([0.5, 0.12, 0.88])))
+    for fx in (rng.uniform(0.15, 0.3), rng.uniform(0.7, 0.85))[: int(rng.integers(1, 3))]:
+        c = (round(w * fx), y)
+        cv2.circle(img, c, r, _jitter(rng, (150, 150, 155), 40), -1)
+        cv2.line(img, (c[0] - r + 1, c[1]), (c[0] + r - 1, c[1]), (70, 70, 70), 1)
+
+
+def _dirt(img: Image, rng: np.random.Generator, level: float) -> Image:
+    h, w = img.shape[:2]
+    noise = rng.random((max(2, h // 16), max(2, w // 16))).astype(np.float32)
+    blot = cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC)
+    alpha = np.clip((blot - 0.55) * 2.0, 0, 1) * level * rng.uniform(0.2, 0.6)
+    mud = np.array(_jitter(rng, (40, 70, 95), 25), np.float32)
+    out = img.astype(np.float32) * (1 - alpha[..., None]) + mud * alpha[..., None]
+    return out.astype(np.uint8)
+
+
+def _furniture(cv: _Canvas, spec: PlateSpec, scale: float) -> tuple[int, int, int]:
+    """EU band, French region band, Brazilian city line or banner; the text area left."""
+    img = cv.img
+    h, w = img.shape[:2]
+    left, right, top = round(8 * scale), w - round(8 * scale), round(h * 0.14)
+    if spec.band is not None and spec.lines == 1:
+        bw = round(40 * scale)
+        _band(cv, spec.band, bw)
+        left = bw + round(6 * scale)
+    if spec.style == "fr" and spec.extra is not None and spec.lines == 1:
+        # The right band (département and region logo) reads as an extra digit if unmodelled.
+        bw = round(40 * scale)
+        img[:, w - bw :] = _jitter(cv.rng, _EU_BLUE, 15)
+        cv2.circle(
+            img,
+            (w - bw // 2, round(h * 0.32)),
+            round(bw * 0.3),
+            tuple(int(v) for v in cv.rng.integers(30, 250, 3)),
+            -1,
+        )
+        origin = (w - bw + round(4 * scale), round(h * 0.6))
+        _paint(img, _text(img, spec.extra, cv.small_font, origin, round(h * 0.3)), _LIGHT)
+        right = w - bw - round(6 * scale)
+    return left, right, top
+
+
+def _top_banner(cv: _Canvas, spec: PlateSpec, top: int) -> int:
+    img = cv.img
+    h, w = img.shape[:2]
+    if spec.style == "br_old" and spec.extra is not None:  # city line above the characters
+        origin = (round(w * 0.25), round(h * 0.05))
+        _paint(img, _text(img, spec.extra + " SP", cv.small_font, origin, round(h * 0.16)), cv.ink)
+        return round(h * 0.27)
+    if spec.style == "br_merc":
+        img[: round(h * 0.22)] = _jitter(cv.rng, _EU_BLUE, 15)
+        origin = (round(w * 0.4), round(h * 0.04))
+        _paint(img, _text(img, "BRASIL", cv.small_font, origin, round(h * 0.14)), _LIGHT)
+        return round(h * 0.3)
+    return top
+
+
+def _frame(img: Image, rng: np.random.Generator, font: str) -> tuple[Image, int]:
+    """A dealer frame around the plate, sometimes with lettering; returns its width."""
+    h, w = img.shape[:2]
+    pad = round(h * rng.uniform(0.05, 0.18))
+    frame_c = _jitter(rng, (30, 30, 30) if rng.random() < 0.6 else (170, 170, 175), 20)
+    img = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=frame_c)
+    if pad > 8 and rng.random() < 0.5:
+        letters = "".join(chr(65 + int(v)) for v in rng.integers(0, 26, int(rng.integers(4, 10))))
+        mask = _text(img, letters, font, (round(w * 0.3), h + pad + pad // 6), pad * 2 // 3)
+        _paint(img, mask, (200, 200, 200) if frame_c[0] < 100 else (40, 40, 40))
+    return img, pad
+
+
+def _plate_size(spec: PlateSpec, rng: np.random.Generator, scale: float) -> tuple[int, int]:
+    if spec.style.startswith("br"):
+        w_mm, h_mm = 400, 130
+    elif spec.lines == 2:
+        w_mm, h_mm = int(rng.choice([280, 340])), 200
+    else:
+        w_mm, h_mm = 520, int(rng.choice([110, 110, 105]))
+    return round(w_mm * scale), round(h_mm * scale)
+
+
+def draw_plate(spec: PlateSpec, rng: np.random.Generator, level: float = 1.0) -> FlatPlate:
+    """Draw ``spec`` flat and frontal; ``level`` (0..1) scales dirt and furniture."""
+    fonts = available_fonts()
+    font = fonts[int(rng.integers(0, len(fonts)))]
+    small_font = fonts[int(rng.integers(0, len(fonts)))]
+    scale = float(rng.uniform(0.7, 1.1))  # px per mm
+    w, h = _plate_size(spec, rng, scale)
+    bg, ink = _colours(rng, spec.style)
+    img = np.empty((h, w, 3), np.uint8)
+    img[:] = bg
+    cv = _Canvas(img, rng, font, small_font, ink, 0)
+    left, right, top = _furniture(cv, spec, scale)
+    cv.weight = int(rng.integers(0, 3)) if font.endswith(("Medium.ttf", "].ttf")) else 0
+    top = _top_banner(cv, spec, top)
+    bottom = round(h * 0.86)
+    if spec.lines == 2:
+        k, mid = spec.first_line_groups, round(h * 0.5)
+        upper = (left, top - round(h * 0.05), right, mid - round(h * 0.03))
+        lower = (left, mid + round(h * 0.03), right, bottom + round(h * 0.05))
+        boxes = _draw_line(cv, spec.groups[:k], spec.seps[: k - 1], upper)
+        boxes += _draw_line(cv, spec.groups[k:], spec.seps[k:], lower)
+    else:
+        boxes = _draw_line(cv, spec.groups, spec.seps, (left, top, right, bottom))
+    border = ink if spec.style in ("be", "de", "nl", "lu") else _jitter(rng, (60, 60, 60), 30)
+    if rng.random() < 0.7:
+        cv2.rectangle(img, (1, 1), (w - 2, h - 2), border, max(1, round(1.5 * scale)))
+    if rng.random() < 0.5 * level + 0.1:
+        _screws(img, rng)
+    if rng.random() < 0.6 * level:
+        img = _dirt(img, rng, level)
+    corners = ((0.0, 0.0), (float(w), 0.0), (float(w), float(h)), (0.0, float(h)))
+    if rng.random() < 0.35 * level + 0.05:
+        img, pad = _frame(img, rng, small_font)
+        corners = tuple((x + pad, y + pad) for x, y in corners)
+        boxes = [(a + pad, b + pad, c + pad, d + pad) for a, b, c, d in boxes]
+    return FlatPlate(img, corners, tuple(boxes))

@@ -1,0 +1,69 @@
+"""The synthetic plate renderer: real syntaxes, exact ground truth, reproducible."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agent.syntax import check
+from simulator.plates import COUNTRIES, random_spec, render_plate
+
+SYNTAX_COUNTRIES = ("B", "NL", "F", "D", "L")
+
+
+@pytest.mark.parametrize("country", SYNTAX_COUNTRIES)
+def test_generated_texts_follow_the_countrys_syntax(country: str) -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        spec = random_spec(rng, country)
+        match = check(spec.text, (country,), max_fixes=0)
+        assert match.country == country, spec
+
+
+@pytest.mark.parametrize("country", COUNTRIES)
+def test_each_country_renders_with_char_boxes_inside_the_crop(country: str) -> None:
+    rng = np.random.default_rng(11)
+    for level in (0.0, 0.5, 1.0):
+        plate = render_plate(rng, country, level=level)
+        h, w = plate.image.shape[:2]
+        assert plate.image.dtype == np.uint8
+        assert plate.image.shape[2] == 3
+        assert "".join(c.char for c in plate.chars) == plate.text
+        assert plate.text.isalnum()
+        assert plate.text == plate.text.upper()
+        for c in plate.chars:
+            xs = [p[0] for p in c.quad]
+            ys = [p[1] for p in c.quad]
+            # a tight crop may clip the plate edge by a few pixels, never a whole character
+            assert -0.1 * w < min(xs) < max(xs) < 1.1 * w
+            assert -0.2 * h < min(ys) < max(ys) < 1.2 * h
+
+
+def test_reading_order_is_left_to_right_on_one_line() -> None:
+    plate = render_plate(np.random.default_rng(5), "B", level=0.0)
+    centres = [sum(p[0] for p in c.quad) / 4 for c in plate.chars]
+    assert centres == sorted(centres)
+
+
+def test_two_line_plates_put_the_first_groups_above() -> None:
+    rng = np.random.default_rng(0)
+    spec = next(s for s in (random_spec(rng, "F") for _ in range(500)) if s.lines == 2)
+    plate = render_plate(rng, spec=spec, level=0.0)
+    k = len("".join(spec.groups[: spec.first_line_groups]))
+    ys = [sum(p[1] for p in c.quad) / 4 for c in plate.chars]
+    assert max(ys[:k]) < min(ys[k:])
+
+
+def test_the_same_seed_renders_the_same_plate() -> None:
+    a = render_plate(np.random.default_rng(42), "NL")
+    b = render_plate(np.random.default_rng(42), "NL")
+    assert a.text == b.text
+    assert np.array_equal(a.image, b.image)
+
+
+def test_an_unknown_country_or_level_is_refused() -> None:
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="unknown country"):
+        render_plate(rng, "XX")
+    with pytest.raises(ValueError, match="level"):
+        render_plate(rng, "B", level=1.5)
