@@ -32,7 +32,7 @@ __all__ = ["PlateReader", "ReaderCard", "ReaderError", "load_card"]
 
 TASK = "plate-text-ctc"
 # Crops narrower than this (width / height) may hold a two-line plate.
-TWO_LINE_MAX_ASPECT = 2.4
+TWO_LINE_MAX_ASPECT = 2.0
 MIN_CHARS = 2
 
 

@@ -24,6 +24,7 @@ from torch import nn
 from agent.ocr import InputSpec
 from models.train import card as cardmod
 from models.train.data import ALPHABET, BLANK, HEIGHT, WIDTH, ensure_shards, load_shards
+from models.train.finetune import load_labelled_crops
 from models.train.net import ReaderNet
 
 MEAN, STD = 127.5, 127.5
@@ -84,19 +85,52 @@ def _curriculum(step: int, ramp: int) -> float:
     return min(1.0, 0.25 + 0.75 * step / max(1, ramp))
 
 
+def _load_data(
+    args: argparse.Namespace,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], int]:
+    """Synthetic training rows (then any operator crops), validation rows, synthetic count."""
+    train_paths = ensure_shards(args.cache, args.seed, args.shards, args.per_shard, args.workers)
+    data = load_shards(train_paths)
+    val = load_shards(ensure_shards(args.cache, args.seed + 1000, 1, args.val_size, 1))
+    n_syn = len(data["lengths"])
+    if args.finetune is not None:
+        extra = load_labelled_crops(args.finetune)
+        data = {k: np.concatenate([data[k], extra[k]]) for k in data}
+    return data, val, n_syn
+
+
+def _save(ckpt: Path, state: dict[str, object]) -> None:
+    tmp = ckpt.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(ckpt)  # atomic: a kill mid-save leaves the previous checkpoint
+
+
+def _sgd_step(net: nn.Module, opt: torch.optim.Optimizer, batch: tuple[torch.Tensor, ...]) -> float:
+    x, targets, lengths = batch
+    logp = net(x).log_softmax(-1).permute(1, 0, 2)  # T x N x C
+    t_len = torch.full((x.shape[0],), logp.shape[0], dtype=torch.int64)
+    loss = nn.functional.ctc_loss(logp, targets, t_len, lengths, blank=BLANK, zero_infinity=True)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+    opt.step()
+    return loss.item()
+
+
 def train(args: argparse.Namespace) -> Path:
     """Train (or resume) up to ``args.steps``; return the checkpoint path."""
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     ckpt = args.out / "train" / "reader.ckpt.pt"
     ckpt.parent.mkdir(parents=True, exist_ok=True)
-    train_paths = ensure_shards(args.cache, args.seed, args.shards, args.per_shard, args.workers)
-    data = load_shards(train_paths)
-    val = load_shards(ensure_shards(args.cache, args.seed + 1000, 1, args.val_size, 1))
+    data, val, n_syn = _load_data(args)
+    n_op = len(data["lengths"]) - n_syn
     net = ReaderNet(len(ALPHABET) + 1)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     rng = np.random.default_rng(args.seed)
     step, best = 0, -1.0
+    if args.init is not None:  # start from another model's weights (fine-tuning)
+        net.load_state_dict(torch.load(args.init, weights_only=False)["model"])
     if args.resume and ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
         net.load_state_dict(state["model"])
@@ -105,26 +139,21 @@ def train(args: argparse.Namespace) -> Path:
         torch.set_rng_state(state["torch_rng"])
         step, best = state["step"], state.get("best", -1.0)
         print(f"resumed at step {step} (best val exact {best:.4f})", flush=True)
-    ctc = nn.CTCLoss(blank=BLANK, zero_infinity=True)
-    levels = data["levels"]
+    levels = data["levels"][:n_syn]
     t0, seen, run_loss = time.monotonic(), 0, 0.0
     net.train()
     while step < args.steps:
         allowed = np.flatnonzero(levels <= _curriculum(step, args.ramp))
         idx = allowed[rng.integers(0, len(allowed), args.batch)]
-        x, targets, lengths = _batch(data, idx)
+        if n_op:  # replace a share of the batch by the operator's own crops
+            k = round(args.batch * args.finetune_mix)
+            idx[:k] = n_syn + rng.integers(0, n_op, k)
         for group in opt.param_groups:
             group["lr"] = _lr(step, args.steps, args.lr)
-        logp = net(x).log_softmax(-1).permute(1, 0, 2)  # T x N x C
-        t_len = torch.full((x.shape[0],), logp.shape[0], dtype=torch.int64)
-        loss = ctc(logp, targets, t_len, lengths)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(net.parameters(), 5.0)
-        opt.step()
+        loss = _sgd_step(net, opt, _batch(data, idx))
         step += 1
-        seen += x.shape[0]
-        run_loss = 0.98 * run_loss + 0.02 * float(loss) if step > 1 else float(loss)
+        seen += len(idx)
+        run_loss = 0.98 * run_loss + 0.02 * loss if step > 1 else loss
         if step % args.log_every == 0:
             rate = seen / (time.monotonic() - t0)
             print(
@@ -136,19 +165,19 @@ def train(args: argparse.Namespace) -> Path:
             acc = evaluate(net, val)
             best = max(best, acc)
             print(f"step {step} val exact {acc:.4f}", flush=True)
-            state = {
-                "model": net.state_dict(),
-                "opt": opt.state_dict(),
-                "rng": rng.bit_generator.state,
-                "torch_rng": torch.get_rng_state(),
-                "step": step,
-                "best": best,
-                "val_exact": acc,
-                "args": {k: str(v) for k, v in vars(args).items()},
-            }
-            tmp = ckpt.with_suffix(".tmp")
-            torch.save(state, tmp)
-            tmp.replace(ckpt)  # atomic: a kill mid-save leaves the previous checkpoint
+            _save(
+                ckpt,
+                {
+                    "model": net.state_dict(),
+                    "opt": opt.state_dict(),
+                    "rng": rng.bit_generator.state,
+                    "torch_rng": torch.get_rng_state(),
+                    "step": step,
+                    "best": best,
+                    "val_exact": acc,
+                    "args": {k: str(v) for k, v in vars(args).items()},
+                },
+            )
     return ckpt
 
 
@@ -171,6 +200,9 @@ def main() -> None:
     ap.add_argument("--ckpt-every", type=int, default=1000)
     ap.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     ap.add_argument("--export-only", action="store_true", help="skip training")
+    ap.add_argument("--init", type=Path, help="start from this checkpoint's weights")
+    ap.add_argument("--finetune", type=Path, metavar="DIR", help="operator crops (labels.tsv)")
+    ap.add_argument("--finetune-mix", type=float, default=0.3, help="their share of a batch")
     ap.add_argument("--version", default="0.1.0")
     args = ap.parse_args()
     ckpt = args.out / "train" / "reader.ckpt.pt"
