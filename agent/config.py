@@ -131,6 +131,17 @@ class CameraConfig(_Section):
         "or sim: for the in-process simulator.",
     )
     lanes: int = Field(default=1, ge=1, le=8, description="Number of lanes in view.")
+    purpose: str = Field(
+        default="law enforcement (ANPR)",
+        min_length=1,
+        max_length=200,
+        description="Declared purpose of the camera, published in its signed descriptor.",
+    )
+    legal_basis: str = Field(
+        min_length=1,
+        max_length=500,
+        description="Legal basis of the camera, published in its signed descriptor.",
+    )
 
 
 class RecognitionConfig(_Section):

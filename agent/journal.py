@@ -169,6 +169,10 @@ class Journal:
         """Records ``first..last`` still in the journal (for replay), in seq order."""
         return self._store.records(_check_stream(stream), first, last)
 
+    def highest_sent(self, stream: str) -> int:
+        """Highest seq ever published or confirmed: no ack may confirm beyond it."""
+        return self._store.highest_sent(_check_stream(stream))
+
     def stats(self) -> JournalStats:
         """Counts per stream and state, sizes, alarms."""
         with self._alarm_lock:

@@ -320,6 +320,17 @@ class Store:
         )
         return [StoredRecord(stream, r[0], r[1], r[2]) for r in rows]
 
+    def highest_sent(self, stream: str) -> int:
+        """Highest seq ever published or confirmed (0 when none)."""
+        conn = self._reader()
+        row = conn.execute(
+            "SELECT MAX(seq) FROM records WHERE stream = ? AND state > 0", (stream,)
+        ).fetchone()
+        head = conn.execute(
+            "SELECT confirmed_through FROM heads WHERE stream = ?", (stream,)
+        ).fetchone()
+        return max(row[0] or 0, head[0] if head else 0)
+
     def iter_records(self, stream: str, batch: int = 1000) -> Iterator[StoredRecord]:
         """Every record of a stream in seq order, read in batches."""
         after = -1

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from paho.mqtt.properties import Properties
     from paho.mqtt.reasoncodes import ReasonCode
 
-__all__ = ["ProbeResult", "probe_broker"]
+__all__ = ["ProbeResult", "probe_broker", "tls_preflight", "tls_reason"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +35,8 @@ class ProbeResult:
     detail: str
 
 
-def _tls_reason(exc: BaseException) -> str:
+def tls_reason(exc: BaseException) -> str:
+    """One line saying why a TLS connection failed, for an operator."""
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"broker certificate refused: {exc.verify_message}"
     if isinstance(exc, ssl.SSLError):
@@ -49,7 +50,7 @@ def _tls_reason(exc: BaseException) -> str:
     return str(exc)
 
 
-def _tls_preflight(host: str, port: int, ctx: ssl.SSLContext, timeout: float) -> None:
+def tls_preflight(host: str, port: int, ctx: ssl.SSLContext, timeout: float) -> None:
     """Handshake once on our own socket: a clear reason on failure, and no leaked socket.
 
     (paho leaves its socket for the garbage collector when the handshake fails.)
@@ -72,7 +73,7 @@ def _await_connack(
                 )
                 return
     except (OSError, ssl.SSLError) as exc:
-        outcome.append(_tls_reason(exc))
+        outcome.append(tls_reason(exc))
     if not outcome:
         outcome.append(f"no CONNACK within {timeout:g} s")
 
@@ -114,10 +115,10 @@ def probe_broker(
     client.on_connect = on_connect
     client.on_disconnect = on_disconnect
     try:
-        _tls_preflight(host, port, ctx, timeout)
+        tls_preflight(host, port, ctx, timeout)
         client.connect(host, port, keepalive=10, clean_start=True)
     except (OSError, ssl.SSLError) as exc:
-        return ProbeResult(url, ok=False, detail=_tls_reason(exc))
+        return ProbeResult(url, ok=False, detail=tls_reason(exc))
     _await_connack(client, done, outcome, timeout)
     ok = outcome[0] == "ok"
     if ok:

@@ -35,6 +35,7 @@ location = "51.05,3.72"
 owner = "owner"
 operator = "operator"
 source = "sim:"
+legal_basis = "test"
 
 [journal]
 path = "{journal or pki.root / "journal.sqlite"}"

@@ -1,0 +1,509 @@
+"""One uplink: drain a journal stream over MQTT 5 with mutual TLS, ack-driven, through any outage.
+
+The journal is the queue and the truth. The uplink publishes pending records
+in seq order (QoS 1) inside a bounded in-flight window; a record becomes
+*published* only on a PUBACK whose reason code is below 0x80 (paho reports a
+refusal such as 0x87 as "published": we read the reason code ourselves), and
+*confirmed* only when the back office says so on the ``ack`` topic. A refused
+record stays pending, raises an alarm and is retried later.
+
+One thread owns the paho client: it connects (failing over along the broker
+list, with exponential backoff and jitter), runs paho's network loop and
+publishes between loop calls. Because publishing and the callbacks run on the
+same thread, the mid → seq map needs no lock and a PUBACK can never be handled
+before its ``publish()`` returned. Each connection uses a fresh paho client:
+whatever was in flight when a connection died is simply sent again from the
+journal (at-least-once; duplicates stay within the in-flight window).
+
+The police and civil fluxes are two instances of this class with their own
+config, identity, stream and topics.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import ssl
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from agent import __version__
+from agent.canonical import canonical
+from agent.config import broker_endpoint
+from agent.probe import tls_preflight, tls_reason
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from paho.mqtt.reasoncodes import ReasonCode
+
+    from agent.clock import Clock
+    from agent.config import UplinkConfig
+    from agent.journal import Journal
+    from agent.journal_db import StoredRecord
+
+__all__ = ["MAX_REPLAY", "Uplink", "UplinkStats"]
+
+log = logging.getLogger("anpr.uplink")
+
+MAX_REPLAY = 10_000  # records one replay request may ask for
+_PREFETCH = 512  # pending records read from the journal at a time
+_CONNACK_TIMEOUT_S = 10.0
+_LOOP_BUSY_S = 0.002
+_LOOP_IDLE_S = 0.1
+
+
+@dataclass
+class UplinkStats:
+    """Live figures of an uplink (read from other threads; plain ints under the GIL)."""
+
+    connected: bool = False
+    broker: str | None = None
+    connects: int = 0
+    connect_failures: int = 0
+    published: int = 0
+    refused: int = 0
+    resent: int = 0
+    replayed: int = 0
+    last_ack: int = 0
+    bad_messages: int = 0
+    inflight: int = 0
+
+
+@dataclass
+class _Session:
+    """State of one connection; thrown away when it ends."""
+
+    client: mqtt.Client
+    url: str
+    connack: ReasonCode | None = None
+    lost: bool = False
+    inflight: dict[int, int] = field(default_factory=dict)  # mid -> seq
+    inflight_seqs: set[int] = field(default_factory=set)
+    cursor: int = 0  # last seq handed to paho in this session
+    buffer: deque[StoredRecord] = field(default_factory=deque)
+    replay: deque[StoredRecord] = field(default_factory=deque)
+    published: list[int] = field(default_factory=list)
+
+
+class Uplink:
+    """Drains one journal stream to one broker list. Start with :meth:`start`."""
+
+    def __init__(  # noqa: PLR0913 - an uplink's seams are explicit
+        self,
+        name: str,
+        cfg: UplinkConfig,
+        *,
+        camera_id: str,
+        journal: Journal,
+        stream: str,
+        leaf: str,
+        context: Callable[[], ssl.SSLContext],
+        clock: Clock,
+        descriptor: bytes | None = None,
+        heartbeat_s: float = 60.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.name = name
+        self._cfg = cfg
+        self._camera = camera_id
+        self._journal = journal
+        self._stream = stream
+        self._context = context
+        self._clock = clock
+        self._descriptor = descriptor
+        self._heartbeat_s = heartbeat_s
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not crypto
+        base = f"{cfg.topic_prefix}/{camera_id}"
+        self.topics = {
+            "records": f"{base}/{leaf}",
+            "status": f"{base}/status",
+            "descriptor": f"{base}/descriptor",
+            "ack": f"{base}/ack",
+            "replay": f"{base}/replay",
+        }
+        self.stats = UplinkStats()
+        self._alarms: dict[str, str] = {}
+        self._alarm_lock = threading.Lock()
+        self._logged: set[str] = set()
+        self._stop = threading.Event()
+        self._deadline = 0.0
+        self._refused: set[int] = set()
+        self._retry_at = 0.0
+        self._max_sent = 0  # highest seq handed to any connection of this process
+        self._thread = threading.Thread(target=self._run, name=f"uplink-{name}", daemon=True)
+
+    # ----------------------------------------------------------------- API
+
+    def start(self) -> None:
+        """Start connecting and draining in the background."""
+        self._thread.start()
+
+    def stop(self, deadline_s: float = 10.0) -> None:
+        """Stop: wait up to ``deadline_s`` for in-flight PUBACKs, say offline, disconnect."""
+        self._deadline = time.monotonic() + deadline_s
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(deadline_s + _CONNACK_TIMEOUT_S)
+
+    @property
+    def alarms(self) -> tuple[str, ...]:
+        """Active alarms, one line each."""
+        with self._alarm_lock:
+            return tuple(self._alarms.values())
+
+    # ---------------------------------------------------------- connection
+
+    def _run(self) -> None:
+        index, failures = 0, 0
+        brokers = self._cfg.brokers
+        while not self._stop.is_set():
+            url = brokers[index % len(brokers)]
+            ok = self._connect_and_serve(url)
+            failures = 0 if ok else failures + 1
+            if self._stop.is_set():
+                break
+            index += 1 if not ok else 0
+            self._stop.wait(self._backoff(failures))
+
+    def _backoff(self, failures: int) -> float:
+        ceiling = min(self._cfg.backoff_max_s, self._cfg.backoff_min_s * 2.0 ** min(failures, 30))
+        return float(ceiling / 2 + self._rng.uniform(0, ceiling / 2))  # "equal jitter"
+
+    def _once(self, key: str, level: int, message: str, *args: object) -> None:
+        """Log a repeating condition once until it changes (no flood at 3 a.m.)."""
+        if key not in self._logged:
+            self._logged.add(key)
+            log.log(level, message, *args)
+
+    def _connect_and_serve(self, url: str) -> bool:
+        """One connection's life; True when it got a CONNACK (so the broker is healthy)."""
+        host, port = broker_endpoint(url)
+        try:
+            ctx = self._context()
+            tls_preflight(host, port, ctx, _CONNACK_TIMEOUT_S)
+        except (OSError, ssl.SSLError) as exc:
+            return self._connect_failed(url, tls_reason(exc))
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self._camera,
+            protocol=mqtt.MQTTv5,
+            reconnect_on_failure=False,
+        )
+        client.tls_set_context(ctx)
+        client.max_inflight_messages_set(self._cfg.inflight)
+        client.max_queued_messages_set(0)
+        client.will_set(self.topics["status"], self._status("offline"), qos=1, retain=True)
+        session = _Session(client, url)
+        self._wire_callbacks(session)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = self._cfg.session_expiry_s
+        try:
+            client.connect(host, port, self._cfg.keepalive_s, clean_start=False, properties=props)
+        except (OSError, ssl.SSLError) as exc:
+            return self._connect_failed(url, tls_reason(exc))
+        try:
+            if not self._await_connack(session):
+                return False
+            self._serve(session)
+        except (OSError, ssl.SSLError) as exc:
+            self._once(
+                f"lost:{url}",
+                logging.WARNING,
+                "%s: connection to %s lost: %s",
+                self.name,
+                url,
+                tls_reason(exc),
+            )
+        finally:
+            self.stats.connected = False
+            self.stats.inflight = 0
+            sock = client.socket()
+            if sock is not None:
+                sock.close()
+        return True
+
+    def _connect_failed(self, url: str, reason: str) -> bool:
+        self.stats.connect_failures += 1
+        self._once(
+            f"fail:{url}:{reason}",
+            logging.ERROR,
+            "%s: cannot connect to %s: %s",
+            self.name,
+            url,
+            reason,
+        )
+        self._alarm("connect", f"{self.name}: cannot connect to {url}: {reason}")
+        return False
+
+    def _await_connack(self, session: _Session) -> bool:
+        deadline = time.monotonic() + _CONNACK_TIMEOUT_S
+        while session.connack is None and not session.lost and time.monotonic() < deadline:
+            if session.client.loop(timeout=0.1) != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                break
+        if session.connack is None or session.connack.is_failure:
+            reason = (
+                f"broker refused: {session.connack}"
+                if session.connack is not None
+                else "closed before CONNACK: the broker likely refused our client certificate"
+            )
+            return self._connect_failed(session.url, reason)
+        self.stats.connects += 1
+        self.stats.connected = True
+        self.stats.broker = session.url
+        self._logged = {k for k in self._logged if not k.startswith(("fail:", "lost:"))}
+        self._alarm("connect", None)
+        log.info("%s: connected to %s", self.name, session.url)
+        return True
+
+    def _wire_callbacks(self, session: _Session) -> None:
+        def on_connect(
+            _c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object
+        ) -> None:
+            session.connack = reason
+
+        def on_disconnect(
+            _c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object
+        ) -> None:
+            session.lost = True
+            if not self._stop.is_set() and session.connack is not None:
+                self._once(
+                    f"lost:{session.url}",
+                    logging.WARNING,
+                    "%s: disconnected from %s (%s)",
+                    self.name,
+                    session.url,
+                    reason,
+                )
+
+        def on_publish(
+            _c: mqtt.Client, _u: object, mid: int, reason: ReasonCode, _p: object
+        ) -> None:
+            self._on_puback(session, mid, reason)
+
+        def on_message(_c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+            self._on_message(session, message)
+
+        session.client.on_connect = on_connect
+        session.client.on_disconnect = on_disconnect
+        session.client.on_publish = on_publish
+        session.client.on_message = on_message
+
+    # -------------------------------------------------------------- serving
+
+    def _serve(self, session: _Session) -> None:
+        client = session.client
+        client.subscribe([(self.topics["ack"], 1), (self.topics["replay"], 1)])
+        if self._descriptor is not None:
+            client.publish(self.topics["descriptor"], self._descriptor, qos=1, retain=True)
+        next_heartbeat = 0.0
+        while not session.lost:
+            if self._stop.is_set() and (not session.inflight or time.monotonic() >= self._deadline):
+                self._goodbye(session)
+                return
+            if not self._stop.is_set():
+                self._fill(session)
+            self._flush_marks(session)
+            now = time.monotonic()
+            if now >= next_heartbeat:
+                client.publish(self.topics["status"], self._status("online"), qos=1, retain=True)
+                next_heartbeat = now + self._heartbeat_s
+            busy = session.inflight or session.buffer or session.replay
+            rc = client.loop(timeout=_LOOP_BUSY_S if busy else _LOOP_IDLE_S)
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                break
+        self._flush_marks(session)
+
+    def _goodbye(self, session: _Session) -> None:
+        self._flush_marks(session)
+        if session.inflight:
+            log.warning(
+                "%s: stopping with %d record(s) unacknowledged; they stay pending",
+                self.name,
+                len(session.inflight),
+            )
+        info = session.client.publish(
+            self.topics["status"], self._status("offline"), qos=1, retain=True
+        )
+        deadline = time.monotonic() + 1.0
+        while not info.is_published() and time.monotonic() < deadline and not session.lost:
+            session.client.loop(timeout=0.05)
+        session.client.disconnect()
+        session.client.loop(timeout=0.1)
+
+    def _fill(self, session: _Session) -> None:
+        """Publish pending (and replayed) records until the in-flight window is full."""
+        if self._refused and time.monotonic() >= self._retry_at:
+            session.cursor = min(session.cursor, min(self._refused) - 1)
+            session.buffer.clear()
+            self._refused.clear()
+        while len(session.inflight) < self._cfg.inflight:
+            record = self._next_record(session)
+            if record is None:
+                return
+            if record.seq in session.inflight_seqs:
+                continue
+            info = session.client.publish(self.topics["records"], record.wire, qos=1)
+            if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                session.lost = True
+                return
+            if info.mid in session.inflight:  # a mid wrapped onto one still in flight
+                log.error("%s: mid %d reused while in flight; resending", self.name, info.mid)
+                session.inflight_seqs.discard(session.inflight[info.mid])
+            session.inflight[info.mid] = record.seq
+            session.inflight_seqs.add(record.seq)
+            self.stats.inflight = len(session.inflight)
+
+    def _next_record(self, session: _Session) -> StoredRecord | None:
+        if session.replay:
+            self.stats.replayed += 1
+            return session.replay.popleft()
+        if not session.buffer:
+            session.buffer.extend(
+                self._journal.pending(self._stream, _PREFETCH, after_seq=session.cursor)
+            )
+            if not session.buffer:
+                return None
+        record = session.buffer.popleft()
+        session.cursor = max(session.cursor, record.seq)
+        if record.seq <= self._max_sent:
+            self.stats.resent += 1  # sent before, its PUBACK never came
+        self._max_sent = max(self._max_sent, record.seq)
+        return record
+
+    def _on_puback(self, session: _Session, mid: int, reason: ReasonCode) -> None:
+        seq = session.inflight.pop(mid, None)
+        if seq is None:
+            return  # status, descriptor, or a record from before a reconnect
+        session.inflight_seqs.discard(seq)
+        self.stats.inflight = len(session.inflight)
+        if reason.value < 0x80:
+            session.published.append(seq)
+            self.stats.published += 1
+            return
+        self.stats.refused += 1
+        self._refused.add(seq)
+        self._retry_at = time.monotonic() + self._cfg.backoff_max_s
+        self._alarm(
+            "refused",
+            f"{self.name}: broker refused {self._stream} seq {seq} ({reason}); "
+            f"kept pending, retrying in {self._cfg.backoff_max_s:g} s",
+        )
+        self._once(
+            f"refused:{reason.value}",
+            logging.ERROR,
+            "%s: broker refused %s seq %d (%s): kept pending",
+            self.name,
+            self._stream,
+            seq,
+            reason,
+        )
+
+    def _flush_marks(self, session: _Session) -> None:
+        if session.published:
+            self._journal.mark_published(self._stream, session.published)
+            session.published = []
+            if not self._refused:
+                self._alarm("refused", None)
+
+    # ------------------------------------------------------ back office in
+
+    def _on_message(self, session: _Session, message: mqtt.MQTTMessage) -> None:
+        try:
+            self._handle(session, message.topic, message.payload)
+        except (ValueError, TypeError, UnicodeDecodeError) as exc:
+            self.stats.bad_messages += 1
+            self._once(
+                f"bad:{message.topic}",
+                logging.WARNING,
+                "%s: ignored a bad message on %s: %s",
+                self.name,
+                message.topic,
+                exc,
+            )
+
+    def _handle(self, session: _Session, topic: str, payload: bytes | bytearray) -> None:
+        body = json.loads(payload)
+        if not isinstance(body, dict) or body.get("stream") != self._stream:
+            msg = f"not a message for stream {self._stream!r}"
+            raise ValueError(msg)
+        if topic == self.topics["ack"]:
+            self._on_ack(body)
+        elif topic == self.topics["replay"]:
+            self._on_replay(session, body)
+        else:
+            msg = f"unexpected topic {topic!r}"
+            raise ValueError(msg)
+
+    def _on_ack(self, body: dict[str, object]) -> None:
+        through = body.get("confirmed_through")
+        if not isinstance(through, int) or isinstance(through, bool) or through < 0:
+            raise ValueError("confirmed_through must be a non-negative integer")
+        # Never confirm what was not sent: a bogus ack would make records undeliverable.
+        sent = max(self._max_sent, self._journal.highest_sent(self._stream))
+        if through > sent:
+            msg = f"confirmed_through {through} is beyond the last record sent ({sent})"
+            raise ValueError(msg)
+        self.stats.last_ack = max(self.stats.last_ack, through)
+        # States never move back in the journal: an old ack changes nothing.
+        self._journal.mark_confirmed(self._stream, through)
+
+    def _on_replay(self, session: _Session, body: dict[str, object]) -> None:
+        first, last = body.get("from"), body.get("to")
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (first, last)):
+            raise ValueError("replay needs integer 'from' and 'to'")
+        assert isinstance(first, int)  # noqa: S101 - narrowed above
+        assert isinstance(last, int)  # noqa: S101
+        if first < 1 or last < first or last - first >= MAX_REPLAY:
+            raise ValueError(
+                f"replay range {first}..{last} out of bounds (1..{MAX_REPLAY} records)"
+            )
+        records = self._journal.records(self._stream, first, last)
+        session.replay.extend(records)
+        log.info(
+            "%s: replaying %d record(s) of %s %d..%d",
+            self.name,
+            len(records),
+            self._stream,
+            first,
+            last,
+        )
+
+    # ---------------------------------------------------------------- misc
+
+    def _status(self, state: str) -> bytes:
+        body: dict[str, object] = {
+            "v": 1,
+            "camera": self._camera,
+            "state": state,
+            "ts": int(self._clock.wall() * 1000),
+            "software": f"anpr-edge {__version__}",
+            "boot": self._journal.boot_id,
+        }
+        if state == "online":
+            stats = next(s for s in self._journal.stats().streams if s.stream == self._stream)
+            body.update(
+                {
+                    "stream": self._stream,
+                    "backlog": stats.pending + stats.published,
+                    "head_seq": stats.head_seq,
+                    "confirmed_through": stats.confirmed_through,
+                }
+            )
+        return canonical(body)
+
+    def _alarm(self, key: str, line: str | None) -> None:
+        with self._alarm_lock:
+            if line is None:
+                self._alarms.pop(key, None)
+            else:
+                self._alarms[key] = line
