@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from typing import TYPE_CHECKING
+
+import cv2
 import numpy as np
 import pytest
 
 from agent.syntax import check
+from simulator.cli import main as sim_main
 from simulator.plates import COUNTRIES, random_spec, render_plate
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SYNTAX_COUNTRIES = ("B", "NL", "F", "D", "L")
 
@@ -67,3 +75,13 @@ def test_an_unknown_country_or_level_is_refused() -> None:
         render_plate(rng, "XX")
     with pytest.raises(ValueError, match="level"):
         render_plate(rng, "B", level=1.5)
+
+
+def test_render_plates_writes_images_and_ground_truth(tmp_path: Path) -> None:
+    assert sim_main(["render-plates", str(tmp_path), "--count", "3", "--country", "D"]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "labels.jsonl").read_text().splitlines()]
+    assert len(rows) == 3
+    for row in rows:
+        assert row["country"] == "D"
+        assert len(row["chars"]) == len(row["text"])
+        assert cv2.imread(str(tmp_path / row["file"])) is not None

@@ -62,11 +62,9 @@ def export_onnx(ckpt: Path, onnx_path: Path, height: int, width: int) -> ReaderN
     return net
 
 
-def check_parity(
-    net: ReaderNet, onnx_path: Path, images: np.ndarray, mean: float, std: float
-) -> float:
+def check_parity(net: ReaderNet, onnx_path: Path, images: np.ndarray, spec: InputSpec) -> float:
     """Largest |torch - onnxruntime| probability over ``images``; exits on a mismatch."""
-    x = ((images.astype(np.float32) - mean) / std)[:, None]
+    x = ((images.astype(np.float32) - spec.mean) / spec.std)[:, None]
     with torch.no_grad():
         ref = net(torch.from_numpy(x)).numpy()
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
