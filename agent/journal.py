@@ -33,6 +33,7 @@ from agent.journal_db import (
 from agent.records import GENESIS, STREAMS, Kind, build_record, read_payload
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from agent.clock import Clock
@@ -121,6 +122,7 @@ class Journal:
         }
         self._alarms: dict[str, str] = {}
         self._alarm_lock = threading.Lock()
+        self._listeners: list[Callable[[str], None]] = []
         self._queue: queue.Queue[_Cmd | None] = queue.Queue(maxsize=_QUEUE)
         self._last_maintain = now
         self._closed = False
@@ -152,6 +154,13 @@ class Journal:
     def mark_confirmed(self, stream: str, through_seq: int) -> Future[int]:
         """Everything up to ``through_seq`` → confirmed (the back office acked it)."""
         return self._submit(_Confirm(stream=_check_stream(stream), through=through_seq))
+
+    def on_commit(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(stream)`` after each commit that added records to ``stream``.
+
+        It runs on the writer thread: it must only signal (e.g. set an Event).
+        """
+        self._listeners.append(listener)
 
     def sync(self) -> Future[int]:
         """Resolve once everything submitted before is committed (and due checkpoints written)."""
@@ -307,31 +316,38 @@ class Journal:
     def _transaction(
         self, batch: list[_Cmd], *, drop_oldest: bool = False
     ) -> list[tuple[_Cmd, int | BaseException]]:
-        results: list[tuple[_Cmd, int | BaseException]] = []
-        appended = False
+        heads_before = {s: h.seq for s, h in self._heads.items()}
         self._store.limit(reserve=not any(isinstance(c, _Append) for c in batch))
         with self._store.transaction():
             if drop_oldest:
                 for stream in STREAMS:
                     self._purge(stream, self._store.drop_boundary(stream), "quota")
-            for cmd in batch:
-                if isinstance(cmd, _Append):
-                    results.append((cmd, self._append(cmd)))
-                    appended = True
-                    self._checkpoints()  # every N records exactly, even inside a large batch
-                elif isinstance(cmd, _Publish):
-                    results.append((cmd, self._store.mark_published(cmd.stream, cmd.seqs)))
-                elif isinstance(cmd, _Confirm):
-                    head = self._heads[cmd.stream].seq
-                    results.append((cmd, self._store.mark_confirmed(cmd.stream, cmd.through, head)))
-                elif isinstance(cmd, _Maintain):
-                    results.append((cmd, self._maintain()))
-                else:
-                    results.append((cmd, 0))
+            results: list[tuple[_Cmd, int | BaseException]] = [
+                (cmd, self._apply(cmd)) for cmd in batch
+            ]
             self._checkpoints()
-        if appended:
+        if any(isinstance(c, _Append) for c in batch):
             self._alarm("journal-full", None)
+        for stream, head in self._heads.items():
+            if head.seq != heads_before[stream]:
+                for listener in self._listeners:
+                    listener(stream)
         return results
+
+    def _apply(self, cmd: _Cmd) -> int:
+        """Run one command inside the open transaction."""
+        if isinstance(cmd, _Append):
+            seq = self._append(cmd)
+            self._checkpoints()  # every N records exactly, even inside a large batch
+            return seq
+        if isinstance(cmd, _Publish):
+            return self._store.mark_published(cmd.stream, cmd.seqs)
+        if isinstance(cmd, _Confirm):
+            head = self._heads[cmd.stream].seq
+            return self._store.mark_confirmed(cmd.stream, cmd.through, head)
+        if isinstance(cmd, _Maintain):
+            return self._maintain()
+        return 0  # sync(): nothing to do but commit
 
     def _write(self, stream: str, kind: Kind, payload: dict[str, object]) -> int:
         head = self._heads[stream]

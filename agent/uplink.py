@@ -59,7 +59,7 @@ MAX_REPLAY = 10_000  # records one replay request may ask for
 _PREFETCH = 512  # pending records read from the journal at a time
 _CONNACK_TIMEOUT_S = 10.0
 _LOOP_BUSY_S = 0.002
-_LOOP_IDLE_S = 0.1
+_LOOP_IDLE_S = 0.02  # how late a newly committed record may be noticed
 
 
 @dataclass
@@ -93,6 +93,7 @@ class _Session:
     buffer: deque[StoredRecord] = field(default_factory=deque)
     replay: deque[StoredRecord] = field(default_factory=deque)
     published: list[int] = field(default_factory=list)
+    fresh: bool = True  # nothing read from the journal yet on this connection
 
 
 class Uplink:
@@ -112,6 +113,7 @@ class Uplink:
         descriptor: bytes | None = None,
         heartbeat_s: float = 60.0,
         rng: random.Random | None = None,
+        on_published: Callable[[list[int]], None] | None = None,
     ) -> None:
         self.name = name
         self._cfg = cfg
@@ -121,6 +123,7 @@ class Uplink:
         self._context = context
         self._clock = clock
         self._descriptor = descriptor
+        self._on_published = on_published  # seqs just PUBACKed (metrics, benchmarks)
         self._heartbeat_s = heartbeat_s
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not crypto
         base = f"{cfg.topic_prefix}/{camera_id}"
@@ -141,6 +144,8 @@ class Uplink:
         self._retry_at = 0.0
         self._max_sent = 0  # highest seq handed to any connection of this process
         self._thread = threading.Thread(target=self._run, name=f"uplink-{name}", daemon=True)
+        self._new_records = threading.Event()
+        journal.on_commit(self._committed)
 
     # ----------------------------------------------------------------- API
 
@@ -160,6 +165,10 @@ class Uplink:
         """Active alarms, one line each."""
         with self._alarm_lock:
             return tuple(self._alarms.values())
+
+    def _committed(self, stream: str) -> None:
+        if stream == self._stream:
+            self._new_records.set()
 
     # ---------------------------------------------------------- connection
 
@@ -346,6 +355,7 @@ class Uplink:
             session.cursor = min(session.cursor, min(self._refused) - 1)
             session.buffer.clear()
             self._refused.clear()
+            self._new_records.set()
         while len(session.inflight) < self._cfg.inflight:
             record = self._next_record(session)
             if record is None:
@@ -368,9 +378,15 @@ class Uplink:
             self.stats.replayed += 1
             return session.replay.popleft()
         if not session.buffer:
+            if not session.fresh and not self._new_records.is_set():
+                return None  # nothing committed since the journal last came up empty
+            session.fresh = False
+            self._new_records.clear()
             session.buffer.extend(
                 self._journal.pending(self._stream, _PREFETCH, after_seq=session.cursor)
             )
+            if len(session.buffer) == _PREFETCH:
+                self._new_records.set()  # there is more where that came from
             if not session.buffer:
                 return None
         record = session.buffer.popleft()
@@ -411,6 +427,8 @@ class Uplink:
     def _flush_marks(self, session: _Session) -> None:
         if session.published:
             self._journal.mark_published(self._stream, session.published)
+            if self._on_published is not None:
+                self._on_published(session.published)
             session.published = []
             if not self._refused:
                 self._alarm("refused", None)

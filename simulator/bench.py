@@ -3,13 +3,21 @@
 ``bench journal``: signed + sealed appends per second at the configured
 durability (a record counts only once its transaction is committed), verify
 throughput, and bytes per record on disk, with a realistic JPEG plate crop.
+
+``bench uplink``: a real mosquitto with mTLS; a backlog of journaled records is
+drained by the police uplink (records/s until every one is PUBACKed and
+marked), against a bare paho QoS 1 publisher of the same payloads to the same
+broker in the same run (the ceiling); then a steady phase measures
+journal-commit → PUBACK latency. A subscriber counts what arrived.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -17,21 +25,31 @@ from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
 from agent.clock import SystemClock
-from agent.config import JournalConfig
+from agent.config import JournalConfig, UplinkConfig, broker_endpoint
 from agent.crypto import Sealer, Signer
 from agent.events import PlateRead
 from agent.journal import Journal
 from agent.journal_db import open_readonly
+from agent.keyfiles import load_sealing_public_key, load_signing_key
+from agent.tls import build_client_context
+from agent.uplink import Uplink
 from agent.verify import verify_records
+from simulator.demo import police_broker
+from simulator.mqttc import client_context, connect
+from simulator.pki import init_pki
+
+_SEQ = re.compile(rb'"seq":(\d+)')
 
 if TYPE_CHECKING:
     import argparse
+    import ssl
     from concurrent.futures import Future
 
-__all__ = ["add_parsers", "bench_journal", "synthetic_crop"]
+__all__ = ["add_parsers", "bench_journal", "bench_uplink", "synthetic_crop"]
 
 
 def synthetic_crop(rng: np.random.Generator, width: int = 200, height: int = 48) -> bytes:
@@ -113,6 +131,201 @@ def bench_journal(
     }
 
 
+def _bench_read() -> PlateRead:
+    return PlateRead(
+        text="1ABC123",
+        char_conf=(991, 987, 970, 999, 993, 990, 985),
+        country="B",
+        lane=1,
+        direction="approaching",
+        vehicle_class=None,
+        wall_ms=int(time.time() * 1000),
+        frames=9,
+        crop_jpeg=synthetic_crop(np.random.default_rng(1)),
+    )
+
+
+class _Counter:
+    """Subscriber that counts distinct and duplicate seqs on the reads topic."""
+
+    def __init__(self, url: str, ctx: ssl.SSLContext, topic: str) -> None:
+        self.seen: set[int] = set()
+        self.duplicates = 0
+        self._lock = threading.Lock()
+        self.client = connect(url, ctx, "bench-counter")
+        self.client.on_message = self._on_message
+        done = threading.Event()
+        self.client.on_subscribe = lambda *_: done.set()
+        self.client.subscribe(topic, qos=1)
+        done.wait(5)
+
+    def _on_message(self, _c: object, _u: object, message: mqtt.MQTTMessage) -> None:
+        found = _SEQ.search(message.payload)
+        if found is None:
+            return
+        seq = int(found.group(1))
+        with self._lock:
+            if seq in self.seen:
+                self.duplicates += 1
+            self.seen.add(seq)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.seen.clear()
+            self.duplicates = 0
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self.seen)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _paho_raw(
+    url: str, ctx: ssl.SSLContext, topic: str, payloads: list[bytes], inflight: int
+) -> float:
+    """Bare paho: publish every payload at QoS 1 and wait for all PUBACKs; messages/s."""
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id="cam-01-raw", protocol=mqtt.MQTTv5
+    )
+    client.tls_set_context(ctx)
+    client.max_inflight_messages_set(inflight)
+    client.max_queued_messages_set(0)
+    done = threading.Event()
+    acked = [0]
+
+    def on_publish(*_: object) -> None:
+        acked[0] += 1
+        if acked[0] == len(payloads):
+            done.set()
+
+    client.on_publish = on_publish
+    host, port = broker_endpoint(url)
+    client.connect(host, port)
+    client.loop_start()
+    started = time.perf_counter()
+    for payload in payloads:
+        client.publish(topic, payload, qos=1)
+    done.wait(600)
+    elapsed = time.perf_counter() - started
+    client.disconnect()
+    client.loop_stop()
+    return len(payloads) / elapsed
+
+
+def bench_uplink(records: int, inflight: int, work: Path) -> dict[str, object]:
+    """Drain ``records`` journaled reads through the police uplink; compare with bare paho."""
+    pki = init_pki(work / "pki", "cam-01")
+    sign = load_signing_key(pki.path("device-sign.key"))
+    signer = Signer(sign)
+    path = work / "journal.sqlite"
+    journal = Journal(
+        path,
+        camera="cam-01",
+        signer=signer,
+        sealer=Sealer(load_sealing_public_key(pki.path("backoffice-seal.pub"))),
+        config=JournalConfig(path=path, quota_bytes=2**40),
+        clock=SystemClock(),
+    )
+    read = _bench_read()
+    futures = [journal.submit_read(read) for _ in range(records)]
+    head = max(f.result() for f in futures)
+    wires = [r.wire for r in journal.pending("reads", head)]  # reads and checkpoints
+    cfg = UplinkConfig(
+        brokers=("mqtts://127.0.0.1:1",),
+        ca=pki.path("police-ca.crt"),
+        cert=pki.path("device.crt"),
+        key=pki.path("device.key"),
+        topic_prefix="anpr/v1",
+        inflight=inflight,
+    )
+    with police_broker(work / "broker", pki) as broker:
+        cfg = cfg.model_copy(update={"brokers": (broker.url,)})
+        ctx = client_context(
+            pki.path("police-ca.crt"), pki.path("device.crt"), pki.path("device.key")
+        )
+        office_ctx = client_context(
+            pki.path("police-ca.crt"), pki.path("backoffice.crt"), pki.path("backoffice.key")
+        )
+        # The same subscriber listens in both phases, so the broker forwards in both.
+        counter = _Counter(broker.url, office_ctx, "anpr/v1/cam-01/reads")
+        raw_rate = _paho_raw(broker.url, ctx, "anpr/v1/cam-01/reads", wires, inflight)
+        deadline = time.perf_counter() + 60
+        while counter.count() < len(wires) and time.perf_counter() < deadline:
+            time.sleep(0.05)  # let the subscriber take the raw phase's last messages
+        counter.reset()
+        acked_at: dict[int, float] = {}
+
+        def published(seqs: list[int]) -> None:
+            now = time.perf_counter()
+            for seq in seqs:
+                acked_at.setdefault(seq, now)
+
+        uplink = Uplink(
+            "police",
+            cfg,
+            camera_id="cam-01",
+            journal=journal,
+            stream="reads",
+            leaf="reads",
+            context=lambda: build_client_context(cfg),
+            clock=SystemClock(),
+            on_published=published,
+        )
+        started = time.perf_counter()
+        uplink.start()
+        while len(acked_at) < len(wires) and time.perf_counter() - started < 600:
+            time.sleep(0.01)
+        drain_s = time.perf_counter() - started
+        # Steady phase: 200 reads/s for 5 s, commit -> PUBACK latency per read.
+        committed: dict[int, float] = {}
+        for _ in range(25):
+            batch = [journal.submit_read(read) for _ in range(40)]
+            for future in batch:
+                committed[future.result()] = time.perf_counter()
+            time.sleep(0.2)
+        deadline = time.perf_counter() + 30
+        while not set(committed) <= set(acked_at) and time.perf_counter() < deadline:
+            time.sleep(0.01)
+        expected = next(x.head_seq for x in journal.stats().streams if x.stream == "reads")
+        while counter.count() < expected and time.perf_counter() < deadline:
+            time.sleep(0.05)
+        uplink.stop(5)
+        counter.close()
+    journal.close()
+    latencies = sorted((acked_at[s] - t) * 1000 for s, t in committed.items() if s in acked_at)
+    drain = len(wires) / drain_s
+    return {
+        "benchmark": "uplink",
+        "records": len(wires),
+        "inflight": inflight,
+        "payload_bytes": round(sum(map(len, wires)) / len(wires)),
+        "drain_per_s": round(drain, 1),
+        "paho_raw_per_s": round(raw_rate, 1),
+        "ratio_to_raw": round(drain / raw_rate, 3),
+        "received": counter.count(),
+        "lost": expected - counter.count(),
+        "duplicates": counter.duplicates,
+        "p50_ms": round(latencies[len(latencies) // 2], 2) if latencies else None,
+        "p99_ms": round(latencies[int(len(latencies) * 0.99)], 2) if latencies else None,
+        "latency_samples": len(latencies),
+    }
+
+
+def _cmd_uplink(args: argparse.Namespace) -> int:
+    work = Path(tempfile.mkdtemp(prefix="anpr-bench-uplink-"))
+    try:
+        result = bench_uplink(args.records, args.inflight, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(
+        json.dumps(result) if args.json else "\n".join(f"{k:>16}: {v}" for k, v in result.items())
+    )
+    return 0 if result["lost"] == 0 else 1
+
+
 def _cmd_journal(args: argparse.Namespace) -> int:
     out = args.out or Path(tempfile.mkdtemp(prefix="anpr-bench-"))
     result = bench_journal(args.records, out, args.synchronous)
@@ -137,3 +350,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     journal.add_argument("--out", type=Path, help="keep the journal in this directory")
     journal.add_argument("--json", action="store_true", help="one JSON object")
     journal.set_defaults(func=_cmd_journal)
+    uplink = kinds.add_parser("uplink", help="backlog drain/s vs bare paho, PUBACK latency")
+    uplink.add_argument("--records", type=int, default=20_000)
+    uplink.add_argument("--inflight", type=int, default=100)
+    uplink.add_argument("--json", action="store_true", help="one JSON object")
+    uplink.set_defaults(func=_cmd_uplink)

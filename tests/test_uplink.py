@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING
 
 import pytest
-from conftest import make_read
+from conftest import make_read, pki_config
 from uplink_rig import (
     device_context,
     make_backoffice,
@@ -18,6 +20,8 @@ from uplink_rig import (
     wait_until,
 )
 
+from agent.configload import load_config
+from agent.descriptor import build_descriptor, verify_descriptor
 from simulator.mqttc import client_context, connect
 from simulator.pki import issue_cert, load_issued, save_issued
 
@@ -260,3 +264,66 @@ def test_bad_back_office_messages_are_ignored_and_never_move_state_back(
             backoffice.loop_stop()
     warnings = [r.getMessage() for r in caplog.records if "ignored a bad message" in r.getMessage()]
     assert len(warnings) == 2  # once per topic, not once per message
+
+
+def test_descriptor_is_retained_signed_and_verifiable(
+    police: Broker, pki: DevPki, kit: JournalKit, tmp_path: Path
+) -> None:
+    config = tmp_path / "agent.toml"
+    config.write_text(pki_config(pki), encoding="utf-8")
+    cfg = load_config(config, {}).config
+    descriptor = build_descriptor(
+        cfg,
+        kit.signer,
+        sealed_to="ab" * 32,
+        police_cert_sha256="cd" * 32,
+        civil_cert_sha256="ef" * 32,
+        ts_ms=1_800_000_000_000,
+    )
+    journal = kit.open()
+    uplink = make_uplink(
+        journal,
+        uplink_config(pki, [police.url]),
+        lambda: device_context(pki),
+        descriptor=descriptor,
+    )
+    uplink.start()
+    assert wait_until(lambda: uplink.stats.connected, 10)
+    uplink.stop(2)
+    # A back office that connects later still gets it: it is retained.
+    office = make_backoffice(police.url, pki, kit)
+    office.start()
+    try:
+        assert wait_until(lambda: "cam-01" in office.descriptors, 10)
+    finally:
+        office.stop()
+    body = verify_descriptor(office.descriptors["cam-01"], kit.keys)
+    assert body["owner"] == "owner"
+    assert body["legal_basis"] == "test"
+    assert body["civil_counts"] == {
+        "purpose": "mobility",
+        "legal_basis": "test",
+        "window_s": 900,
+        "k": 5,
+        "dimensions": ["lane", "direction", "country_group"],
+    }
+    tampered = office.descriptors["cam-01"].replace(b'"owner":"owner"', b'"owner":"other"')
+    with pytest.raises(ValueError, match="signature does not match"):
+        verify_descriptor(tampered, kit.keys)
+    with pytest.raises(ValueError, match="untrusted key"):
+        verify_descriptor(office.descriptors["cam-01"], {})
+
+
+def test_uplink_benchmark_runs_and_loses_nothing() -> None:
+    res = subprocess.run(
+        [sys.executable, "-m", "simulator", "bench", "uplink", "--records", "500", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    result = json.loads(res.stdout)
+    assert result["lost"] == 0
+    assert result["records"] == 504  # 500 reads and 4 checkpoints
+    assert {"drain_per_s", "paho_raw_per_s", "p50_ms", "p99_ms", "duplicates"} <= set(result)

@@ -47,6 +47,7 @@ def make_uplink(
     cfg: UplinkConfig,
     context: Callable[[], ssl.SSLContext],
     camera: str = "cam-01",
+    descriptor: bytes | None = None,
 ) -> Uplink:
     return Uplink(
         "police",
@@ -58,6 +59,7 @@ def make_uplink(
         context=context,
         clock=SystemClock(),
         heartbeat_s=1.0,
+        descriptor=descriptor,
     )
 
 
