@@ -30,7 +30,7 @@ from agent.journal_db import (
     Store,
     open_store,
 )
-from agent.records import GENESIS, STREAMS, Kind, build_record, read_payload
+from agent.records import GENESIS, STREAMS, Kind, build_record, parse_record, read_payload
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -177,6 +177,15 @@ class Journal:
     def records(self, stream: str, first: int, last: int) -> list[StoredRecord]:
         """Records ``first..last`` still in the journal (for replay), in seq order."""
         return self._store.records(_check_stream(stream), first, last)
+
+    def last_window_end(self) -> int | None:
+        """End (epoch s) of the newest count window journaled, if any is still kept."""
+        wire = self._store.last_of_kind("counts", "count")
+        if wire is None:
+            return None
+        data = parse_record(wire).body.get("data")
+        end = data.get("window_end") if isinstance(data, dict) else None
+        return end if isinstance(end, int) else None
 
     def highest_sent(self, stream: str) -> int:
         """Highest seq ever published or confirmed: no ack may confirm beyond it."""

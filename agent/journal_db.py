@@ -320,6 +320,18 @@ class Store:
         )
         return [StoredRecord(stream, r[0], r[1], r[2]) for r in rows]
 
+    def last_of_kind(self, stream: str, kind: str) -> bytes | None:
+        """Wire bytes of the newest record of ``kind`` in ``stream``, if any is kept."""
+        row = (
+            self._reader()
+            .execute(
+                "SELECT wire FROM records WHERE stream = ? AND type = ? ORDER BY seq DESC LIMIT 1",
+                (stream, kind),
+            )
+            .fetchone()
+        )
+        return bytes(row[0]) if row else None
+
     def highest_sent(self, stream: str) -> int:
         """Highest seq ever published or confirmed (0 when none)."""
         conn = self._reader()

@@ -514,6 +514,7 @@ class Uplink:
                     "stream": self._stream,
                     "backlog": stats.pending + stats.published,
                     "head_seq": stats.head_seq,
+                    "sent_through": self._max_sent,
                     "confirmed_through": stats.confirmed_through,
                 }
             )

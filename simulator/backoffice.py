@@ -1,5 +1,7 @@
-"""The reference police back office: subscribe, verify, unseal, ack, ask for replays.
+"""The reference back offices: subscribe, verify, open, ack, ask for replays.
 
+:class:`PoliceBackOffice` consumes ``reads`` (and unseals them);
+:class:`CivilBackOffice` consumes ``counts`` (and dedupes windows by ``id``).
 What an integrator's consumer must do, in one small class:
 
 - subscribe to ``{prefix}/+/reads`` through a *shared* subscription (several
@@ -19,7 +21,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, TypedDict, Unpack
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
 
     from agent.records import ParsedRecord
 
-__all__ = ["CameraFeed", "PoliceBackOffice"]
+__all__ = ["BackOffice", "CameraFeed", "CivilBackOffice", "PoliceBackOffice"]
 
 
 @dataclass
@@ -72,15 +74,28 @@ class CameraFeed:
         return max(self.kinds, default=0)
 
 
-class PoliceBackOffice:
-    """A police back-office consumer on one broker. Thread-safe figures; start/stop it."""
+class Options(TypedDict, total=False):
+    """Keyword options shared by the back offices."""
+
+    trusted: Mapping[str, Mapping[str, Ed25519PublicKey]]
+    out: Path | None
+    prefix: str
+    client_id: str
+    group: str
+    ack_every_s: float
+    gap_after_s: float
+
+
+class BackOffice:
+    """A back-office consumer of one stream on one broker. Thread-safe figures; start/stop it."""
+
+    stream = "reads"
 
     def __init__(  # noqa: PLR0913 - the consumer's knobs
         self,
         url: str,
         ctx: ssl.SSLContext,
         *,
-        seal_key: X25519PrivateKey,
         trusted: Mapping[str, Mapping[str, Ed25519PublicKey]],
         out: Path | None = None,
         prefix: str = "anpr/v1",
@@ -91,7 +106,6 @@ class PoliceBackOffice:
     ) -> None:
         self._url = url
         self._prefix = prefix
-        self._seal_key = seal_key
         self._trusted = trusted
         self._ack_every_s = ack_every_s
         self._gap_after_s = gap_after_s
@@ -107,7 +121,7 @@ class PoliceBackOffice:
         self._stop = threading.Event()
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         client.tls_set_context(ctx)
-        client.reconnect_delay_set(0.2, 2)
+        client.reconnect_delay_set(1, 2)
         client.on_connect = self._on_connect
         client.on_message = self._on_message
         self._client = client
@@ -162,7 +176,7 @@ class PoliceBackOffice:
             return
         client.subscribe(
             [
-                (f"$share/{self._group}/{self._prefix}/+/reads", 1),
+                (f"$share/{self._group}/{self._prefix}/+/{self.stream}", 1),
                 (f"{self._prefix}/+/status", 1),
                 (f"{self._prefix}/+/descriptor", 1),
             ]
@@ -178,7 +192,7 @@ class PoliceBackOffice:
                 return
         elif leaf == "descriptor":
             self.descriptors[camera] = bytes(message.payload)
-        elif leaf == "reads":
+        elif leaf == self.stream:
             self._on_record(camera, bytes(message.payload))
 
     def _on_record(self, camera: str, wire: bytes) -> None:
@@ -196,7 +210,7 @@ class PoliceBackOffice:
             feed = self.feeds.get(camera)
             if feed is None:
                 keys = self._trusted.get(camera, {})
-                feed = self.feeds[camera] = CameraFeed(ChainVerifier(camera, "reads", keys))
+                feed = self.feeds[camera] = CameraFeed(ChainVerifier(camera, self.stream, keys))
             feed.received += 1
             if record.seq in feed.kinds:
                 self.duplicates += 1
@@ -212,21 +226,21 @@ class PoliceBackOffice:
 
     def _store(self, camera: str, feed: CameraFeed, record: ParsedRecord) -> None:
         line: dict[str, object] = {"camera": camera, "seq": record.seq, "type": record.kind}
-        if record.kind == "read":
-            try:
-                opened = open_read(record, self._seal_key)
-            except SealError as exc:
-                with self._lock:
-                    self.problems.append((camera, Problem(record.seq, "unseal", str(exc))))
-                return
-            with self._lock:
-                feed.opened[record.seq] = opened.meta
-            line.update(opened.meta)
-            line["crop_bytes"] = len(opened.crop_jpeg)
+        content = self._content(camera, feed, record)
+        if content is None:
+            return
+        line.update(content)
         line["received_ms"] = int(time.time() * 1000)
         if self._out:
             with self._lock:
                 self._out.write(json.dumps(line, sort_keys=True) + "\n")
+
+    def _content(
+        self, camera: str, feed: CameraFeed, record: ParsedRecord
+    ) -> dict[str, object] | None:
+        """What to keep of a verified record (None: keep nothing more)."""
+        del camera, feed, record
+        return {}
 
     # ----------------------------------------------------------- outbound
 
@@ -238,9 +252,10 @@ class PoliceBackOffice:
             for camera, feed in todo:
                 with self._lock:
                     through = feed.contiguous_through()
-                    top = feed.max_seq
+                    top = max(feed.max_seq, self._announced(camera))
                 if through > feed.acked:
-                    self._send(camera, "ack", {"stream": "reads", "confirmed_through": through})
+                    ack = {"stream": self.stream, "confirmed_through": through}
+                    self._send(camera, "ack", ack)
                     feed.acked = through
                 if top > through:
                     feed.gap_since = feed.gap_since or now
@@ -248,14 +263,84 @@ class PoliceBackOffice:
                     # Ask again only after a while: the replay may still be on its way.
                     if waited and now - feed.replay_requested >= 4 * self._gap_after_s:
                         with self._lock:
-                            first_held = min(s for s in feed.kinds if s > through)
-                        last = min(first_held - 1, through + MAX_REPLAY)
-                        body = {"stream": "reads", "from": through + 1, "to": last}
+                            later = [s for s in feed.kinds if s > through]
+                        # Up to the next record held, or to the tail the camera announced.
+                        last = min(min(later, default=top + 1) - 1, through + MAX_REPLAY)
+                        body = {"stream": self.stream, "from": through + 1, "to": last}
                         self._send(camera, "replay", body)
                         feed.replay_requested = now
                         self.replays_requested += 1
                 else:
                     feed.gap_since = None
 
+    def _announced(self, camera: str) -> int:
+        """The last seq the camera says it sent (its status heartbeat): a lost tail shows."""
+        status = self.status.get(camera, {})
+        sent = status.get("sent_through") if status.get("stream") == self.stream else None
+        return sent if isinstance(sent, int) else 0
+
     def _send(self, camera: str, leaf: str, body: dict[str, object]) -> None:
         self._client.publish(f"{self._prefix}/{camera}/{leaf}", json.dumps(body), qos=1)
+
+
+class PoliceBackOffice(BackOffice):
+    """The police side: ``reads``, unsealed with the back office's X25519 key."""
+
+    stream = "reads"
+
+    def __init__(
+        self,
+        url: str,
+        ctx: ssl.SSLContext,
+        *,
+        seal_key: X25519PrivateKey,
+        **kwargs: Unpack[Options],
+    ) -> None:
+        super().__init__(url, ctx, **kwargs)
+        self._seal_key = seal_key
+
+    def _content(
+        self, camera: str, feed: CameraFeed, record: ParsedRecord
+    ) -> dict[str, object] | None:
+        if record.kind != "read":
+            return {}
+        try:
+            opened = open_read(record, self._seal_key)
+        except SealError as exc:
+            with self._lock:
+                self.problems.append((camera, Problem(record.seq, "unseal", str(exc))))
+            return None
+        with self._lock:
+            feed.opened[record.seq] = opened.meta
+        return {**opened.meta, "crop_bytes": len(opened.crop_jpeg)}
+
+
+class CivilBackOffice(BackOffice):
+    """The city's side: ``counts`` windows, deduplicated by their stable ``id``."""
+
+    stream = "counts"
+
+    def __init__(self, url: str, ctx: ssl.SSLContext, **kwargs: Unpack[Options]) -> None:
+        kwargs.setdefault("prefix", "civil/v1")
+        kwargs.setdefault("group", "city")
+        kwargs.setdefault("client_id", "city-1")
+        super().__init__(url, ctx, **kwargs)
+        self.windows: dict[str, dict[str, object]] = {}  # id -> message, first copy kept
+        self.window_order: list[str] = []
+        self.window_duplicates = 0
+
+    def _content(
+        self, camera: str, feed: CameraFeed, record: ParsedRecord
+    ) -> dict[str, object] | None:
+        del camera, feed
+        data = record.body.get("data")
+        if record.kind != "count" or not isinstance(data, dict):
+            return {}
+        window_id = str(data.get("id"))
+        with self._lock:
+            if window_id in self.windows:
+                self.window_duplicates += 1
+                return None
+            self.windows[window_id] = data
+            self.window_order.append(window_id)
+        return {"data": data}

@@ -1,0 +1,183 @@
+"""The civil flux end to end: counts windows journaled once, delivered on their own connection."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+from typing import TYPE_CHECKING
+
+import pytest
+from conftest import make_read
+from uplink_rig import wait_until
+
+from agent.civil import CivilFlux
+from agent.config import CountsConfig, UplinkConfig
+from agent.journal_db import open_readonly
+from agent.uplink import Uplink
+from agent.verify import verify_records
+from simulator.backoffice import CivilBackOffice
+from simulator.mqttc import client_context
+
+if TYPE_CHECKING:
+    from conftest import JournalKit
+
+    from agent.events import PlateRead
+    from agent.journal import Journal
+    from simulator.broker import Broker
+    from simulator.pki import DevPki
+
+pytestmark = pytest.mark.broker
+
+COUNTS = CountsConfig(window_s=60, grace_s=5, k=5, legal_basis="test")
+T0 = 1_800_000_000  # the fake clock's start, a window boundary
+
+
+def _plate(rng: random.Random) -> str:
+    letters = "".join(rng.choice("ABCDEFGHJKLMNPRSTVWXYZ") for _ in range(3))
+    return f"{rng.randint(1, 9)}{letters}{rng.randint(0, 999):03d}"
+
+
+def _read(rng: random.Random, at_s: float) -> PlateRead:
+    return dataclasses.replace(
+        make_read(_plate(rng)),
+        wall_ms=int(at_s * 1000),
+        lane=rng.choice((1, 2)),
+        direction=rng.choice(("approaching", "receding")),
+        country=rng.choice(("B", "B", "B", "NL", "F")),
+    )
+
+
+def _civil_uplink(pki: DevPki, journal: Journal, url: str) -> Uplink:
+    cfg = UplinkConfig(
+        brokers=(url,),
+        ca=pki.path("civil-ca.crt"),
+        cert=pki.path("civil-device.crt"),
+        key=pki.path("civil-device.key"),
+        topic_prefix="civil/v1",
+        backoff_min_s=0.05,
+        backoff_max_s=0.5,
+    )
+    return Uplink(
+        "civil",
+        cfg,
+        camera_id="cam-01",
+        journal=journal,
+        stream="counts",
+        leaf="counts",
+        context=lambda: client_context(cfg.ca, cfg.cert, cfg.key),
+        clock=journal_clock(journal),
+        heartbeat_s=1.0,
+    )
+
+
+def journal_clock(journal: Journal) -> object:
+    return journal._clock  # type: ignore[attr-defined]
+
+
+def _city(pki: DevPki, kit: JournalKit, url: str) -> CivilBackOffice:
+    return CivilBackOffice(
+        url,
+        client_context(pki.path("civil-ca.crt"), pki.path("city.crt"), pki.path("city.key")),
+        trusted={"cam-01": kit.keys},
+        gap_after_s=0.5,
+    )
+
+
+def _run_windows(kit: JournalKit, flux: CivilFlux, rng: random.Random, windows: int) -> list[str]:
+    plates = []
+    for _ in range(windows):
+        start = kit.clock.wall()
+        for i in range(rng.randint(0, 40)):
+            read = _read(rng, start + i)
+            plates.append(read.text)
+            flux.add(read)
+        kit.clock.advance(60)
+        flux.tick()
+    return plates
+
+
+def test_windows_reach_the_city_in_order_once_through_a_broker_outage(
+    civil: Broker, pki: DevPki, kit: JournalKit
+) -> None:
+    journal = kit.open()
+    flux = CivilFlux(COUNTS, camera_id="cam-01", journal=journal, clock=kit.clock)
+    uplink = _civil_uplink(pki, journal, civil.url)
+    city = _city(pki, kit, civil.url)
+    city.start()
+    uplink.start()
+    rng = random.Random(5)
+    try:
+        kit.clock.advance(5)  # into the first window
+        _run_windows(kit, flux, rng, 2)
+        assert wait_until(lambda: len(city.windows) == flux.windows_journaled == 2, 10)
+        civil.kill()  # the city's broker is down for several windows
+        _run_windows(kit, flux, rng, 4)
+        civil.start()
+        _run_windows(kit, flux, rng, 1)
+        assert wait_until(lambda: len(city.windows) == flux.windows_journaled == 7, 30)
+    finally:
+        uplink.stop(2)
+        city.stop()
+    starts = [int(city.windows[i]["window_start"]) for i in city.window_order]  # type: ignore[call-overload]
+    assert starts == sorted(starts)
+    assert starts == list(range(T0, T0 + 60 * len(starts), 60))
+    assert len(set(city.window_order)) == len(city.window_order)
+    assert city.problems == []
+
+
+def test_restart_mid_window_publishes_each_window_exactly_once(kit: JournalKit) -> None:
+    journal = kit.open()
+    rng = random.Random(7)
+    flux = CivilFlux(COUNTS, camera_id="cam-01", journal=journal, clock=kit.clock)
+    kit.clock.advance(5)
+    _run_windows(kit, flux, rng, 3)
+    # Reads in the open window, then the agent dies before closing it.
+    for i in range(10):
+        flux.add(_read(rng, kit.clock.wall() + i))
+    kit.clock.advance(20)
+    restarted = CivilFlux(COUNTS, camera_id="cam-01", journal=journal, clock=kit.clock)
+    assert restarted.published_until == T0 + 3 * 60
+    kit.clock.advance(60)
+    restarted.tick()
+    journal.sync().result()
+    with open_readonly(kit.path, "cam-01") as store:
+        wires = [r.wire for r in store.iter_records("counts")]
+    _, problems = verify_records("cam-01", "counts", kit.keys, wires)
+    assert problems == []
+    from agent.records import parse_record  # noqa: PLC0415
+
+    ids = [parse_record(w).body["data"]["id"] for w in wires if parse_record(w).kind == "count"]  # type: ignore[index]
+    assert ids == [f"cam-01/{T0 + 60 * i}" for i in range(4)]
+
+
+def test_no_plate_reaches_the_civil_side_or_the_logs(
+    civil: Broker, pki: DevPki, kit: JournalKit, caplog: pytest.LogCaptureFixture
+) -> None:
+    journal = kit.open()
+    flux = CivilFlux(COUNTS, camera_id="cam-01", journal=journal, clock=kit.clock)
+    uplink = _civil_uplink(pki, journal, civil.url)
+    city = _city(pki, kit, civil.url)
+    rng = random.Random(11)
+    with caplog.at_level(logging.DEBUG):
+        city.start()
+        uplink.start()
+        try:
+            kit.clock.advance(5)
+            plates = _run_windows(kit, flux, rng, 6)
+            assert wait_until(lambda: len(city.windows) == 6, 20)
+        finally:
+            uplink.stop(2)
+            city.stop()
+    with open_readonly(kit.path, "cam-01") as store:
+        civil_rows = b"".join(r.wire for r in store.iter_records("counts")).decode()
+    received = repr(city.windows)
+    logs = "\n".join(r.getMessage() for r in caplog.records)
+    assert len(plates) > 50
+    for plate in plates:
+        for size in range(4, len(plate) + 1):
+            for start in range(len(plate) - size + 1):
+                part = plate[start : start + size]
+                assert part not in civil_rows
+                assert part not in received
+                assert part not in logs
