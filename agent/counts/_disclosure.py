@@ -113,25 +113,28 @@ def _fold(marginal: Mapping[str, int], k: int) -> tuple[str, ...]:
 _Swap = tuple[CellKey, CellKey, CellKey]
 
 
-def _swaps(p: CellKey, table: Mapping[CellKey, int]) -> Iterator[_Swap]:
+def _swaps(p: CellKey, table: Mapping[CellKey, int], nonzero: list[CellKey]) -> Iterator[_Swap]:
     """Every ``(q, r, s)`` along whose move ``+p +q -r -s`` the cell ``p`` can grow."""
-    dims = len(p)
-    for q, q_count in table.items():
-        if q_count == 0 or q == p:
-            continue
-        differ = [d for d in range(dims) if p[d] != q[d]]
+    for q in nonzero:
+        differ = [d for d, (a, b) in enumerate(zip(p, q, strict=True)) if a != b]
         # Only subsets of the differing dimensions matter (where p and q agree a swap
         # changes nothing); the empty and the full subset give back p and q themselves.
         for mask in range(1, 2 ** len(differ) - 1):
-            on_s = {differ[i] for i in range(len(differ)) if mask >> i & 1}
-            r = tuple(q[d] if d in on_s else p[d] for d in range(dims))
-            s = tuple(p[d] if d in on_s else q[d] for d in range(dims))
-            if table[r] and table[s]:
-                yield q, r, s
+            r, s = list(p), list(q)
+            for i, d in enumerate(differ):
+                if mask >> i & 1:
+                    r[d], s[d] = q[d], p[d]
+            r_key, s_key = tuple(r), tuple(s)
+            if table[r_key] and table[s_key]:
+                yield q, r_key, s_key
 
 
 def _cover(
-    p: CellKey, table: Mapping[CellKey, int], suppressed: set[CellKey], k: int
+    p: CellKey,
+    table: Mapping[CellKey, int],
+    nonzero: list[CellKey],
+    suppressed: set[CellKey],
+    k: int,
 ) -> list[_Swap] | None:
     """Swaps that together let ``p`` reach ``k``, their r and s cells all distinct; or None.
 
@@ -147,7 +150,7 @@ def _cover(
         new = [c for c in swap if c not in suppressed]
         return sum(table[c] for c in new), len(new)
 
-    candidates = list(_swaps(p, table))
+    candidates = list(_swaps(p, table, nonzero))
     single = [sw for sw in candidates if gain(sw) >= need]
     if single:
         return [min(single, key=lambda sw: (new_mass(sw), sw))]
@@ -184,12 +187,13 @@ def _folded_table(
 def _suppress(table: Mapping[CellKey, int], k: int) -> set[CellKey]:
     """Primary and complementary suppression (steps 3 and 4): the cells to withhold."""
     primaries = sorted(key for key, n in table.items() if 0 < n < k)
+    nonzero = [key for key, n in table.items() if n]
     suppressed: set[CellKey] = set(primaries)
     protected: set[CellKey] = set()
     for p in primaries:
         if p in protected:
             continue
-        chain = _cover(p, table, suppressed, k)
+        chain = _cover(p, table, [q for q in nonzero if q != p], suppressed, k)
         if chain is None:
             return set(table)  # fall back: the marginals alone protect every cell
         protected.add(p)
