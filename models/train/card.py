@@ -105,7 +105,10 @@ def card_dict(args: argparse.Namespace, digest: str, spec: InputSpec) -> dict[st
         "blank_index": BLANK,
         "training_data": TRAINING_DATA,
         "training": {
-            "command": f"python -m models.train.reader --out models/ --steps {args.steps}",
+            "command": (
+                f"python -m models.train.reader --out models/ --steps {args.steps} "
+                f"--ramp {args.ramp} --batch {args.batch} --lr {args.lr} --seed {args.seed}"
+            ),
             "seed": args.seed,
             "steps": args.steps,
             "samples": args.shards * args.per_shard,

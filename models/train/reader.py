@@ -13,6 +13,7 @@ metrics. Torch lives here only; the agent never imports it.
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import time
 from pathlib import Path
@@ -80,6 +81,27 @@ def _lr(step: int, total: int, peak: float, warmup: int = 500) -> float:
     return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
 
 
+def phases(spec: str) -> list[tuple[int, int]]:
+    """Parse ``--steps``: "10000" or e.g. "5500:3000,10000".
+
+    The latter is a cosine schedule over 5500 steps followed until step 3000, then
+    one over 10000 steps to its end.
+    This is how a run that was extended part-way is written down so that one
+    command replays it exactly.
+    """
+    out = []
+    for part in spec.split(","):
+        total, _, stop = part.partition(":")
+        out.append((int(total), int(stop or total)))
+    if any(b[1] <= a[1] for a, b in itertools.pairwise(out)) or out[-1][0] != out[-1][1]:
+        raise argparse.ArgumentTypeError(f"bad --steps {spec!r}: stops must increase")
+    return out
+
+
+def _total_at(step: int, plan: list[tuple[int, int]]) -> int:
+    return next((total for total, stop in plan if step < stop), plan[-1][0])
+
+
 def _curriculum(step: int, ramp: int) -> float:
     """Highest degradation level allowed at ``step``: 0.25 at the start, 1 after ``ramp``."""
     return min(1.0, 0.25 + 0.75 * step / max(1, ramp))
@@ -118,7 +140,9 @@ def _sgd_step(net: nn.Module, opt: torch.optim.Optimizer, batch: tuple[torch.Ten
 
 
 def train(args: argparse.Namespace) -> Path:
-    """Train (or resume) up to ``args.steps``; return the checkpoint path."""
+    """Train (or resume) to the end of ``args.steps``; return the checkpoint path."""
+    plan = phases(args.steps)
+    final = plan[-1][1]
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     ckpt = args.out / "train" / "reader.ckpt.pt"
@@ -142,14 +166,15 @@ def train(args: argparse.Namespace) -> Path:
     levels = data["levels"][:n_syn]
     t0, seen, run_loss = time.monotonic(), 0, 0.0
     net.train()
-    while step < args.steps:
+    while step < final:
         allowed = np.flatnonzero(levels <= _curriculum(step, args.ramp))
         idx = allowed[rng.integers(0, len(allowed), args.batch)]
         if n_op:  # replace a share of the batch by the operator's own crops
             k = round(args.batch * args.finetune_mix)
             idx[:k] = n_syn + rng.integers(0, n_op, k)
+        lr = _lr(step, _total_at(step, plan), args.lr)
         for group in opt.param_groups:
-            group["lr"] = _lr(step, args.steps, args.lr)
+            group["lr"] = lr
         loss = _sgd_step(net, opt, _batch(data, idx))
         step += 1
         seen += len(idx)
@@ -157,11 +182,11 @@ def train(args: argparse.Namespace) -> Path:
         if step % args.log_every == 0:
             rate = seen / (time.monotonic() - t0)
             print(
-                f"step {step} loss {run_loss:.3f} lr {_lr(step, args.steps, args.lr):.2e} "
+                f"step {step} loss {run_loss:.3f} lr {lr:.2e} "
                 f"level<={_curriculum(step, args.ramp):.2f} {rate:.0f} samples/s",
                 flush=True,
             )
-        if step % args.ckpt_every == 0 or step == args.steps:
+        if step % args.ckpt_every == 0 or step == final:
             acc = evaluate(net, val)
             best = max(best, acc)
             print(f"step {step} val exact {acc:.4f}", flush=True)
@@ -192,7 +217,7 @@ def main() -> None:
     ap.add_argument("--val-size", type=int, default=2000)
     ap.add_argument("--workers", type=int, default=2, help="render processes")
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
-    ap.add_argument("--steps", type=int, default=30000)
+    ap.add_argument("--steps", default="5500:3000,10000", help="schedule total(s), see phases()")
     ap.add_argument("--ramp", type=int, default=6000, help="steps until full augmentation")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=2e-3)
