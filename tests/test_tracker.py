@@ -1,0 +1,119 @@
+"""Voting and tracking: one vehicle pass becomes exactly one good read."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agent.events import PlateBox, PlateText
+from agent.tracker import LaneZone, Sighting, Tracker, iou
+from agent.vote import similarity, vote
+
+
+def _text(text: str, conf: int = 900) -> PlateText:
+    return PlateText(text, tuple([conf] * len(text)), "B")
+
+
+def test_five_noisy_reads_vote_to_the_right_plate() -> None:
+    reads = [
+        _text("1ABC123", 950),
+        _text("1A8C123", 600),  # B read as 8 once
+        _text("1ABC128", 700),  # 3 read as 8 once
+        _text("ABC123", 500),  # truncated as it left the view
+        _text("1ABC123", 900),
+    ]
+    result = vote(reads)
+    assert result is not None
+    assert result.text == "1ABC123"
+    assert result.support == 5
+    assert result.country == "B"
+    assert all(0 < c <= 1000 for c in result.char_conf)
+    assert result.char_conf[2] < result.char_conf[0]  # the disputed character is less sure
+
+
+def test_an_outlier_read_of_something_else_is_outvoted() -> None:
+    reads = [_text("1ABC123"), _text("STOP", 990), _text("1ABC123"), _text("1ABC12")]
+    result = vote(reads)
+    assert result is not None
+    assert result.text == "1ABC123"
+    assert result.support == 3
+
+
+def test_nothing_to_vote_on() -> None:
+    assert vote([]) is None
+    assert vote([PlateText("", ())]) is None
+    assert vote([_text("1ABC123")], min_support=2) is None
+
+
+def test_a_tie_between_clusters_goes_to_the_more_confident() -> None:
+    result = vote([_text("1ABC123", 600), _text("XYZ98", 950)])
+    assert result is not None
+    assert result.text == "XYZ98"
+
+
+@given(
+    st.text(alphabet="ABCDEFGHJKLMNPRSTVWXYZ0123456789", min_size=1, max_size=9), st.integers(1, 8)
+)
+def test_identical_reads_vote_to_themselves(text: str, copies: int) -> None:
+    result = vote([_text(text)] * copies)
+    assert result is not None
+    assert result.text == text
+    assert result.support == copies
+    assert similarity(text, text) == 1.0
+
+
+def _box(x: float, y: float, w: float) -> PlateBox:
+    h = w / 4.7
+    return PlateBox(((x, y), (x + w, y), (x + w, y + h), (x, y + h)), 0.9)
+
+
+def _crop() -> np.ndarray:
+    return np.full((24, 110, 3), 200, np.uint8)
+
+
+def test_two_vehicles_in_two_lanes_give_two_reads() -> None:
+    tracker = Tracker(frame_size=(1280, 720), lanes=2, timeout_s=0.5, min_support=2)
+    reads = []
+    for i in range(12):
+        t = i * 0.04
+        # Lane 1 (left): approaching, plate grows and moves down; lane 2: receding.
+        sightings = [
+            Sighting(
+                _box(200 + i * 2, 200 + i * 25, 80 + i * 8),
+                _text("1ABC123" if i % 4 else "1A8C123"),
+                _crop(),
+            ),
+            Sighting(_box(900 - i, 600 - i * 20, 160 - i * 6), _text("2XYZ789"), _crop()),
+        ]
+        reads += tracker.update(t, 1_800_000_000_000 + int(t * 1000), sightings)
+    assert reads == []  # nobody has left yet
+    assert tracker.open_tracks == 2
+    reads += tracker.update(1.0, 1_800_000_001_000, [])
+    by_text = {r.text: r for r in reads}
+    assert set(by_text) == {"1ABC123", "2XYZ789"}
+    assert (by_text["1ABC123"].lane, by_text["1ABC123"].direction) == (1, "approaching")
+    assert (by_text["2XYZ789"].lane, by_text["2XYZ789"].direction) == (2, "receding")
+    assert by_text["1ABC123"].frames == 12
+    assert by_text["1ABC123"].crop_jpeg.startswith(b"\xff\xd8")
+    assert by_text["1ABC123"].wall_ms == 1_800_000_000_440
+
+
+def test_a_one_frame_blip_is_not_a_vehicle_and_zones_decide_the_lane() -> None:
+    zones = (LaneZone(7, ((0.5, 0.0), (1.0, 0.0), (1.0, 1.0), (0.5, 1.0))),)
+    tracker = Tracker(frame_size=(1000, 500), lanes=2, zones=zones, timeout_s=0.3, min_support=2)
+    assert tracker.update(0.0, 0, [Sighting(_box(100, 100, 100), _text("9ZZZ999"))]) == []
+    for i in range(4):
+        tracker.update(
+            0.5 + i * 0.05, 0, [Sighting(_box(700, 100 + i * 10, 100), _text("1ABC123"))]
+        )
+    reads = tracker.flush()
+    assert [r.text for r in reads] == ["1ABC123"]
+    assert reads[0].lane == 7
+    assert reads[0].crop_jpeg == b""  # no crop was given
+
+
+def test_iou() -> None:
+    assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
+    assert iou((0, 0, 10, 10), (20, 20, 5, 5)) == 0.0
+    assert abs(iou((0, 0, 10, 10), (5, 0, 10, 10)) - 1 / 3) < 1e-9
