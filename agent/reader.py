@@ -152,9 +152,16 @@ def load_card(path: Path) -> ReaderCard:
     )
 
 
-def _pick(candidates: list[tuple[Decoded, SyntaxMatch]]) -> tuple[Decoded, SyntaxMatch]:
-    """A read that fits a syntax beats one that does not; then the more confident."""
-    return max(candidates, key=lambda c: (c[1].country is not None, c[0].mean_conf))
+def _pick(
+    candidates: list[tuple[Decoded, SyntaxMatch]], threshold: float
+) -> tuple[Decoded, SyntaxMatch] | None:
+    """A confident read that fits a syntax beats one that does not; then the more confident."""
+    if not candidates:
+        return None
+    return max(
+        candidates,
+        key=lambda c: (c[1].country is not None and c[0].mean_conf >= threshold, c[0].mean_conf),
+    )
 
 
 class PlateReader:
@@ -217,26 +224,30 @@ class PlateReader:
         inputs: list[npt.NDArray[np.float32]] = []
         owners: list[int] = []
         for i, crop in enumerate(crops):
+            if crop.ndim not in (2, 3) or min(crop.shape[:2]) < 2:
+                continue  # nothing to read in a degenerate box: no plate, not an error
             inputs.append(prepare(crop, self.card.spec))
             owners.append(i)
             h, w = crop.shape[:2]
             if self.card.two_line_split and w < TWO_LINE_MAX_ASPECT * h:
                 inputs.append(prepare(crop, self.card.spec, two_line=True))
                 owners.append(i)
-        if not inputs:
-            return []
-        probs = self.infer(np.stack(inputs))
         by_crop: list[list[tuple[Decoded, SyntaxMatch]]] = [[] for _ in crops]
-        for owner, p in zip(owners, probs, strict=True):
-            decoded = ctc_greedy(p, self.card.alphabet, self.card.blank)
-            by_crop[owner].append((decoded, check(decoded.text, self.countries)))
-        return [self._result(*_pick(c)) for c in by_crop]
+        if inputs:
+            probs = self.infer(np.stack(inputs))
+            for owner, p in zip(owners, probs, strict=True):
+                decoded = ctc_greedy(p, self.card.alphabet, self.card.blank)
+                by_crop[owner].append((decoded, check(decoded.text, self.countries)))
+        return [self._result(_pick(c, self.threshold)) for c in by_crop]
 
     def read(self, crop: npt.NDArray[np.uint8]) -> PlateText | None:
         """Read one crop; None when it holds no confident plate."""
         return self.read_many([crop])[0]
 
-    def _result(self, decoded: Decoded, match: SyntaxMatch) -> PlateText | None:
+    def _result(self, best: tuple[Decoded, SyntaxMatch] | None) -> PlateText | None:
+        if best is None:
+            return None
+        decoded, match = best
         if len(decoded.text) < MIN_CHARS or decoded.mean_conf < self.threshold:
             return None
         return PlateText(match.text, decoded.char_conf, match.country)
