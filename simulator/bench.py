@@ -66,6 +66,20 @@ def synthetic_crop(rng: np.random.Generator, width: int = 200, height: int = 48)
     return bytes(jpeg.tobytes())
 
 
+def _bench_read() -> PlateRead:
+    return PlateRead(
+        text="1ABC123",
+        char_conf=(991, 987, 970, 999, 993, 990, 985),
+        country="B",
+        lane=1,
+        direction="approaching",
+        vehicle_class=None,
+        wall_ms=int(time.time() * 1000),
+        frames=9,
+        crop_jpeg=synthetic_crop(np.random.default_rng(1)),
+    )
+
+
 def bench_journal(
     records: int, out: Path, synchronous: str, window: int = 2000
 ) -> dict[str, object]:
@@ -85,18 +99,8 @@ def bench_journal(
         config=config,
         clock=SystemClock(),
     )
-    crop = synthetic_crop(np.random.default_rng(1))
-    read = PlateRead(
-        text="1ABC123",
-        char_conf=(991, 987, 970, 999, 993, 990, 985),
-        country="B",
-        lane=1,
-        direction="approaching",
-        vehicle_class=None,
-        wall_ms=int(time.time() * 1000),
-        frames=9,
-        crop_jpeg=crop,
-    )
+    read = _bench_read()
+    crop = read.crop_jpeg
     inflight: deque[Future[int]] = deque()
     started = time.perf_counter()
     for _ in range(records):
@@ -129,20 +133,6 @@ def bench_journal(
         "append_seconds": round(append_s, 3),
         "journal": str(path),
     }
-
-
-def _bench_read() -> PlateRead:
-    return PlateRead(
-        text="1ABC123",
-        char_conf=(991, 987, 970, 999, 993, 990, 985),
-        country="B",
-        lane=1,
-        direction="approaching",
-        vehicle_class=None,
-        wall_ms=int(time.time() * 1000),
-        frames=9,
-        crop_jpeg=synthetic_crop(np.random.default_rng(1)),
-    )
 
 
 class _Counter:
