@@ -20,6 +20,7 @@ from agent.journal_cli import add_parsers as add_journal_parsers
 from agent.keyfiles import KeyFileError
 from agent.probe import probe_broker
 from agent.readcli import add_parser as add_read_parser
+from agent.runcli import add_parsers as add_run_parsers
 from agent.tls import build_client_context
 
 if TYPE_CHECKING:
@@ -122,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     connect.set_defaults(func=_cmd_check_connect)
     add_journal_parsers(sub)
     add_read_parser(sub)
+    add_run_parsers(sub)
     return parser
 
 

@@ -42,7 +42,7 @@ from agent.config import broker_endpoint
 from agent.probe import tls_preflight, tls_reason
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from paho.mqtt.reasoncodes import ReasonCode
 
@@ -114,6 +114,7 @@ class Uplink:
         heartbeat_s: float = 60.0,
         rng: random.Random | None = None,
         on_published: Callable[[list[int]], None] | None = None,
+        status_extra: Callable[[], Mapping[str, object]] | None = None,
     ) -> None:
         self.name = name
         self._cfg = cfg
@@ -124,6 +125,8 @@ class Uplink:
         self._clock = clock
         self._descriptor = descriptor
         self._on_published = on_published  # seqs just PUBACKed (metrics, benchmarks)
+        self._status_extra = status_extra  # health figures the service adds to the heartbeat
+        self._brokers = cfg.brokers
         self._heartbeat_s = heartbeat_s
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not crypto
         base = f"{cfg.topic_prefix}/{camera_id}"
@@ -166,6 +169,15 @@ class Uplink:
         with self._alarm_lock:
             return tuple(self._alarms.values())
 
+    def set_brokers(self, brokers: tuple[str, ...]) -> None:
+        """Use a new broker list from the next connection attempt on (config reload)."""
+        self._brokers = brokers
+
+    @property
+    def brokers(self) -> tuple[str, ...]:
+        """The broker list in use."""
+        return self._brokers
+
     def _committed(self, stream: str) -> None:
         if stream == self._stream:
             self._new_records.set()
@@ -174,8 +186,8 @@ class Uplink:
 
     def _run(self) -> None:
         index, failures = 0, 0
-        brokers = self._cfg.brokers
         while not self._stop.is_set():
+            brokers = self._brokers  # may change on reload
             url = brokers[index % len(brokers)]
             ok = self._connect_and_serve(url)
             failures = 0 if ok else failures + 1
@@ -518,6 +530,9 @@ class Uplink:
                     "confirmed_through": stats.confirmed_through,
                 }
             )
+            if self._status_extra is not None:
+                extra = self._status_extra()
+                body.update({k: v for k, v in extra.items() if k not in body})
         return canonical(body)
 
     def _alarm(self, key: str, line: str | None) -> None:

@@ -1,0 +1,202 @@
+"""Health figures: one snapshot feeds the Prometheus endpoint, the MQTT status and ``status``.
+
+Nothing here can carry a plate: the snapshot holds counters, delivery states,
+sizes, days and alarm lines (which name streams and seqs, never content).
+The civil heartbeat gets a narrower view than the police one: a read or frame
+counter refreshed every heartbeat would be a traffic count below k, which the
+civil side must only ever get through disclosure control.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from prometheus_client import Metric
+
+    from agent.journal_db import JournalStats
+
+__all__ = ["HealthCollector", "Snapshot", "UplinkFigures", "status_fields"]
+
+
+@dataclass(frozen=True, slots=True)
+class UplinkFigures:
+    """One uplink's figures."""
+
+    name: str
+    stream: str
+    connected: bool
+    connects: int
+    connect_failures: int
+    published: int
+    refused: int
+    cert_expiry_days: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The agent's health at one moment."""
+
+    camera: str
+    software: str
+    uptime_s: int
+    frames: int
+    frames_dropped: int
+    fps: float
+    reads: int
+    reads_refused: int
+    journal: JournalStats
+    oldest_pending_age_s: dict[str, int]
+    uplinks: tuple[UplinkFigures, ...]
+    disk_free_bytes: int
+    alarms: tuple[str, ...]
+    stalled: str | None
+
+
+def status_fields(snap: Snapshot, uplink: str) -> dict[str, object]:
+    """Health fields for one uplink's retained status heartbeat (integers and strings only)."""
+    mine = next(u for u in snap.uplinks if u.name == uplink)
+    stream = next(s for s in snap.journal.streams if s.stream == mine.stream)
+    fields: dict[str, object] = {
+        "oldest_pending_age_s": snap.oldest_pending_age_s.get(mine.stream, 0),
+        "pending": stream.pending,
+        "reconnects": max(0, mine.connects - 1),
+        "puback_refused": mine.refused,
+        "disk_free_bytes": snap.disk_free_bytes,
+        "quota_used_permille": _permille(snap.journal.file_bytes, snap.journal.quota_bytes),
+        "cert_expiry_days": mine.cert_expiry_days,
+        "uptime_s": snap.uptime_s,
+    }
+    if uplink == "police":
+        fields.update(
+            {
+                "frames": snap.frames,
+                "frames_dropped": snap.frames_dropped,
+                "fps": round(snap.fps),
+                "reads": snap.reads,
+                "alarms": list(snap.alarms),
+                "stalled": snap.stalled,
+            }
+        )
+    else:
+        fields["alarms"] = [a for a in snap.alarms if a.startswith("civil")]
+    return fields
+
+
+def _permille(used: int, total: int) -> int:
+    return round(1000 * used / total) if total else 0
+
+
+class HealthCollector(Collector):
+    """Prometheus collector that reads a fresh :class:`Snapshot` at every scrape."""
+
+    def __init__(self, snapshot: Callable[[], Snapshot]) -> None:
+        self._snapshot = snapshot
+
+    def collect(self) -> Iterator[Metric]:
+        """The agent's metrics (names start with ``anpr_``)."""
+        snap = self._snapshot()
+        info = GaugeMetricFamily(
+            "anpr_agent_info", "Agent identity (value 1).", labels=["camera", "software"]
+        )
+        info.add_metric([snap.camera, snap.software], 1)
+        yield info
+        yield GaugeMetricFamily("anpr_uptime_seconds", "Seconds since start.", value=snap.uptime_s)
+        yield CounterMetricFamily("anpr_frames", "Frames taken from the camera.", snap.frames)
+        yield CounterMetricFamily(
+            "anpr_frames_dropped", "Frames dropped: inference fell behind.", snap.frames_dropped
+        )
+        yield GaugeMetricFamily("anpr_fps", "Frames per second, recent.", value=snap.fps)
+        yield CounterMetricFamily("anpr_reads", "Vehicle passes handed to the journal.", snap.reads)
+        yield CounterMetricFamily(
+            "anpr_reads_refused", "Reads the journal refused (full).", snap.reads_refused
+        )
+        yield from self._journal(snap)
+        yield from self._uplinks(snap)
+        yield GaugeMetricFamily(
+            "anpr_disk_free_bytes",
+            "Free bytes on the journal's file system.",
+            value=snap.disk_free_bytes,
+        )
+        yield GaugeMetricFamily("anpr_alarms", "Active alarms.", value=len(snap.alarms))
+        alarm = GaugeMetricFamily("anpr_alarm", "One per active alarm (its line).", labels=["line"])
+        for line in snap.alarms:
+            alarm.add_metric([line], 1)
+        yield alarm
+        yield GaugeMetricFamily(
+            "anpr_pipeline_stalled",
+            "1 while a stage makes no progress.",
+            value=int(snap.stalled is not None),
+        )
+
+    @staticmethod
+    def _journal(snap: Snapshot) -> Iterator[Metric]:
+        records = GaugeMetricFamily(
+            "anpr_journal_records",
+            "Records kept, per stream and state.",
+            labels=["stream", "state"],
+        )
+        head = GaugeMetricFamily("anpr_journal_head_seq", "Chain head seq.", labels=["stream"])
+        age = GaugeMetricFamily(
+            "anpr_journal_oldest_pending_age_seconds",
+            "Age of the oldest record not yet PUBACKed (0 when none).",
+            labels=["stream"],
+        )
+        for s in snap.journal.streams:
+            for state, value in (
+                ("pending", s.pending),
+                ("published", s.published),
+                ("confirmed", s.confirmed),
+            ):
+                records.add_metric([s.stream, state], value)
+            head.add_metric([s.stream], s.head_seq)
+            age.add_metric([s.stream], snap.oldest_pending_age_s.get(s.stream, 0))
+        yield records
+        yield head
+        yield age
+        yield GaugeMetricFamily(
+            "anpr_journal_bytes", "Journal file size.", value=snap.journal.file_bytes
+        )
+        yield GaugeMetricFamily(
+            "anpr_journal_quota_bytes", "Journal quota.", value=snap.journal.quota_bytes
+        )
+        yield GaugeMetricFamily(
+            "anpr_journal_quota_used_ratio",
+            "Journal size / quota.",
+            value=snap.journal.file_bytes / snap.journal.quota_bytes
+            if snap.journal.quota_bytes
+            else 0.0,
+        )
+
+    @staticmethod
+    def _uplinks(snap: Snapshot) -> Iterator[Metric]:
+        label = ["uplink"]
+        connected = GaugeMetricFamily("anpr_uplink_connected", "1 when connected.", labels=label)
+        connects = CounterMetricFamily("anpr_uplink_connects", "Successful connects.", labels=label)
+        failures = CounterMetricFamily(
+            "anpr_uplink_connect_failures", "Failed connection attempts.", labels=label
+        )
+        published = CounterMetricFamily(
+            "anpr_uplink_published", "Records PUBACKed (reason < 0x80).", labels=label
+        )
+        refused = CounterMetricFamily(
+            "anpr_uplink_puback_failures", "PUBACKs with a failure reason.", labels=label
+        )
+        expiry = GaugeMetricFamily(
+            "anpr_cert_expiry_days", "Days until the client certificate expires.", labels=label
+        )
+        for u in snap.uplinks:
+            connected.add_metric([u.name], int(u.connected))
+            connects.add_metric([u.name], u.connects)
+            failures.add_metric([u.name], u.connect_failures)
+            published.add_metric([u.name], u.published)
+            refused.add_metric([u.name], u.refused)
+            if u.cert_expiry_days is not None:
+                expiry.add_metric([u.name], u.cert_expiry_days)
+        yield from (connected, connects, failures, published, refused, expiry)

@@ -1,0 +1,580 @@
+"""The daemon: read source → journal → police and civil uplinks, counts, health, signals.
+
+Threads, one stop flag, bounded queues:
+
+- ``read-source``: the :class:`~agent.service.ReadSource` (issue 7's pipeline)
+  reports passes to the :class:`~agent.service.Intake` (bounded; a full queue
+  blocks the source, it never drops a read);
+- ``journal-feed``: takes each read, counts it for the civil flux and submits
+  it to the journal (sealed and signed by the journal's writer thread);
+- the journal writer, the two uplinks' network threads and the civil window
+  clock (their own modules);
+- the main thread: signals, reload, sd_notify (``WATCHDOG=1`` only while every
+  stage shows progress), certificate expiry, the status line.
+
+Stop (SIGTERM/SIGINT): stop the source (it flushes its open passes), journal
+every read already handed over, wait for the commit, stop the window clock,
+let both uplinks wait for in-flight PUBACKs up to ``shutdown_deadline_s``,
+close the journal. Whatever was not PUBACKed stays pending in the journal and
+leaves at the next start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import logging
+import os
+import queue
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from prometheus_client import start_http_server
+from prometheus_client.registry import CollectorRegistry
+
+from agent import __version__
+from agent.civil import CivilFlux
+from agent.clock import SystemClock
+from agent.configfiles import check_files
+from agent.configload import ConfigError, load_config
+from agent.crypto import Sealer, Signer
+from agent.descriptor import build_descriptor
+from agent.journal import Journal, JournalError, JournalFullError
+from agent.keyfiles import (
+    KeyFileError,
+    cert_fingerprint,
+    load_certificates,
+    load_sealing_public_key,
+    load_signing_key,
+)
+from agent.service._health import HealthCollector, Snapshot, UplinkFigures, status_fields
+from agent.service._logs import set_level
+from agent.service._notify import Notifier, watchdog_interval
+from agent.service._reload import plan_reload
+from agent.service._source import Intake, SourceUnavailableError, recognition_source
+from agent.tls import build_client_context
+from agent.uplink import Uplink
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from concurrent.futures import Future
+    from pathlib import Path
+
+    from agent.clock import Clock
+    from agent.config import AgentConfig, UplinkConfig
+    from agent.configload import LoadedConfig
+    from agent.events import PlateRead
+    from agent.service._source import ReadSource
+
+__all__ = ["Service", "ServiceOptions", "StartupError"]
+
+log = logging.getLogger("anpr.service")
+
+_CERT_CHECK_S = 3600.0
+_STATUS_LINE_S = 10.0
+_FPS_WINDOW_S = 5.0
+_DAY_S = 86_400
+
+
+class StartupError(Exception):
+    """The agent cannot start; ``problems`` holds one line each (exit 2)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceOptions:
+    """Knobs of the run that are not configuration (tests and the soak set them)."""
+
+    drain_only: bool = False  # no read source: deliver the backlog, publish counts windows
+    stall_after_s: float = 10.0  # a stage silent this long stops the watchdog pings
+    tick_s: float = 1.0  # main loop period (shorter when the watchdog asks for it)
+    intake_size: int = 1000  # reads waiting for the journal feed at most
+    serve_metrics: bool = True
+    civil_poll_s: float = 1.0
+
+
+class Service:
+    """One agent process. :meth:`run` blocks until :meth:`request_stop`; returns the exit code."""
+
+    def __init__(  # noqa: PLR0913 - the service's seams are explicit
+        self,
+        loaded: LoadedConfig,
+        source: ReadSource | None = None,
+        *,
+        options: ServiceOptions | None = None,
+        clock: Clock | None = None,
+        notifier: Notifier | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self._loaded = loaded
+        self.config: AgentConfig = loaded.config
+        self._opts = options or ServiceOptions()
+        self._clock = clock or SystemClock()
+        self._env = dict(os.environ if env is None else env)
+        self._notify = notifier or Notifier(self._env)
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._reload = threading.Event()
+        self._source_stop = threading.Event()
+        self._feed_done = threading.Event()
+        self.exit_code = 0
+        self.registry = CollectorRegistry()
+        self.intake = Intake(self._opts.intake_size, self.registry)
+        self._lock_fd = -1
+        self._started = time.monotonic()
+        self.reads_journaled = 0
+        self.reads_refused = 0
+        self._counter_lock = threading.Lock()
+        self._feed_beat = time.monotonic()
+        self._probe: Future[int] | None = None
+        self._probe_at = 0.0
+        self.stalled: str | None = None
+        self._cert_alarms: dict[str, str] = {}
+        self._cert_days: dict[str, int | None] = {}
+        self._fps = 0.0
+        self._fps_mark = (time.monotonic(), 0)
+        self._source = self._choose_source(source)
+        self._open()
+
+    # ------------------------------------------------------------- startup
+
+    def _choose_source(self, source: ReadSource | None) -> ReadSource | None:
+        if self._opts.drain_only:
+            return None
+        if source is not None:
+            return source
+        try:
+            return recognition_source(self.config.recognition, self.config.camera.source)
+        except SourceUnavailableError as exc:
+            raise StartupError([str(exc)]) from None
+
+    def _open(self) -> None:
+        loaded, cfg = self._loaded, self.config
+        if loaded.unresolved_credentials:
+            raise StartupError(
+                [
+                    f"{key}: names a credential: but $CREDENTIALS_DIRECTORY is unset "
+                    "(run under systemd with LoadCredential=, or set it)"
+                    for key in loaded.unresolved_credentials
+                ]
+            )
+        problems = check_files(loaded)
+        if problems:
+            raise StartupError(problems)
+        try:
+            signer = Signer(load_signing_key(cfg.keys.signing_key))
+            sealer = Sealer(load_sealing_public_key(cfg.keys.sealing_public_key))
+            fingerprints = {
+                name: cert_fingerprint(load_certificates(up.cert)[0])
+                for name, up in (("police", cfg.police), ("civil", cfg.civil))
+            }
+            build_client_context(cfg.police)
+            build_client_context(cfg.civil)
+        except KeyFileError as exc:
+            raise StartupError([str(exc)]) from None
+        self._take_lock(cfg.journal.path)
+        try:
+            self.journal = Journal(
+                cfg.journal.path,
+                camera=cfg.camera.id,
+                signer=signer,
+                sealer=sealer,
+                config=cfg.journal,
+                clock=self._clock,
+            )
+        except JournalError as exc:
+            self._release_lock()
+            raise StartupError([str(exc)]) from None
+        try:
+            self._build(signer, sealer, fingerprints)
+        except StartupError:
+            self.journal.close()
+            self._release_lock()
+            raise
+
+    def _take_lock(self, journal: Path) -> None:
+        lock = journal.with_name(journal.name + ".lock")
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            raise StartupError([f"journal directory {journal.parent} does not exist"]) from None
+        except OSError as exc:
+            raise StartupError([f"journal lock {lock} cannot be opened: {exc.strerror}"]) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise StartupError(
+                [f"journal {journal} is in use by another anpr-agent (lock {lock})"]
+            ) from None
+        self._lock_fd = fd
+
+    def _release_lock(self) -> None:
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+    def _build(self, signer: Signer, sealer: Sealer, fingerprints: dict[str, str]) -> None:
+        cfg = self.config
+        descriptor = build_descriptor(
+            cfg,
+            signer,
+            sealed_to=sealer.fingerprint,
+            police_cert_sha256=fingerprints["police"],
+            civil_cert_sha256=fingerprints["civil"],
+            ts_ms=int(self._clock.wall() * 1000),
+        )
+        self.civil = CivilFlux(
+            cfg.counts,
+            camera_id=cfg.camera.id,
+            journal=self.journal,
+            clock=self._clock,
+            poll_s=self._opts.civil_poll_s,
+        )
+        self.police_uplink = self._uplink("police", cfg.police, "reads", descriptor)
+        self.civil_uplink = self._uplink("civil", cfg.civil, "counts", None)
+        self.registry.register(HealthCollector(self.snapshot))
+        self._metrics_server = None
+        if self._opts.serve_metrics:
+            host, _, port = cfg.service.metrics_address.rpartition(":")
+            try:
+                self._metrics_server, _ = start_http_server(
+                    int(port), host.strip("[]"), self.registry
+                )
+            except OSError as exc:
+                line = (
+                    f"service.metrics_address {cfg.service.metrics_address}: cannot listen: "
+                    f"{exc.strerror or exc}"
+                )
+                raise StartupError([line]) from None
+        self._check_certs()
+
+    def _uplink(self, name: str, up: UplinkConfig, stream: str, descriptor: bytes | None) -> Uplink:
+        return Uplink(
+            name,
+            up,
+            camera_id=self.config.camera.id,
+            journal=self.journal,
+            stream=stream,
+            leaf=stream,
+            # Built per connection: a certificate renewed on disk is used at the next connect.
+            context=lambda: build_client_context(up),
+            clock=self._clock,
+            descriptor=descriptor,
+            heartbeat_s=self.config.service.heartbeat_s,
+            status_extra=lambda: status_fields(self.snapshot(), name),
+        )
+
+    # ----------------------------------------------------------------- API
+
+    def request_stop(self) -> None:
+        """Begin a graceful stop (signal-safe: only sets flags)."""
+        self._stop.set()
+        self._wake.set()
+
+    def request_reload(self) -> None:
+        """Re-read the config file on the main loop (signal-safe)."""
+        self._reload.set()
+        self._wake.set()
+
+    def run(self) -> int:
+        """Run until stopped; return the exit code (0 after a graceful stop)."""
+        threads = [
+            threading.Thread(target=self._feed, name="journal-feed", daemon=True),
+        ]
+        if self._source is not None:
+            threads.append(
+                threading.Thread(target=self._run_source, name="read-source", daemon=True)
+            )
+        self.police_uplink.start()
+        self.civil_uplink.start()
+        self.civil.start()
+        for thread in threads:
+            thread.start()
+        mode = "drain-only (no camera)" if self._source is None else "reading"
+        log.info(
+            "anpr-agent %s started: camera %s, %s, journal %s, metrics on %s",
+            __version__,
+            self.config.camera.id,
+            mode,
+            self.config.journal.path,
+            self.config.service.metrics_address if self._metrics_server else "off",
+        )
+        self._notify.ready(f"camera {self.config.camera.id}: {mode}")
+        try:
+            self._main_loop()
+        finally:
+            self._shutdown(threads)
+        return self.exit_code
+
+    def snapshot(self) -> Snapshot:
+        """Health figures now (thread-safe; a scrape and a heartbeat call it)."""
+        stats = self.journal.stats()
+        now_ms = int(self._clock.wall() * 1000)
+        ages = {
+            s.stream: max(0, (now_ms - s.oldest_pending_ms) // 1000) if s.oldest_pending_ms else 0
+            for s in stats.streams
+        }
+        uplinks = tuple(
+            UplinkFigures(
+                name=u.name,
+                stream=stream,
+                connected=u.stats.connected,
+                connects=u.stats.connects,
+                connect_failures=u.stats.connect_failures,
+                published=u.stats.published,
+                refused=u.stats.refused,
+                cert_expiry_days=self._cert_days.get(u.name),
+            )
+            for u, stream in ((self.police_uplink, "reads"), (self.civil_uplink, "counts"))
+        )
+        try:
+            free = shutil.disk_usage(self.config.journal.path.parent).free
+        except OSError:
+            free = 0
+        return Snapshot(
+            camera=self.config.camera.id,
+            software=f"anpr-edge {__version__}",
+            uptime_s=int(time.monotonic() - self._started),
+            frames=self.intake.frames,
+            frames_dropped=self.intake.frames_dropped,
+            fps=self._fps,
+            reads=self.intake.reads,
+            reads_refused=self.reads_refused,
+            journal=stats,
+            oldest_pending_age_s=ages,
+            uplinks=uplinks,
+            disk_free_bytes=free,
+            alarms=self.alarms,
+            stalled=self.stalled,
+        )
+
+    @property
+    def alarms(self) -> tuple[str, ...]:
+        """Every active alarm, one line each."""
+        lines = [
+            *self.journal.alarms,
+            *self.police_uplink.alarms,
+            *self.civil_uplink.alarms,
+            *self._cert_alarms.values(),
+        ]
+        if self.stalled:
+            lines.append(f"pipeline stalled: {self.stalled}")
+        return tuple(lines)
+
+    # ------------------------------------------------------------ threads
+
+    def _run_source(self) -> None:
+        assert self._source is not None  # noqa: S101 - started only with a source
+        try:
+            self._source.run(self.intake, self._source_stop)
+        except Exception:
+            log.exception("read source failed; stopping so that the service manager restarts us")
+            self.exit_code = 1
+            self.request_stop()
+
+    def _feed(self) -> None:
+        while True:
+            self._feed_beat = time.monotonic()
+            try:
+                read = self.intake.queue.get(timeout=0.2)
+            except queue.Empty:
+                if self._feed_done.is_set():
+                    return
+                continue
+            self._take(read)
+
+    def _take(self, read: PlateRead) -> None:
+        self.civil.add(read)
+        try:
+            future = self.journal.submit_read(read)
+        except JournalError as exc:
+            log.error("read lost: journal closed: %s", exc)  # noqa: TRY400 - one line, no trace
+            return
+        future.add_done_callback(self._journaled)
+
+    def _journaled(self, future: Future[int]) -> None:
+        exc = future.exception()
+        if exc is None:
+            with self._counter_lock:
+                self.reads_journaled += 1
+            log.debug("read journaled", extra={"stream": "reads", "seq": future.result()})
+            return
+        with self._counter_lock:
+            self.reads_refused += 1
+        if isinstance(exc, JournalFullError):
+            log.error("read refused: %s", exc)
+        else:
+            log.error("read not journaled: %s", exc)
+
+    # ---------------------------------------------------------- main loop
+
+    def _main_loop(self) -> None:
+        interval = watchdog_interval(self._env)
+        tick = min(self._opts.tick_s, interval) if interval else self._opts.tick_s
+        next_cert = time.monotonic() + _CERT_CHECK_S
+        next_status = 0.0
+        while not self._stop.is_set():
+            self._wake.wait(tick)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            if self._reload.is_set():
+                self._reload.clear()
+                self._do_reload()
+            now = time.monotonic()
+            self._update_fps(now)
+            if self._healthy(now):
+                self._notify.watchdog()
+            if now >= next_cert:
+                next_cert = now + _CERT_CHECK_S
+                self._check_certs()
+            if now >= next_status:
+                next_status = now + _STATUS_LINE_S
+                line = self._status_line()
+                self._notify.status(line)
+                log.debug("health: %s", line)
+
+    def _healthy(self, now: float) -> bool:
+        limit = self._opts.stall_after_s
+        why = None
+        if self._source is not None and self.intake.silent_for() > limit:
+            why = f"read source silent for {self.intake.silent_for():.0f} s"
+        elif now - self._feed_beat > limit:
+            why = f"journal feed silent for {now - self._feed_beat:.0f} s"
+        elif self._probe is not None and not self._probe.done() and now - self._probe_at > limit:
+            why = f"journal writer has not committed for {now - self._probe_at:.0f} s"
+        if self._probe is None or self._probe.done():
+            self._probe, self._probe_at = self.journal.sync(), now
+        if why != self.stalled:
+            if why:
+                log.error("pipeline stalled: %s; watchdog pings stop", why)
+                self._notify.status(f"stalled: {why}")
+            else:
+                log.warning("pipeline progressing again")
+        self.stalled = why
+        return why is None
+
+    def _update_fps(self, now: float) -> None:
+        since, frames = self._fps_mark
+        if now - since >= _FPS_WINDOW_S:
+            current = self.intake.frames
+            self._fps = (current - frames) / (now - since)
+            self._fps_mark = (now, current)
+
+    def _status_line(self) -> str:
+        up = "up" if self.police_uplink.stats.connected else "DOWN"
+        civ = "up" if self.civil_uplink.stats.connected else "DOWN"
+        reads = next(s for s in self.journal.stats().streams if s.stream == "reads")
+        text = (
+            f"{self.intake.reads} reads, {self._fps:.1f} fps; police {up}, civil {civ}; "
+            f"backlog {reads.pending}"
+        )
+        alarms = self.alarms
+        return f"{text}; {len(alarms)} alarm(s)" if alarms else text
+
+    def _check_certs(self) -> None:
+        now = dt.datetime.fromtimestamp(self._clock.wall(), dt.UTC)
+        warn = self.config.service.cert_warn_days
+        for name, up in (("police", self.config.police), ("civil", self.config.civil)):
+            try:
+                cert = load_certificates(up.cert)[0]
+            except KeyFileError as exc:
+                self._cert_days[name] = None
+                self._cert_alarms[name] = f"{name}: client certificate unreadable: {exc}"
+                log.error("%s: client certificate unreadable: %s", name, exc)  # noqa: TRY400
+                continue
+            days = int((cert.not_valid_after_utc - now).total_seconds() // _DAY_S)
+            self._cert_days[name] = days
+            if days <= warn:
+                line = (
+                    f"{name}: client certificate {up.cert} expires in {days} day(s) "
+                    f"({cert.not_valid_after_utc:%Y-%m-%d}): renew it"
+                )
+                self._cert_alarms[name] = line
+                log.warning("%s", line)
+            else:
+                self._cert_alarms.pop(name, None)
+
+    def _do_reload(self) -> None:
+        source = self._loaded.source
+        try:
+            new = load_config(source, self._env).config
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("reload refused: %s: %s", source, problem)  # noqa: TRY400
+            return
+        plan = plan_reload(self.config, new)
+        for key in plan.refused:
+            log.warning(
+                "reload: %s changed in %s but needs a restart; keeping the running value",
+                key,
+                source,
+            )
+        cfg = plan.config
+        if "service.log_level" in plan.applied:
+            set_level(cfg.service.log_level)
+        if {"police.brokers", "civil.brokers"} & set(plan.applied):
+            self.police_uplink.set_brokers(cfg.police.brokers)
+            self.civil_uplink.set_brokers(cfg.civil.brokers)
+        if self._source is not None and any(k.startswith("recognition.") for k in plan.applied):
+            self._source.reconfigure(cfg.recognition)
+        self.config = cfg
+        if "service.cert_warn_days" in plan.applied:
+            self._check_certs()
+        log.warning(
+            "reload: applied %s", ", ".join(plan.applied) if plan.applied else "nothing new"
+        )
+        log.debug("reload: running with log level %s", cfg.service.log_level)
+
+    # ------------------------------------------------------------ shutdown
+
+    def _shutdown(self, threads: list[threading.Thread]) -> None:
+        deadline_s = self.config.service.shutdown_deadline_s
+        self._notify.stopping("stopping: flushing reads and waiting for PUBACKs")
+        log.info("stopping: flushing reads, then waiting up to %g s for PUBACKs", deadline_s)
+        self._source_stop.set()
+        for thread in threads:
+            if thread.name == "read-source":
+                thread.join(deadline_s)
+                if thread.is_alive():
+                    log.error("read source did not stop within %g s; leaving it", deadline_s)
+        self._feed_done.set()
+        for thread in threads:
+            if thread.name == "journal-feed":
+                thread.join()
+        try:
+            self.journal.sync().result(timeout=60)
+        except Exception:
+            log.exception("journal: final commit failed")
+        self.civil.stop()
+        stoppers = [
+            threading.Thread(target=u.stop, args=(deadline_s,), name=f"stop-{u.name}")
+            for u in (self.police_uplink, self.civil_uplink)
+        ]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join()
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
+        stats = self.journal.stats()
+        backlog = ", ".join(f"{s.stream} {s.pending} pending" for s in stats.streams)
+        self.journal.close()
+        self._release_lock()
+        log.info(
+            "stopped: %d read(s) journaled this run (%d refused); %s",
+            self.reads_journaled,
+            self.reads_refused,
+            backlog,
+        )
+        with contextlib.suppress(OSError):
+            self._notify.close()

@@ -1,0 +1,133 @@
+"""Where reads come from: the :class:`ReadSource` seam and the :class:`Intake` it reports to.
+
+The recognition pipeline (camera source → detector → reader → tracker/voter,
+issue 7) is one :class:`ReadSource`. The service runs it on its own thread and
+hands it an :class:`Intake`: every vehicle pass goes to :meth:`Intake.read`
+(a bounded queue that never drops a read: when full it blocks, which pushes
+back on the voter, whose frame queue then drops *frames*, counted), and every
+frame taken, frame dropped and inference time goes to the other methods, which
+feed the metrics and the watchdog.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import TYPE_CHECKING, Protocol
+
+from prometheus_client import Histogram
+from prometheus_client.registry import CollectorRegistry
+
+if TYPE_CHECKING:
+    from agent.config import RecognitionConfig
+    from agent.events import PlateRead
+
+__all__ = ["Intake", "ReadSource", "SourceUnavailableError", "recognition_source"]
+
+_PUT_WAIT_S = 0.2
+INFERENCE_BUCKETS_MS = (1, 2, 5, 10, 20, 35, 50, 75, 100, 150, 250, 500, 1000)
+
+
+class SourceUnavailableError(Exception):
+    """The configured read source cannot run here (one line for the operator; exit 2)."""
+
+
+class ReadSource(Protocol):
+    """A producer of vehicle passes: the recognition pipeline, or a fake in tests."""
+
+    def run(self, intake: Intake, stop: threading.Event) -> None:
+        """Produce until ``stop`` is set, then flush (the voter's open passes) and return.
+
+        Report each pass with ``intake.read``, each frame with ``intake.frame``
+        (or ``intake.idle`` at least once a second while no frame comes): that
+        is the progress the watchdog looks for. Runs on its own thread.
+        """
+        ...
+
+    def reconfigure(self, recognition: RecognitionConfig) -> None:
+        """Take new thresholds (SIGHUP); only fields the service deems safe ever change."""
+        ...
+
+
+class Intake:
+    """The service's side of the seam: a bounded read queue plus frame figures.
+
+    Thread-safe: a pipeline may report from several threads.
+    """
+
+    def __init__(self, maxsize: int, registry: CollectorRegistry | None = None) -> None:
+        self.queue: queue.Queue[PlateRead] = queue.Queue(maxsize=maxsize)
+        self._lock = threading.Lock()
+        self.frames = 0
+        self.frames_dropped = 0
+        self.reads = 0
+        self.waits = 0  # times a read waited for room (the journal fell behind)
+        self.last_beat = time.monotonic()
+        self.inference_ms = Histogram(
+            "anpr_inference_ms",
+            "Detector + reader time per frame, milliseconds.",
+            buckets=INFERENCE_BUCKETS_MS,
+            registry=registry or CollectorRegistry(),
+        )
+
+    def read(self, read: PlateRead) -> None:
+        """Hand over one vehicle pass; blocks while the queue is full (a read is never dropped)."""
+        while True:
+            try:
+                self.queue.put(read, timeout=_PUT_WAIT_S)
+            except queue.Full:
+                with self._lock:
+                    self.waits += 1
+                continue
+            with self._lock:
+                self.reads += 1
+                self.last_beat = time.monotonic()
+            return
+
+    def frame(self) -> None:
+        """One frame taken from the camera."""
+        with self._lock:
+            self.frames += 1
+            self.last_beat = time.monotonic()
+
+    def dropped(self, frames: int = 1) -> None:
+        """Frames dropped because inference fell behind (the frame queue was full)."""
+        with self._lock:
+            self.frames_dropped += frames
+
+    def inference(self, ms: float) -> None:
+        """Time spent on one frame's inference."""
+        self.inference_ms.observe(ms)
+
+    def idle(self) -> None:
+        """Alive, but no frame came (camera quiet or reconnecting)."""
+        with self._lock:
+            self.last_beat = time.monotonic()
+
+    def silent_for(self) -> float:
+        """Seconds since the source last showed progress."""
+        with self._lock:
+            return time.monotonic() - self.last_beat
+
+
+def recognition_source(recognition: RecognitionConfig, camera_source: str) -> ReadSource:
+    """The camera → detector → reader → tracker pipeline for this config.
+
+    Raises :class:`SourceUnavailableError` with one line when it cannot run:
+    a model card is missing, or this build has no pipeline yet (issue 7).
+    """
+    for key, card in (
+        ("recognition.detector_card", recognition.detector_card),
+        ("recognition.reader_card", recognition.reader_card),
+    ):
+        if not card.is_file():
+            raise SourceUnavailableError(
+                f"{key}: {card} does not exist: no plate can be read without it "
+                "(run with --drain-only to deliver the journal backlog without a camera)"
+            )
+    raise SourceUnavailableError(
+        f"camera.source {camera_source!r}: the recognition pipeline (camera source, detector, "
+        "tracker) is not part of this build yet; run with --drain-only to deliver the "
+        "journal backlog without a camera"
+    )
