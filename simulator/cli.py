@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from simulator.bench import add_parsers as add_bench_parsers
 from simulator.broker import BrokerError
+from simulator.camera.cli import add_parsers as add_camera_parsers
 from simulator.demo import DEFAULT_CONFIG, civil_broker, police_broker, result_json, run_demo
 from simulator.pki import init_pki
 from simulator.platecli import add_parsers as add_plate_parsers
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_cmd_demo)
     add_bench_parsers(sub)
     add_plate_parsers(sub)
+    add_camera_parsers(sub)
     return parser
 
 

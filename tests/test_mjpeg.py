@@ -1,0 +1,64 @@
+"""The synthetic camera over HTTP, read the way the agent reads a network camera: OpenCV."""
+
+from __future__ import annotations
+
+import urllib.request
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from simulator.camera import SceneConfig, read_truth
+from simulator.camera.mjpeg import MjpegCamera
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+SMALL = {"width": 640, "height": 360, "rate_per_min": 60.0}
+
+
+def _read_frames(url: str, n: int) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG)
+    assert cap.isOpened()
+    frames = []
+    try:
+        for _ in range(n):
+            ok, img = cap.read()
+            assert ok
+            frames.append(img)
+    finally:
+        cap.release()
+    return frames
+
+
+def test_opencv_reads_the_stream_and_again_after_a_camera_restart(tmp_path: Path) -> None:
+    truth = tmp_path / "truth.jsonl"
+    camera = MjpegCamera(SceneConfig(seed=1, **SMALL), truth_path=truth)  # type: ignore[arg-type]
+    camera.start()
+    port = camera.port
+    cap = cv2.VideoCapture(camera.url, cv2.CAP_FFMPEG)
+    assert cap.isOpened()
+    for _ in range(10):
+        ok, img = cap.read()
+        assert ok
+        assert img.shape == (360, 640, 3)
+        assert float(img.std()) > 5  # a picture, not a blank frame
+    # The camera goes away: the open capture stops delivering frames.
+    camera.stop()
+    failed = False
+    for _ in range(300):  # whatever was buffered, then the end of the stream
+        ok, _img = cap.read()
+        if not ok:
+            failed = True
+            break
+    assert failed
+    cap.release()
+    # The camera comes back on the same port: a reopened capture reads again.
+    with MjpegCamera(SceneConfig(seed=2, **SMALL), port=port, truth_path=truth) as again:  # type: ignore[arg-type]
+        frames = _read_frames(again.url, 5)
+        assert all(f.shape == (360, 640, 3) for f in frames)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/snapshot.jpg", timeout=5) as resp:
+            jpeg = resp.read()
+        assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape == (360, 640, 3)
+    scenes = [x for x in read_truth(truth) if x["kind"] == "scene"]
+    assert [s["seed"] for s in scenes] == [1, 2]  # each camera run appends its own scene
