@@ -169,6 +169,11 @@ class Broker:
         raise BrokerError(f"mosquitto did not listen on {self.host}:{self.port} in {timeout} s")
 
     @property
+    def pid(self) -> int | None:
+        """The mosquitto process id while it runs (for CPU accounting in benchmarks)."""
+        return self._proc.pid if self.running and self._proc is not None else None
+
+    @property
     def running(self) -> bool:
         """Whether the mosquitto process is alive."""
         return self._proc is not None and self._proc.poll() is None

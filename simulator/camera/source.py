@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
+    import numpy as np
+    import numpy.typing as npt
+
     from agent.events import Frame
     from simulator.camera.truth import PassTruth
 
@@ -79,6 +82,11 @@ class FrameSource:
         self.passes.extend(sim.passes)
         self.last = sim
         return sim
+
+    def images(self) -> Iterator[npt.NDArray[np.uint8]]:
+        """The frames' images only: the factory ``agent.sources.IteratorSource`` expects."""
+        while (sim := self.read_sim()) is not None:
+            yield sim.frame.image
 
     def __iter__(self) -> Iterator[SimFrame]:
         while (sim := self.read_sim()) is not None:
