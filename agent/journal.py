@@ -139,6 +139,10 @@ class Journal:
         """Journal an anonymous count window (signed); the future gives its seq once durable."""
         return self._submit(_Append(stream="counts", kind="count", data=data))
 
+    def submit_key(self, stream: str, announcement: dict[str, object]) -> Future[int]:
+        """Journal a ``key`` record (a signing key rotation, signed by the current key)."""
+        return self._submit(_Append(stream=_check_stream(stream), kind="key", data=announcement))
+
     def append_read(self, read: PlateRead, timeout: float | None = None) -> int:
         """Journal a read and wait until it is durable; return its seq."""
         return self.submit_read(read).result(timeout)
@@ -186,6 +190,10 @@ class Journal:
         data = parse_record(wire).body.get("data")
         end = data.get("window_end") if isinstance(data, dict) else None
         return end if isinstance(end, int) else None
+
+    def last_key_record(self, stream: str) -> bytes | None:
+        """Wire bytes of the newest ``key`` record (signing key rotation) kept in ``stream``."""
+        return self._store.last_of_kind(_check_stream(stream), "key")
 
     def highest_sent(self, stream: str) -> int:
         """Highest seq ever published or confirmed: no ack may confirm beyond it."""
@@ -382,6 +390,8 @@ class Journal:
         seq = self._heads[cmd.stream].seq + 1
         if cmd.read is not None:
             payload = read_payload(cmd.read, self._sealer, self.camera, seq)
+        elif cmd.kind == "key":
+            payload = dict(cmd.data or {})
         else:
             payload = {"data": cmd.data or {}}
         return self._write(cmd.stream, cmd.kind, payload)

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from agent.configload import ConfigError, LoadedConfig, load_config
 from agent.crypto import key_id, x25519_fingerprint
 from agent.journal_db import JournalError, open_readonly
+from agent.journallock import JournalLockError
 from agent.keyfiles import (
     KeyFileError,
     cert_fingerprint,
@@ -22,6 +23,7 @@ from agent.keyfiles import (
     load_sealing_public_key,
     load_signing_key,
 )
+from agent.keyrotate import retired_public_keys, rotate_signing_key
 from agent.records import STREAMS
 from agent.verify import Problem, checkpoints_from, verify_records
 
@@ -64,12 +66,14 @@ def _journal_path(args: argparse.Namespace, cfg: AgentConfig) -> Path:
 def _trusted_keys(
     args: argparse.Namespace, loaded: LoadedConfig
 ) -> dict[str, ed25519.Ed25519PublicKey]:
-    if not args.pubkey:
+    keys = {}
+    pubkeys = args.pubkey
+    if not pubkeys:
         path = _resolved(loaded, "keys.signing_key", loaded.config.keys.signing_key)
         public = load_signing_key(path).public_key()
-        return {key_id(public): public}
-    keys = {}
-    for path in args.pubkey:
+        keys[key_id(public)] = public
+        pubkeys = retired_public_keys(path)  # keys that rotations retired: the older chain
+    for path in pubkeys:
         try:
             loaded_key = serialization.load_pem_public_key(Path(path).read_bytes())
         except (OSError, ValueError) as exc:
@@ -173,11 +177,25 @@ def _cmd_keys_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_keys_rotate(args: argparse.Namespace) -> int:
+    loaded = _config(args.config)
+    _resolved(loaded, "keys.signing_key", loaded.config.keys.signing_key)
+    _resolved(loaded, "keys.sealing_public_key", loaded.config.keys.sealing_public_key)
+    done = rotate_signing_key(loaded.config)
+    where = ", ".join(f"{stream} seq {seq}" for stream, seq in done.announced.items())
+    print(
+        f"signing key rotated: {done.old_kid} -> {done.new_kid}; announced in {where} "
+        f"(signed by {done.old_kid}); old public key kept as {done.old_public}; "
+        "start the agent again to sign with the new key"
+    )
+    return EXIT_OK
+
+
 def _guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         try:
             code = func(args)
-        except (_UsageError, JournalError, KeyFileError) as exc:
+        except (_UsageError, JournalError, JournalLockError, KeyFileError) as exc:
             for line in str(exc).splitlines():
                 _err(line)
             return EXIT_USAGE
@@ -217,7 +235,11 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     key_actions = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     init = key_actions.add_parser("init", help="create the Ed25519 signing key (0600)")
     show = key_actions.add_parser("show", help="key ids and fingerprints")
-    for parser in (init, show):
+    rotate = key_actions.add_parser(
+        "rotate", help="new signing key, announced in the journal under the old one (agent stopped)"
+    )
+    for parser in (init, show, rotate):
         parser.add_argument("--config", type=Path, required=True, metavar="FILE")
     init.set_defaults(func=_guarded(_cmd_keys_init))
     show.set_defaults(func=_guarded(_cmd_keys_show))
+    rotate.set_defaults(func=_guarded(_cmd_keys_rotate))

@@ -11,7 +11,9 @@ signature covers the chain link. Kinds:
 - ``count`` (stream ``counts``): ``data`` — an anonymous count window;
 - ``checkpoint``: ``head_seq``/``head`` — a signed statement of the chain head;
 - ``purge``: ``below`` — every record under this seq is gone, ``head_before``
-  the hash of record ``below - 1``, ``reason`` and ``count`` of this purge.
+  the hash of record ``below - 1``, ``reason`` and ``count`` of this purge;
+- ``key``: ``new_kid``/``new_key`` — a signing key rotation, signed by the key
+  it ``retires``: later records of the stream are signed by the new key.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ RECORD_VERSION = 1
 GENESIS = "0" * 64  # ``prev`` of a stream's first record
 STREAMS = ("reads", "counts")
 SEAL_ALG = "hpke-x25519-hkdfsha256-aes128gcm"
-Kind = Literal["read", "count", "checkpoint", "purge"]
+Kind = Literal["read", "count", "checkpoint", "purge", "key"]
 _HEADER = ("v", "camera", "stream", "seq", "prev", "ts", "boot", "kid", "type")
 
 

@@ -5,8 +5,10 @@ and by back offices (records in arrival order, replays included). Each problem
 names the seq it concerns:
 
 - ``malformed``, ``not-canonical``, ``wrong-camera``, ``wrong-stream``;
-- ``unknown-key`` (signed by a key the verifier does not trust) and
-  ``bad-signature`` (any edit of a body, a sealed blob included);
+- ``unknown-key`` (signed by a key the verifier does not trust, or by a new
+  key before the ``key`` record that announced it), ``retired-key`` (signed
+  by a key after a ``key`` record retired it) and ``bad-signature`` (any
+  edit of a body, a sealed blob included);
 - ``broken-chain`` (``prev`` is not the previous record's hash);
 - ``gap`` (seqs missing in the middle), ``reorder`` (in ordered mode, a record
   out of seq order, e.g. two swapped rows);
@@ -17,6 +19,11 @@ names the seq it concerns:
 - ``truncation`` (a checkpoint seen earlier names a seq past the end: the tail
   was cut or an older copy was restored) and ``rollback`` (a checkpoint seen
   earlier names a head hash that the file does not have).
+
+Key rotation: a well-signed ``key`` record at seq N makes the verifier trust
+its ``new_key`` for records after N, and stop trusting the key it ``retires``
+after N. Trust comes only from keys given to the verifier and from
+announcements signed by them, so a key nobody announced is still refused.
 """
 
 from __future__ import annotations
@@ -24,13 +31,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from agent.crypto import verify_signature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from agent.canonical import unb64
+from agent.crypto import key_id, verify_signature
 from agent.records import GENESIS, ParsedRecord, RecordError, parse_record
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
-
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 __all__ = ["ChainVerifier", "Checkpoint", "Problem", "checkpoints_from", "verify_records"]
 
@@ -72,6 +80,8 @@ class ChainVerifier:
         self.camera = camera
         self.stream = stream
         self._keys = dict(keys)
+        self._valid_from: dict[str, int] = {}  # announced key -> first seq it may sign
+        self._retired_after: dict[str, int] = {}  # retired key -> last seq it may sign
         self._ordered = ordered
         self._hash: dict[int, str] = {}
         self._prev: dict[int, str] = {}
@@ -99,11 +109,24 @@ class ChainVerifier:
             return Problem(seq, "wrong-camera", f"record of camera {record.text('camera')!r}")
         if record.text("stream") != self.stream:
             return Problem(seq, "wrong-stream", f"record of stream {record.text('stream')!r}")
-        key = self._keys.get(record.text("kid"))
-        if key is None:
-            return Problem(seq, "unknown-key", f"signed by untrusted key {record.text('kid')!r}")
+        kid = record.text("kid")
+        key = self._keys.get(kid)
+        wrong_key = self._key_in_force(kid, seq)
+        if key is None or wrong_key is not None:
+            return wrong_key
         if not verify_signature(key, record.signature, record.body_bytes):
             return Problem(seq, "bad-signature", "signature does not match the body")
+        return None
+
+    def _key_in_force(self, kid: str, seq: int) -> Problem | None:
+        """Whether ``kid`` may sign at ``seq``: trusted, announced before, not retired yet."""
+        if kid not in self._keys:
+            return Problem(seq, "unknown-key", f"signed by untrusted key {kid!r}")
+        if seq < self._valid_from.get(kid, 0):
+            return Problem(seq, "unknown-key", f"signed by key {kid!r} before its announcement")
+        if seq > self._retired_after.get(kid, seq):
+            retired = self._retired_after[kid]
+            return Problem(seq, "retired-key", f"signed by key {kid!r}, retired at seq {retired}")
         return None
 
     def feed(self, wire: bytes) -> list[Problem]:
@@ -150,6 +173,8 @@ class ChainVerifier:
 
     def _special(self, record: ParsedRecord) -> list[Problem]:
         seq = record.seq
+        if record.kind == "key":
+            return self._rotation(record)
         if record.kind == "checkpoint":
             head_seq, head = record.integer("head_seq"), record.text("head")
             if head_seq is None or not head:
@@ -161,6 +186,21 @@ class ChainVerifier:
                 return [Problem(seq, "malformed", "purge without below")]
             if self._purge is None or seq > self._purge[0]:
                 self._purge = (seq, below, record.text("head_before"))
+        return []
+
+    def _rotation(self, record: ParsedRecord) -> list[Problem]:
+        """A verified ``key`` record: trust its new key after it, retire the signer's."""
+        seq, new_kid, retires = record.seq, record.text("new_kid"), record.text("retires")
+        try:
+            new_key = Ed25519PublicKey.from_public_bytes(unb64(record.text("new_key")))
+        except ValueError:
+            return [Problem(seq, "malformed", "key record without a valid new_key")]
+        if key_id(new_key) != new_kid or retires != record.text("kid"):
+            return [Problem(seq, "malformed", "key record's new_kid/retires do not match")]
+        if new_kid not in self._keys:
+            self._keys[new_kid] = new_key
+            self._valid_from[new_kid] = seq + 1
+        self._retired_after[retires] = min(self._retired_after.get(retires, seq), seq)
         return []
 
     def add_checkpoint(self, checkpoint: Checkpoint) -> None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import logging
 import os
 import queue
@@ -44,6 +43,7 @@ from agent.configload import ConfigError, load_config
 from agent.crypto import Sealer, Signer
 from agent.descriptor import build_descriptor
 from agent.journal import Journal, JournalError, JournalFullError
+from agent.journallock import JournalLock, JournalLockError
 from agent.keyfiles import (
     KeyFileError,
     cert_fingerprint,
@@ -127,7 +127,7 @@ class Service:
         self.exit_code = 0
         self.registry = CollectorRegistry()
         self.intake = Intake(self._opts.intake_size, self.registry)
-        self._lock_fd = -1
+        self._lock: JournalLock | None = None
         self._started = time.monotonic()
         self.reads_journaled = 0
         self.reads_refused = 0
@@ -200,26 +200,15 @@ class Service:
             raise
 
     def _take_lock(self, journal: Path) -> None:
-        lock = journal.with_name(journal.name + ".lock")
         try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except FileNotFoundError:
-            raise StartupError([f"journal directory {journal.parent} does not exist"]) from None
-        except OSError as exc:
-            raise StartupError([f"journal lock {lock} cannot be opened: {exc.strerror}"]) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise StartupError(
-                [f"journal {journal} is in use by another anpr-agent (lock {lock})"]
-            ) from None
-        self._lock_fd = fd
+            self._lock = JournalLock(journal)
+        except JournalLockError as exc:
+            raise StartupError([str(exc)]) from None
 
     def _release_lock(self) -> None:
-        if self._lock_fd >= 0:
-            os.close(self._lock_fd)
-            self._lock_fd = -1
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def _build(self, signer: Signer, sealer: Sealer, fingerprints: dict[str, str]) -> None:
         cfg = self.config
