@@ -345,3 +345,6 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     uplink.add_argument("--inflight", type=int, default=100)
     uplink.add_argument("--json", action="store_true", help="one JSON object")
     uplink.set_defaults(func=_cmd_uplink)
+    from simulator.soak import add_parser as add_soak  # noqa: PLC0415 - soak imports this module
+
+    add_soak(kinds)

@@ -57,6 +57,7 @@ class Snapshot:
     disk_free_bytes: int
     alarms: tuple[str, ...]
     stalled: str | None
+    threads: int
 
 
 def status_fields(snap: Snapshot, uplink: str) -> dict[str, object]:
@@ -124,6 +125,7 @@ class HealthCollector(Collector):
             "Free bytes on the journal's file system.",
             value=snap.disk_free_bytes,
         )
+        yield GaugeMetricFamily("anpr_threads", "Python threads alive.", value=snap.threads)
         yield GaugeMetricFamily("anpr_alarms", "Active alarms.", value=len(snap.alarms))
         alarm = GaugeMetricFamily("anpr_alarm", "One per active alarm (its line).", labels=["line"])
         for line in snap.alarms:

@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from prometheus_client import start_http_server
+from prometheus_client import ProcessCollector, start_http_server
 from prometheus_client.registry import CollectorRegistry
 
 from agent import __version__
@@ -230,6 +230,7 @@ class Service:
         self.police_uplink = self._uplink("police", cfg.police, "reads", descriptor)
         self.civil_uplink = self._uplink("civil", cfg.civil, "counts", None)
         self.registry.register(HealthCollector(self.snapshot))
+        ProcessCollector(registry=self.registry)  # RSS, open fds, CPU: flat over months?
         self._metrics_server = None
         if self._opts.serve_metrics:
             host, _, port = cfg.service.metrics_address.rpartition(":")
@@ -343,6 +344,7 @@ class Service:
             disk_free_bytes=free,
             alarms=self.alarms,
             stalled=self.stalled,
+            threads=threading.active_count(),
         )
 
     @property
