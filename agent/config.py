@@ -175,6 +175,24 @@ class RecognitionConfig(_Section):
     pass_timeout_s: float = Field(
         default=2.0, gt=0.0, le=60.0, description="Close a vehicle pass after this long unseen."
     )
+    roi: (
+        tuple[
+            tuple[Annotated[float, Field(ge=0.0, le=1.0)], Annotated[float, Field(ge=0.0, le=1.0)]],
+            ...,
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="Region of interest: a polygon of at least 3 (x, y) points in normalised "
+        "frame coordinates (0..1, x right, y down); plates whose centre lies outside are "
+        "ignored. None reads the whole frame.",
+    )
+
+    @model_validator(mode="after")
+    def _roi_is_a_polygon(self) -> RecognitionConfig:
+        if self.roi is not None and len(self.roi) < 3:  # a polygon
+            raise ValueError("recognition.roi needs at least 3 points to form a polygon")
+        return self
 
 
 class JournalConfig(_Section):

@@ -1,10 +1,12 @@
 """``anpr-agent read``: read plates in image files from the command line.
 
-``--no-detect`` treats each image as one plate crop (the full-photo mode arrives
-with the detector). One line per image, in order; an image that cannot be
-decoded gets an error line of its own and the rest carry on. Exit 0 when every
-image was read (a plate or none), 1 when some image could not be decoded, 2 when
-the reader cannot start (card, model or config).
+By default each image is a full photo: the detector finds the plates, each is
+rectified and read, and the plates are listed best confidence first with their
+``box`` (x, y, w, h in image pixels). ``--no-detect`` treats each image as one
+plate crop. One line per image, in order; an image that cannot be decoded gets
+an error line of its own and the rest carry on. Exit 0 when every image was
+read (a plate or none), 1 when some image could not be decoded, 2 when a model
+cannot start (card, model or config).
 
 The plate text goes to stdout because that is what this command is for; nothing
 here logs it.
@@ -24,11 +26,15 @@ import numpy as np
 
 from agent.config import RecognitionConfig
 from agent.configload import ConfigError, load_config
+from agent.detector import DetectorError, PlateDetector
 from agent.reader import PlateReader, ReaderError
+from agent.recognise import Recognizer, RecognizerSettings
 from agent.syntax import supported
 
 if TYPE_CHECKING:
     import argparse
+
+    from agent.events import PlateText
 
 __all__ = ["add_parser"]
 
@@ -48,12 +54,13 @@ def _recognition(config: Path | None) -> RecognitionConfig | None:
         return None
 
 
-def _default_card(rec: RecognitionConfig) -> Path:
+def _default_card(rec: RecognitionConfig, card: Path | None = None) -> Path:
     """The configured card; a relative default also resolves against the source tree."""
-    if rec.reader_card.is_absolute() or rec.reader_card.is_file():
-        return rec.reader_card
-    shipped = Path(__file__).resolve().parents[1] / rec.reader_card
-    return shipped if shipped.is_file() else rec.reader_card
+    card = rec.reader_card if card is None else card
+    if card.is_absolute() or card.is_file():
+        return card
+    shipped = Path(__file__).resolve().parents[1] / card
+    return shipped if shipped.is_file() else card
 
 
 def _decode(path: Path) -> np.ndarray | None:
@@ -67,13 +74,28 @@ def _decode(path: Path) -> np.ndarray | None:
     return image if image is not None and min(image.shape[:2]) >= 2 else None
 
 
+def _plates(
+    image: np.ndarray, reader: PlateReader, recognizer: Recognizer | None
+) -> list[dict[str, object]]:
+    """The plates of one image as output rows, best confidence first."""
+    found: list[tuple[PlateText | None, tuple[int, int, int, int] | None]]
+    if recognizer is None:
+        found = [(reader.read(image), None)]
+    else:
+        found = [(s.text, s.box.xywh) for s in recognizer.recognise(image)]
+    rows: list[dict[str, object]] = []
+    for plate, box in found:
+        if plate is None:
+            continue
+        conf = round(sum(plate.char_conf) / (1000 * len(plate.char_conf)), 3)
+        row: dict[str, object] = {"text": plate.text, "conf": conf, "country": plate.country}
+        if box is not None:
+            row["box"] = list(box)
+        rows.append(row)
+    return sorted(rows, key=lambda r: -float(r["conf"]))  # type: ignore[arg-type]
+
+
 def _cmd_read(args: argparse.Namespace) -> int:
-    if not args.no_detect:
-        _err(
-            "reading whole photos needs the plate detector, which is not shipped yet; "
-            "pass --no-detect to read each image as one plate crop"
-        )
-        return 2
     rec = _recognition(args.config)
     if rec is None:
         return 2
@@ -88,6 +110,19 @@ def _cmd_read(args: argparse.Namespace) -> int:
     except ReaderError as exc:
         _err(str(exc))
         return 2
+    recognizer = None
+    if not args.no_detect:
+        try:
+            detector = PlateDetector(
+                args.detector_card or _default_card(rec, rec.detector_card),
+                threads=rec.threads,
+                threshold=rec.detect_threshold,
+            )
+        except DetectorError as exc:
+            _err(f"{exc} (--no-detect reads each image as one plate crop without it)")
+            return 2
+        settings = RecognizerSettings(rec.min_plate_width, rec.roi)
+        recognizer = Recognizer(detector, reader, settings)
     failed = False
     for path in args.images:
         image = _decode(path)
@@ -98,12 +133,8 @@ def _cmd_read(args: argparse.Namespace) -> int:
                 print(json.dumps({"image": str(path), "error": "cannot decode image"}))
             continue
         t0 = time.perf_counter()
-        plate = reader.read(image)
+        plates = _plates(image, reader, recognizer)
         ms = round((time.perf_counter() - t0) * 1000, 2)
-        plates = []
-        if plate is not None:
-            conf = round(sum(plate.char_conf) / (1000 * len(plate.char_conf)), 3)
-            plates.append({"text": plate.text, "conf": conf, "country": plate.country})
         if args.json:
             print(json.dumps({"image": str(path), "plates": plates, "ms": ms}))
         else:
@@ -114,7 +145,7 @@ def _cmd_read(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``read`` command to the agent's command line."""
-    read = sub.add_parser("read", help="read plates in image files (one crop per image)")
+    read = sub.add_parser("read", help="read plates in photos (or plate crops: --no-detect)")
     read.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
     read.add_argument(
         "--no-detect", action="store_true", help="treat each image as one plate crop (no detector)"
@@ -127,4 +158,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="take the reader card, thresholds, countries and threads from FILE",
     )
     read.add_argument("--card", type=Path, metavar="CARD", help="override the reader card")
+    read.add_argument(
+        "--detector-card", type=Path, metavar="CARD", help="override the detector card"
+    )
     read.set_defaults(func=_cmd_read)

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from agent.reader import ReaderError
+from simulator.evalpipeline import add_parser as add_pipeline_eval
 from simulator.evalreader import DEFAULT_REAL_DEV, REPO, SYNTHETIC_SEED, misread_grid, report, run
 from simulator.plates import COUNTRIES, render_plate
 
@@ -88,6 +89,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="where the misread grid goes (keep it out of git)",
     )
     reader.set_defaults(func=_cmd_eval_reader)
+    add_pipeline_eval(ev)
 
     render = sub.add_parser("render-plates", help="render synthetic plate crops with labels")
     render.add_argument("out", type=Path, metavar="DIR")

@@ -1,0 +1,261 @@
+"""The plate detector: a thin onnxruntime session around a card-conforming heatmap model.
+
+The card (JSON next to the ``.onnx``) is the contract, checked at load like the
+reader's: task, input spec (grey, letterbox to a long side, multiple, mean/std),
+output spec (stride, offset unit) and the sha256 of the model file; any breach
+raises ``DetectorError`` (the CLI exits 2). Pre- and post-processing are pure
+functions here (``letterbox``, ``decode``, ``nms``) that the training code
+reuses, so the model is evaluated exactly as the agent runs it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+
+from agent.events import PlateBox
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = [
+    "DetectorCard",
+    "DetectorError",
+    "Letterbox",
+    "PlateDetector",
+    "decode",
+    "letterbox",
+    "load_detector_card",
+    "nms",
+]
+
+TASK = "plate-detect-corners"
+MAX_PEAKS = 32
+NMS_IOU = 0.3
+
+Image = npt.NDArray[np.uint8]
+Floats = npt.NDArray[np.float32]
+
+
+class DetectorError(Exception):
+    """The detector's card or model is missing, tampered with, or breaks the contract."""
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorCard:
+    """The parts of a detector card the agent relies on."""
+
+    name: str
+    version: str
+    model_path: Path
+    sha256: str
+    input_name: str
+    long_side: int  # the frame is scaled so its longer side is this many pixels
+    multiple: int  # then padded right/bottom to a multiple of this
+    mean: float
+    std: float
+    stride: int  # output cells per input pixel
+    offset_unit: float  # corner offsets are in units of this many input pixels
+
+
+@dataclass(frozen=True, slots=True)
+class Letterbox:
+    """A frame prepared for the model and the scale back to frame pixels."""
+
+    tensor: Floats = field(repr=False)  # 1 x 1 x H x W
+    scale: float  # model pixels per frame pixel
+
+
+def _need(obj: dict[str, Any], key: str, kind: type, where: str) -> Any:  # noqa: ANN401
+    value = obj.get(key)
+    kinds = (int, float) if kind is float else (kind,)
+    if not isinstance(value, kinds) or isinstance(value, bool):
+        raise DetectorError(f"{where}: '{key}' must be a {kind.__name__}, got {value!r}")
+    return value
+
+
+_RULES = (
+    ("input", "layout", "NCHW"),
+    ("input", "dtype", "float32"),
+    ("input", "colour", "gray"),
+    ("input", "resize", "letterbox"),
+    ("output", "layout", "NCHW"),
+    ("output", "heatmap", "channel-0-sigmoid"),
+    ("output", "corners", "channels-1-8-xy-clockwise-from-top-left"),
+    ("output", "decoding", "maxpool3-peaks"),
+)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DetectorError(f"{path}: detector card not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DetectorError(f"{path}: not a readable JSON card ({exc})") from None
+    if not isinstance(raw, dict):
+        raise DetectorError(f"{path}: a card is a JSON object")
+    return raw
+
+
+def _verified_model(path: Path, raw: dict[str, Any]) -> tuple[Path, str]:
+    """The model file next to the card, after checking its sha256."""
+    model = path.parent / _need(raw, "model", str, str(path))
+    digest = _need(raw, "sha256", str, str(path)).lower()
+    try:
+        actual = hashlib.sha256(model.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise DetectorError(f"{model}: cannot read the detector model ({exc.strerror})") from None
+    if actual != digest:
+        raise DetectorError(
+            f"{model}: sha256 {actual[:16]}... does not match its card ({digest[:16]}...): "
+            "the model file was changed or belongs to another card"
+        )
+    return model, digest
+
+
+def load_detector_card(path: Path) -> DetectorCard:
+    """Read and check a detector card and the sha256 of the model beside it."""
+    where = str(path)
+    raw = _read_json(path)
+    if raw.get("task") != TASK:
+        raise DetectorError(f"{where}: task must be {TASK!r}, got {raw.get('task')!r}")
+    for section, key, want in _RULES:
+        got = _need(raw, section, dict, where).get(key)
+        if got != want:
+            raise DetectorError(f"{where}: {section}.{key} must be {want!r}, got {got!r}")
+    inp, out = raw["input"], raw["output"]
+    shape = _need(inp, "shape", list, where)
+    if len(shape) != 4 or shape[1] != 1:
+        raise DetectorError(f"{where}: input shape must be [batch, 1, height, width], got {shape}")
+    norm = _need(inp, "normalisation", dict, where)
+    long_side, multiple = _need(inp, "long_side", int, where), _need(inp, "multiple", int, where)
+    stride = _need(out, "stride", int, where)
+    std = float(_need(norm, "std", float, where))
+    if long_side < 32 or multiple < 1 or long_side % multiple or stride < 1 or std <= 0:
+        raise DetectorError(f"{where}: long_side, multiple, stride or std out of range")
+    model, digest = _verified_model(path, raw)
+    return DetectorCard(
+        name=_need(raw, "name", str, where),
+        version=_need(raw, "version", str, where),
+        model_path=model,
+        sha256=digest,
+        input_name=_need(inp, "name", str, where),
+        long_side=long_side,
+        multiple=multiple,
+        mean=float(_need(norm, "mean", float, where)),
+        std=std,
+        stride=stride,
+        offset_unit=float(_need(out, "offset_unit", float, where)),
+    )
+
+
+def letterbox(image: Image, long_side: int, multiple: int, mean: float, std: float) -> Letterbox:
+    """BGR or grey frame -> 1x1xHxW normalised grey, longer side ``long_side``.
+
+    Padded right and bottom (so frame coordinates are just divided by the scale)
+    with zero after normalisation, a flat mid-grey the model reads as no plate.
+    """
+    gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    h, w = gray.shape[:2]
+    scale = long_side / max(h, w)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    small = cv2.resize(gray, (nw, nh), interpolation=interp)
+    ph, pw = -(-nh // multiple) * multiple, -(-nw // multiple) * multiple
+    out = np.zeros((1, 1, ph, pw), np.float32)
+    out[0, 0, :nh, :nw] = (small.astype(np.float32) - mean) / std
+    return Letterbox(out, scale)
+
+
+def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    iw = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    ih = max(0, min(ay + ah, by + bh) - max(ay, by))
+    inter = iw * ih
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
+
+
+def nms(boxes: list[PlateBox], iou: float = NMS_IOU) -> list[PlateBox]:
+    """Highest score first; drop a box overlapping a kept one by more than ``iou``."""
+    kept: list[PlateBox] = []
+    for box in sorted(boxes, key=lambda b: -b.score):
+        if all(_iou(box.xywh, k.xywh) <= iou for k in kept):
+            kept.append(box)
+    return kept
+
+
+def decode(
+    maps: Floats, threshold: float, *, stride: int, offset_unit: float, scale: float = 1.0
+) -> list[PlateBox]:
+    """9 x h x w model output -> plate boxes in frame pixels, after peak picking and NMS.
+
+    A peak is a cell that is the maximum of its 3x3 neighbourhood (CenterNet's
+    max-pool NMS) with a heatmap score of at least ``threshold``.
+    """
+    heat = maps[0]
+    pooled = cv2.dilate(heat, np.ones((3, 3), np.uint8))
+    ys, xs = np.nonzero((heat >= pooled) & (heat >= threshold))
+    order = np.argsort(-heat[ys, xs])[:MAX_PEAKS]
+    boxes = []
+    for y, x in zip(ys[order].tolist(), xs[order].tolist(), strict=True):
+        cx, cy = (x + 0.5) * stride, (y + 0.5) * stride
+        off = [float(v) * offset_unit for v in maps[1:9, y, x]]
+        pts = [((cx + off[2 * k]) / scale, (cy + off[2 * k + 1]) / scale) for k in range(4)]
+        corners = (pts[0], pts[1], pts[2], pts[3])
+        boxes.append(PlateBox(corners, float(heat[y, x])))
+    return nms(boxes)
+
+
+class PlateDetector:
+    """Finds plates in full frames with a card-conforming ONNX heatmap model."""
+
+    def __init__(self, card_path: Path, *, threads: int = 1, threshold: float = 0.5) -> None:
+        self.card = load_detector_card(card_path)
+        self.threshold = threshold
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(
+                str(self.card.model_path), opts, providers=["CPUExecutionProvider"]
+            )
+        # onnxruntime's errors (InvalidProtobuf, Fail, ...) derive from Exception only.
+        except Exception as exc:  # noqa: BLE001
+            raise DetectorError(
+                f"{self.card.model_path}: not a loadable ONNX model ({exc})"
+            ) from None
+        inputs = self._session.get_inputs()
+        if len(inputs) != 1 or inputs[0].name != self.card.input_name:
+            raise DetectorError(
+                f"{self.card.model_path}: graph input is not {self.card.input_name!r} "
+                "as the card says"
+            )
+        if len(inputs[0].shape) != 4 or inputs[0].shape[1] != 1:
+            raise DetectorError(f"{self.card.model_path}: graph input is not N x 1 x H x W")
+        # Warm-up at the size a 16:9 frame gets, so the first real frame is not slow.
+        self.detect(np.zeros((720, 1280), np.uint8))
+
+    def detect(self, image: Image) -> list[PlateBox]:
+        """Plate boxes in ``image`` (BGR or grey) pixels, best score first."""
+        card = self.card
+        lb = letterbox(image, card.long_side, card.multiple, card.mean, card.std)
+        maps = np.asarray(self._session.run(None, {card.input_name: lb.tensor})[0], np.float32)
+        return decode(
+            maps[0],
+            self.threshold,
+            stride=card.stride,
+            offset_unit=card.offset_unit,
+            scale=lb.scale,
+        )

@@ -1,0 +1,103 @@
+"""One frame in, sightings out: detector → ROI and size filter → rectify → reader.
+
+``rectify`` warps a detected plate's four corners to an upright crop with the
+plate's own aspect (plus a small margin, because the reader was trained on
+crops that show a little of the bumper), so rotated and sheared plates reach the
+reader as the flat strips it reads best. All crops of one frame are read in
+one batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from agent.tracker import Sighting
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import numpy.typing as npt
+
+    from agent.detector import PlateDetector
+    from agent.events import PlateBox
+    from agent.reader import PlateReader
+
+__all__ = ["Recognizer", "RecognizerSettings", "rectify"]
+
+MARGIN_X = 0.06  # of the plate width, each side
+MARGIN_Y = 0.14  # of the plate height, each side
+MAX_CROP_WIDTH = 320  # the reader stretches to 128 px anyway; bigger warps are wasted
+
+
+def rectify(image: npt.NDArray[np.uint8], box: PlateBox) -> npt.NDArray[np.uint8]:
+    """The plate under ``box`` as an upright crop of the plate's own aspect, with a margin."""
+    quad = np.array(box.corners, np.float32)
+    top, bottom = np.linalg.norm(quad[1] - quad[0]), np.linalg.norm(quad[2] - quad[3])
+    left, right = np.linalg.norm(quad[3] - quad[0]), np.linalg.norm(quad[2] - quad[1])
+    w = max(float(top + bottom) / 2, 4.0)
+    h = max(float(left + right) / 2, 2.0)
+    mx, my = MARGIN_X * w, MARGIN_Y * h
+    out_w, out_h = w + 2 * mx, h + 2 * my
+    shrink = min(1.0, MAX_CROP_WIDTH / out_w)
+    size = (max(8, round(out_w * shrink)), max(4, round(out_h * shrink)))
+    # Plate corners land inside the crop at the margin; the warp pulls in the surroundings.
+    dst = np.array([[mx, my], [mx + w, my], [mx + w, my + h], [mx, my + h]], np.float32) * float(
+        shrink
+    )
+    hom = cv2.getPerspectiveTransform(quad, dst)
+    flags = cv2.INTER_AREA if shrink < 1 else cv2.INTER_LINEAR
+    crop = cv2.warpPerspective(image, hom, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    return np.asarray(crop, np.uint8)
+
+
+@dataclass(frozen=True, slots=True)
+class RecognizerSettings:
+    """The per-frame filters (from ``recognition`` in the config)."""
+
+    min_plate_width: int = 60  # frame pixels
+    roi: tuple[tuple[float, float], ...] | None = None  # normalised polygon
+
+
+def _in_roi(box: PlateBox, roi: Sequence[tuple[float, float]], width: int, height: int) -> bool:
+    cx = sum(c[0] for c in box.corners) / 4
+    cy = sum(c[1] for c in box.corners) / 4
+    poly = np.array([(x * width, y * height) for x, y in roi], np.float32)
+    return cv2.pointPolygonTest(poly, (float(cx), float(cy)), measureDist=False) >= 0
+
+
+class Recognizer:
+    """Detector + reader for one frame; owned by one thread (the sessions are not shared)."""
+
+    def __init__(
+        self,
+        detector: PlateDetector,
+        reader: PlateReader,
+        settings: RecognizerSettings | None = None,
+    ) -> None:
+        self.detector = detector
+        self.reader = reader
+        self.settings = settings or RecognizerSettings()
+
+    def boxes(self, image: npt.NDArray[np.uint8]) -> list[PlateBox]:
+        """The detector's boxes that pass the ROI and minimum-width filters."""
+        s = self.settings
+        h, w = image.shape[:2]
+        keep = []
+        for box in self.detector.detect(image):
+            if box.xywh[2] < s.min_plate_width:
+                continue
+            if s.roi is not None and not _in_roi(box, s.roi, w, h):
+                continue
+            keep.append(box)
+        return keep
+
+    def recognise(self, image: npt.NDArray[np.uint8]) -> list[Sighting]:
+        """Every plate in ``image`` with its read (None where the reader is not confident)."""
+        boxes = self.boxes(image)
+        crops = [rectify(image, b) for b in boxes]
+        texts = self.reader.read_many(crops) if crops else []
+        return [Sighting(b, t, c) for b, t, c in zip(boxes, texts, crops, strict=True)]

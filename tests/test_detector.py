@@ -1,0 +1,279 @@
+"""The shipped detector and the full-frame pipeline, on synthetic frames made on the fly.
+
+A plate is rendered, posed and pasted into a cluttered 1280x720 frame; the
+detector must find it (IoU >= 0.5) and the pipeline must read it. Frames with no
+plate must yield nothing; a short synthetic traffic sequence must give one read
+per vehicle; a corrupt image is reported and the rest are read; a tampered model
+is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from agent.cli import main as agent_main
+from agent.clock import SystemClock
+from agent.detector import DetectorError, PlateDetector, decode, letterbox, load_detector_card
+from agent.events import PlateBox, PlateRead
+from agent.pipeline import Pipeline
+from agent.reader import PlateReader
+from agent.recognise import Recognizer, RecognizerSettings, rectify
+from agent.sources import IteratorSource
+from agent.tracker import iou
+from simulator.plates import draw_plate, random_spec
+
+REPO = Path(__file__).resolve().parents[1]
+DET_CARD = REPO / "models" / "detector.card.json"
+READ_CARD = REPO / "models" / "reader.card.json"
+needs_model = pytest.mark.skipif(
+    not (DET_CARD.is_file() and READ_CARD.is_file()), reason="detector or reader not shipped"
+)
+
+
+def _frame_with_plate(
+    seed: int, width: int = 220, x0: float = 520.0
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """A 1280x720 frame: textured road, a car-like body and one posed plate."""
+    rng = np.random.default_rng(seed)
+    frame = np.empty((720, 1280, 3), np.uint8)
+    frame[:] = rng.integers(60, 120, 3)
+    noise = rng.normal(0, 12, (90, 160, 3)).astype(np.float32)
+    frame = np.clip(frame + cv2.resize(noise, (1280, 720)), 0, 255).astype(np.uint8)
+    spec = random_spec(rng, "B")
+    flat = draw_plate(spec, rng, 0.2)
+    src = np.array(flat.corners, np.float32)
+    scale = width / float(src[1, 0] - src[0, 0])
+    h = float(src[3, 1] - src[0, 1]) * scale
+    y0 = 400.0
+    dst = np.array(
+        [[x0, y0 + 6], [x0 + width, y0], [x0 + width, y0 + h], [x0, y0 + h + 6]], np.float32
+    )
+    body = (round(x0 - 140), 250, round(x0 + width + 160), 520)
+    cv2.rectangle(frame, body[:2], body[2:], (40, 40, 140), -1)  # car body
+    hom = cv2.getPerspectiveTransform(src, dst)
+    warped = cv2.warpPerspective(flat.image, hom, (1280, 720), flags=cv2.INTER_AREA)
+    mask = cv2.warpPerspective(np.ones(flat.image.shape[:2], np.float32), hom, (1280, 720))
+    out = frame * (1 - mask[..., None]) + warped * mask[..., None]
+    return out.astype(np.uint8), dst, spec.text
+
+
+@pytest.fixture(scope="module")
+def detector() -> PlateDetector:
+    return PlateDetector(DET_CARD, threads=1, threshold=0.3)
+
+
+@pytest.fixture(scope="module")
+def recognizer(detector: PlateDetector) -> Recognizer:
+    reader = PlateReader(READ_CARD, threads=1, countries=("B",), threshold=0.5)
+    return Recognizer(detector, reader, RecognizerSettings(min_plate_width=40))
+
+
+def test_decode_maps_a_peak_to_corners_in_frame_pixels() -> None:
+    maps = np.zeros((9, 72, 128), np.float32)
+    maps[0, 10, 20] = 0.9
+    maps[0, 11, 20] = 0.5  # a neighbour of the peak is not a second plate
+    maps[1:9, 10, 20] = np.array([-1, -0.25, 1, -0.25, 1, 0.25, -1, 0.25], np.float32)
+    boxes = decode(maps, 0.3, stride=4, offset_unit=32.0, scale=0.5)
+    assert len(boxes) == 1
+    (x0, y0), (x1, _), (_, y2), _ = boxes[0].corners
+    assert (x0, y0, x1, y2) == pytest.approx((100.0, 68.0, 228.0, 100.0))
+    assert boxes[0].score == pytest.approx(0.9)
+
+
+def test_letterbox_keeps_the_aspect_and_pads_to_the_multiple() -> None:
+    lb = letterbox(np.zeros((720, 1280, 3), np.uint8), 512, 32, 127.5, 127.5)
+    assert lb.tensor.shape == (1, 1, 288, 512)
+    assert lb.scale == pytest.approx(0.4)
+    odd = letterbox(np.zeros((500, 333), np.uint8), 512, 32, 127.5, 127.5)
+    assert odd.tensor.shape == (1, 1, 512, 352)
+
+
+def test_rectify_makes_an_upright_crop_of_the_plate_aspect() -> None:
+    image = np.zeros((400, 600, 3), np.uint8)
+    box = PlateBox(((100.0, 120.0), (320.0, 100.0), (322.0, 150.0), (102.0, 170.0)), 0.9)
+    crop = rectify(image, box)
+    assert 3.5 < crop.shape[1] / crop.shape[0] < 4.5
+
+
+@needs_model
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_frame_with_one_plate_yields_its_box(detector: PlateDetector, seed: int) -> None:
+    frame, quad, _ = _frame_with_plate(seed)
+    boxes = detector.detect(frame)
+    truth = (*quad.min(0), *(quad.max(0) - quad.min(0)))
+    assert boxes, "no plate found"
+    assert iou(boxes[0].xywh, truth) >= 0.5
+
+
+@needs_model
+def test_a_frame_with_one_plate_yields_its_text(recognizer: Recognizer) -> None:
+    # Honest: the reader is still training; most of these clean plates must read exactly.
+    exact = 0
+    for seed in range(6):
+        frame, _, text = _frame_with_plate(seed)
+        got = [s.text.text for s in recognizer.recognise(frame) if s.text is not None]
+        exact += got[:1] == [text]
+    assert exact >= 4, f"{exact}/6 exact"
+
+
+@needs_model
+@pytest.mark.parametrize("kind", ["grey", "noise", "dark"])
+def test_a_frame_without_plates_yields_nothing(recognizer: Recognizer, kind: str) -> None:
+    rng = np.random.default_rng(5)
+    frame = {
+        "grey": np.full((720, 1280, 3), 128, np.uint8),
+        "noise": rng.integers(0, 256, (720, 1280, 3)).astype(np.uint8),
+        "dark": np.full((720, 1280, 3), 8, np.uint8),
+    }[kind]
+    assert [s for s in recognizer.recognise(frame) if s.text is not None] == []
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.reads: list[PlateRead] = []
+        self.frames = 0
+
+    def read(self, read: PlateRead) -> None:
+        self.reads.append(read)
+
+    def frame(self) -> None:
+        self.frames += 1
+
+    def dropped(self, frames: int = 1) -> None:
+        pass
+
+    def inference(self, ms: float) -> None:
+        pass
+
+    def idle(self) -> None:
+        pass
+
+
+def _moving_plate_frames(seeds: tuple[int, ...], steps: int = 6) -> list[np.ndarray]:
+    """Vehicle k drives through lane k (far apart, so no track can take both)."""
+    frames = []
+    for lane, seed in enumerate(seeds):
+        base, _, _ = _frame_with_plate(seed, x0=200.0 + 700.0 * lane)
+        for k in range(steps):
+            shift = np.float32([[1, 0, 0], [0, 1, -30 + 10 * k]])
+            frames.append(cv2.warpAffine(base, shift, (1280, 720), borderMode=cv2.BORDER_REFLECT))
+    return frames
+
+
+@needs_model
+def test_the_pipeline_on_a_short_sequence_gives_one_read_per_vehicle(
+    recognizer: Recognizer,
+) -> None:
+    seeds = (11, 12)
+    frames = _moving_plate_frames(seeds)
+    source = IteratorSource("synthetic", lambda: iter(frames))
+    pipe = Pipeline(
+        recognizer,
+        source,
+        SystemClock(),
+        lanes=2,
+        pass_timeout_s=30.0,  # passes end when the stream ends (flush), not by time
+        queue_size=len(frames) + 1,  # no frame dropped: the test counts passes
+        reconnect_at_end=False,
+    )
+    sink = _Sink()
+    pipe.run(sink, threading.Event())
+    assert sink.frames == len(frames)
+    texts = {_frame_with_plate(s)[2] for s in seeds}
+    assert len(sink.reads) == len(seeds)
+    assert sorted(r.lane or 0 for r in sink.reads) == [1, 2]
+    assert sum(r.text in texts for r in sink.reads) >= 1
+
+
+@needs_model
+def test_a_tampered_detector_model_is_refused(tmp_path: Path) -> None:
+    card = json.loads(DET_CARD.read_text())
+    shutil.copy(DET_CARD.parent / card["model"], tmp_path / card["model"])
+    (tmp_path / "detector.card.json").write_text(json.dumps(card))
+    load_detector_card(tmp_path / "detector.card.json")  # the copy is fine
+    with (tmp_path / card["model"]).open("r+b") as fh:
+        fh.seek(200)
+        byte = fh.read(1)
+        fh.seek(200)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(DetectorError, match="sha256"):
+        PlateDetector(tmp_path / "detector.card.json")
+
+
+@needs_model
+def test_a_detector_card_asking_for_colour_is_refused(tmp_path: Path) -> None:
+    card = json.loads(DET_CARD.read_text())
+    card["input"]["colour"] = "bgr"
+    shutil.copy(DET_CARD.parent / card["model"], tmp_path / card["model"])
+    (tmp_path / "detector.card.json").write_text(json.dumps(card))
+    with pytest.raises(DetectorError, match="colour"):
+        load_detector_card(tmp_path / "detector.card.json")
+
+
+@needs_model
+def test_read_cli_on_photos_reports_a_corrupt_image_and_reads_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frame, quad, _ = _frame_with_plate(1)
+    cv2.imwrite(str(tmp_path / "a.jpg"), frame)
+    (tmp_path / "b.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    cv2.imwrite(str(tmp_path / "c.png"), np.full((480, 640, 3), 128, np.uint8))
+    paths = [str(tmp_path / n) for n in ("a.jpg", "b.jpg", "c.png")]
+    rc = agent_main(["read", "--json", *paths])
+    out, err = capsys.readouterr()
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert rc == 1
+    assert "b.jpg: cannot decode image" in err
+    assert [line["image"] for line in lines] == paths
+    assert lines[1]["error"] == "cannot decode image"
+    assert lines[2]["plates"] == []
+    assert lines[0]["ms"] > 0
+    truth = (*quad.min(0), *(quad.max(0) - quad.min(0)))
+    for plate in lines[0]["plates"]:
+        assert set(plate) == {"text", "conf", "country", "box"}
+    confs = [p["conf"] for p in lines[0]["plates"]]
+    assert confs == sorted(confs, reverse=True)
+    assert lines[0]["plates"], "the plate was not read"
+    assert iou(tuple(lines[0]["plates"][0]["box"]), truth) >= 0.5
+
+
+@needs_model
+def test_read_cli_exits_2_on_a_tampered_detector(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    card = json.loads(DET_CARD.read_text())
+    card["sha256"] = "0" * 64
+    shutil.copy(DET_CARD.parent / card["model"], tmp_path / card["model"])
+    (tmp_path / "detector.card.json").write_text(json.dumps(card))
+    image = tmp_path / "x.png"
+    cv2.imwrite(str(image), np.zeros((10, 10, 3), np.uint8))
+    rc = agent_main(["read", "--detector-card", str(tmp_path / "detector.card.json"), str(image)])
+    assert rc == 2
+    assert "sha256" in capsys.readouterr().err
+
+
+def test_roi_filters_plates_whose_centre_lies_outside() -> None:
+    from agent.recognise import _in_roi  # noqa: PLC0415 - the filter alone
+
+    box = PlateBox(((100.0, 600.0), (300.0, 600.0), (300.0, 650.0), (100.0, 650.0)), 0.9)
+    lower_half = ((0.0, 0.5), (1.0, 0.5), (1.0, 1.0), (0.0, 1.0))
+    upper_half = ((0.0, 0.0), (1.0, 0.0), (1.0, 0.5), (0.0, 0.5))
+    assert _in_roi(box, lower_half, 1280, 720)
+    assert not _in_roi(box, upper_half, 1280, 720)
+
+
+def test_a_roi_needs_three_points() -> None:
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from agent.config import RecognitionConfig  # noqa: PLC0415
+
+    assert RecognitionConfig(roi=((0, 0.3), (1, 0.3), (1, 1))).roi is not None
+    with pytest.raises(ValidationError, match="at least 3 points"):
+        RecognitionConfig(roi=((0, 0), (1, 1)))
