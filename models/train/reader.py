@@ -82,10 +82,10 @@ def _lr(step: int, total: int, peak: float, warmup: int = 500) -> float:
 
 
 def phases(spec: str) -> list[tuple[int, int]]:
-    """Parse ``--steps``: "10000" or e.g. "5500:3000,10000".
+    """Parse ``--steps``: "7000" or e.g. "5500:3000,7000".
 
     The latter is a cosine schedule over 5500 steps followed until step 3000, then
-    one over 10000 steps to its end.
+    one over 7000 steps to its end.
     This is how a run that was extended part-way is written down so that one
     command replays it exactly.
     """
@@ -217,8 +217,10 @@ def main() -> None:
     ap.add_argument("--val-size", type=int, default=2000)
     ap.add_argument("--workers", type=int, default=2, help="render processes")
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
-    ap.add_argument("--steps", default="5500:3000,10000", help="schedule total(s), see phases()")
-    ap.add_argument("--ramp", type=int, default=6000, help="steps until full augmentation")
+    ap.add_argument(
+        "--steps", default="5500:3000,10000:3500,7000", help="schedule plan, see phases()"
+    )
+    ap.add_argument("--ramp", type=int, default=2000, help="steps until full augmentation")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--log-every", type=int, default=100)
