@@ -1,6 +1,6 @@
 """Train, export and card the plate reader: one command reproduces ``models/reader.onnx``.
 
-    python -m models.train.reader --out models/ --steps 30000
+    python -m models.train.reader --out models/ --threads 2
 
 Renders (or reuses) the cached synthetic dataset, trains the CTC network from a
 fixed seed with a curriculum (augmentation ramps up, because a CTC model started
