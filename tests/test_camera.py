@@ -76,14 +76,26 @@ def test_same_seed_same_frames_and_truth_other_seed_differs() -> None:
 def test_passes_cover_lanes_and_directions_with_consistent_times(tmp_path: Path) -> None:
     truth = tmp_path / "truth.jsonl"
     cfg = SceneConfig(seed=3, lanes=4, directions="AARR", light="night", min_plate_px=36, **BUSY)  # type: ignore[arg-type]
-    source = FrameSource(cfg, seconds=30, truth_path=truth, truth_frames=False)
-    frames = 0
-    while source.read() is not None:
+    source = FrameSource(cfg, seconds=20, truth_path=truth, truth_frames=False)
+    zones = {
+        lane: (np.array(poly) * (1280, 720)).astype(np.float32)
+        for lane, poly in source.scene.lane_zones()
+    }
+    frames = inside = 0
+    for sim in source:
         frames += 1
-    assert frames == 750
+        for v in sim.truth.vehicles:
+            if v.corners is not None and v.plate_visible == 1.0:
+                centre = tuple(float(c) for c in np.mean(v.corners, axis=0))
+                # The lane zones in the truth header put each plate in its own lane.
+                assert cv2.pointPolygonTest(zones[v.lane], centre, measureDist=False) >= 0
+                inside += 1
+    assert frames == 500
+    assert inside > 100
     lines = list(read_truth(truth))
     assert lines[0]["kind"] == "scene"
     assert lines[0]["directions"] == ["approaching", "approaching", "receding", "receding"]
+    assert [z["lane"] for z in lines[0]["lane_zones"]] == [1, 2, 3, 4]
     passes = [PassTruth.from_json(x) for x in lines if x["kind"] == "pass"]
     assert passes == source.passes
     assert {p.lane for p in passes} == {1, 2, 3, 4}
@@ -94,9 +106,9 @@ def test_passes_cover_lanes_and_directions_with_consistent_times(tmp_path: Path)
             p.text is not None and p.occluder != "bikerack" and p.plate_frames >= 3
         )
     complete = [p for p in passes if p.complete]
-    assert len(complete) >= 10
-    # Four lanes in 1280 px leave plates of 35-65 px: about half the passes are readable.
-    assert sum(p.readable for p in complete) >= 0.4 * len(complete)
+    assert len(complete) >= 6
+    # Four lanes in 1280 px leave plates of 35-65 px: only some passes are readable.
+    assert sum(p.readable for p in complete) >= 3
     assert all(not p.readable for p in passes if p.occluder == "bikerack")
 
 

@@ -33,6 +33,7 @@ __all__ = ["BOUNDARY", "MjpegCamera"]
 
 BOUNDARY = "anprsimframe"
 _PATHS = ("/", "/stream.mjpg", "/video")
+_MAX_LATE_S = 0.25  # later than this, a frame is simulated but neither drawn nor sent
 
 
 class _Server(ThreadingHTTPServer):
@@ -179,7 +180,7 @@ class MjpegCamera:
                 if late < 0:
                     self._stop.wait(-late)
                     continue
-                draw = late < 1.0 / cfg.fps
+                draw = late < _MAX_LATE_S
                 sim = scene.step(draw=draw, mono_s=due)
                 if writer is not None:
                     if draw:

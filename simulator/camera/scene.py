@@ -179,6 +179,10 @@ class Scene:
         return {
             **self.cfg.header(),
             "directions": list(self.road.directions),
+            "lane_zones": [
+                {"lane": lane, "polygon": [list(p) for p in poly]}
+                for lane, poly in self.lane_zones()
+            ],
             "start_wall_ms": self.start_wall_ms,
             "camera": {
                 "focal_px": round(cam.focal_px, 1),
@@ -186,6 +190,36 @@ class Scene:
                 "target_m": list(cam.target),
             },
         }
+
+    def lane_zones(self) -> list[tuple[int, tuple[tuple[float, float], ...]]]:
+        """Where each lane's plates appear: polygons in normalised image coordinates (0..1).
+
+        The lane's strip at plate height (0.5 m) from 2 m to 300 m ahead, clipped to
+        the frame: what the agent's ``LaneZone`` takes, so its lanes match the truth's.
+        """
+        w, h = self.cfg.width, self.cfg.height
+        out = []
+        for lane in range(1, self.road.lanes + 1):
+            x = self.road.lane_x(lane)
+            quad = self._project(
+                [
+                    (x - 1.75, 0.5, 300.0),
+                    (x + 1.75, 0.5, 300.0),
+                    (x + 1.75, 0.5, 2.0),
+                    (x - 1.75, 0.5, 2.0),
+                ]
+            )
+            if quad is None:
+                continue
+            area, clipped = cv2.intersectConvexConvex(quad, self._frame_rect)
+            if area <= 0 or clipped is None:
+                continue
+            pts = tuple(
+                (round(float(px) / w, 4), round(float(py) / h, 4))
+                for px, py in clipped.reshape(-1, 2)
+            )
+            out.append((lane, pts))
+        return out
 
     @property
     def background(self) -> Image:
