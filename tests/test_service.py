@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import re
 import threading
 import urllib.request
 from typing import TYPE_CHECKING
@@ -14,8 +16,9 @@ from uplink_rig import wait_until
 
 from agent.cli import main
 from agent.configload import load_config
-from agent.service import Notifier, Service, ServiceOptions
+from agent.service import Notifier, Service, ServiceOptions, status_fields
 from agent.testing import FakeReadSource
+from simulator.pki import issue_cert, load_issued, save_issued
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -222,3 +225,34 @@ def test_a_second_agent_on_the_same_journal_is_refused(
         service.request_stop()
         thread.join(60)
     assert service.exit_code == 0
+
+
+def test_a_client_cert_near_expiry_warns_in_log_metric_status_and_alarm(
+    pki: DevPki, tmp_path: Path, logs: LogCapture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ca = load_issued(pki.path("civil-ca.crt"), pki.path("civil-ca.key"))
+    crt, key = save_issued(tmp_path, "civil-short", issue_cert(ca, "cam-01", days=11))
+    config = write_config(tmp_path / "agent.toml", pki)
+    monkeypatch.setenv("ANPR_CIVIL__CERT", str(crt))
+    monkeypatch.setenv("ANPR_CIVIL__KEY", str(key))
+    loaded = load_config(config, dict(os.environ))
+    service = Service(loaded, options=ServiceOptions(drain_only=True))
+    thread = _start(service)
+    try:
+        address = loaded.config.service.metrics_address
+        with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as response:
+            metrics = response.read().decode()
+        snap = service.snapshot()
+    finally:
+        service.request_stop()
+        thread.join(60)
+    assert re.search(r'anpr_cert_expiry_days\{uplink="civil"\} (9|10)\.0', metrics)
+    assert any("civil: client certificate" in a and "renew it" in a for a in snap.alarms)
+    assert "expires in" in logs.text()
+    civil = status_fields(snap, "civil")
+    police = status_fields(snap, "police")
+    assert civil["cert_expiry_days"] in {9, 10}
+    assert civil["alarms"] == [a for a in snap.alarms if a.startswith("civil")]
+    assert int(str(police["cert_expiry_days"])) > 300
+    # The civil heartbeat carries no traffic figure that bypasses disclosure control.
+    assert not {"reads", "frames", "frames_dropped", "fps"} & set(civil)

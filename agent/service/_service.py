@@ -151,7 +151,12 @@ class Service:
         if source is not None:
             return source
         try:
-            return recognition_source(self.config.recognition, self.config.camera.source)
+            return recognition_source(
+                self.config.recognition,
+                self.config.camera.source,
+                self._clock,
+                lanes=self.config.camera.lanes,
+            )
         except SourceUnavailableError as exc:
             raise StartupError([str(exc)]) from None
 

@@ -20,6 +20,7 @@ from prometheus_client import Histogram
 from prometheus_client.registry import CollectorRegistry
 
 if TYPE_CHECKING:
+    from agent.clock import Clock
     from agent.config import RecognitionConfig
     from agent.events import PlateRead
 
@@ -111,11 +112,14 @@ class Intake:
             return time.monotonic() - self.last_beat
 
 
-def recognition_source(recognition: RecognitionConfig, camera_source: str) -> ReadSource:
-    """The camera → detector → reader → tracker pipeline for this config.
+def recognition_source(
+    recognition: RecognitionConfig, camera_source: str, clock: Clock, lanes: int = 1
+) -> ReadSource:
+    """The camera → detector → reader → tracker pipeline (:mod:`agent.pipeline`) for a config.
 
     Raises :class:`SourceUnavailableError` with one line when it cannot run:
-    a model card is missing, or this build has no pipeline yet (issue 7).
+    a model card is missing or breaks its contract, or the source is ``sim:``
+    (the simulator's in-process camera, which ``anpr-sim`` wires itself).
     """
     for key, card in (
         ("recognition.detector_card", recognition.detector_card),
@@ -126,8 +130,18 @@ def recognition_source(recognition: RecognitionConfig, camera_source: str) -> Re
                 f"{key}: {card} does not exist: no plate can be read without it "
                 "(run with --drain-only to deliver the journal backlog without a camera)"
             )
-    raise SourceUnavailableError(
-        f"camera.source {camera_source!r}: the recognition pipeline (camera source, detector, "
-        "tracker) is not part of this build yet; run with --drain-only to deliver the "
-        "journal backlog without a camera"
-    )
+    if camera_source.startswith("sim:"):
+        raise SourceUnavailableError(
+            "camera.source 'sim:' is the simulator's in-process camera, which anpr-sim wires "
+            "itself: give anpr-agent run a stream URL, a video file or a directory"
+        )
+    # Imported here: loading the pipeline pulls in onnxruntime and OpenCV, which
+    # --drain-only and the other commands do not need.
+    from agent.detector import DetectorError  # noqa: PLC0415
+    from agent.pipeline import build_pipeline  # noqa: PLC0415
+    from agent.reader import ReaderError  # noqa: PLC0415
+
+    try:
+        return build_pipeline(recognition, camera_source, clock, lanes=lanes)
+    except (DetectorError, ReaderError) as exc:
+        raise SourceUnavailableError(f"recognition: {exc}") from None
