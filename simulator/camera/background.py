@@ -83,6 +83,7 @@ def road_background(
         opposite = road.directions[k - 1] != road.directions[k]
         spans = strips if opposite else dashes
         _fill(img, _ground_quads(cam, axes, x - line_w / 2, x + line_w / 2, spans), (225, 225, 225))
+    markings = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) > 200
     f = img.astype(np.float32) + _texture(rng, h, w, 6.0)[..., None]
     if rain > 0:  # wet road: darker, flatter
         f = f * (1 - 0.3 * rain) + float(f.mean()) * 0.15 * rain
@@ -91,7 +92,7 @@ def road_background(
     elif light == "night":
         grey = cv2.cvtColor(np.clip(f, 0, 255).astype(np.uint8), cv2.COLOR_BGR2GRAY)
         g = grey.astype(np.float32)
-        g = np.where(g > 190, g * 0.5, g * 0.12)  # markings reflect the IR a little
+        g = np.where(markings, g * 0.5, g * 0.12)  # markings reflect the IR a little
         f = np.repeat(g[..., None], 3, axis=2)
     return np.clip(f, 0, 255).astype(np.uint8)
 

@@ -408,7 +408,14 @@ class Scene:
             v = a.vehicle
             seen.append(
                 VehicleInFrame(
-                    v.id, v.lane, v.direction, g.bbox, corners, round(g.visible, 3), round(width, 1)
+                    v.id,
+                    v.lane,
+                    v.direction,
+                    g.bbox,
+                    corners,
+                    round(g.visible, 3),
+                    round(width, 1),
+                    None if v.plate is None else v.plate.text,
                 )
             )
         passes = []

@@ -7,7 +7,7 @@ One JSON object per line, told apart by ``kind``:
 - ``frame``: ``index``, ``wall_ms`` and, per vehicle in view, its ``bbox``
   (x0, y0, x1, y1) and, when it has a plate, the plate's four ``corners``
   (clockwise from top-left, image pixels), ``plate_visible`` (0..1: inside the
-  frame and not hidden by a nearer vehicle) and ``plate_px`` (width);
+  frame and not hidden by a nearer vehicle), ``plate_px`` (width) and ``text``;
 - ``pass`` (when a vehicle has left): ``vehicle``, ``text`` (A-Z0-9, null
   without a plate), ``country``, ``lane``, ``direction``, ``class``,
   ``enter_ms``/``exit_ms`` (first and last frame in view), ``frames``,
@@ -46,6 +46,7 @@ class VehicleInFrame:
     corners: Corners | None  # the plate's corners, None without a plate
     plate_visible: float  # 0..1
     plate_px: float  # plate width in pixels
+    text: str | None = None  # the plate's text (also on the pass line)
 
 
 @dataclass(frozen=True, slots=True)
