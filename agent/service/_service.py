@@ -22,7 +22,6 @@ leaves at the next start.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import logging
 import os
 import queue
@@ -51,6 +50,7 @@ from agent.keyfiles import (
     load_sealing_public_key,
     load_signing_key,
 )
+from agent.service._certs import CertWatch
 from agent.service._health import HealthCollector, Snapshot, UplinkFigures, status_fields
 from agent.service._logs import set_level
 from agent.service._notify import Notifier, watchdog_interval
@@ -77,7 +77,7 @@ log = logging.getLogger("anpr.service")
 _CERT_CHECK_S = 3600.0
 _STATUS_LINE_S = 10.0
 _FPS_WINDOW_S = 5.0
-_DAY_S = 86_400
+_REFUSED_LOG_S = 60.0
 
 
 class StartupError(Exception):
@@ -131,13 +131,13 @@ class Service:
         self._started = time.monotonic()
         self.reads_journaled = 0
         self.reads_refused = 0
+        self._refused_logged_at = -_REFUSED_LOG_S
         self._counter_lock = threading.Lock()
         self._feed_beat = time.monotonic()
         self._probe: Future[int] | None = None
         self._probe_at = 0.0
         self.stalled: str | None = None
-        self._cert_alarms: dict[str, str] = {}
-        self._cert_days: dict[str, int | None] = {}
+        self._certs = CertWatch()
         self._fps = 0.0
         self._fps_mark = (time.monotonic(), 0)
         self._source = self._choose_source(source)
@@ -326,7 +326,7 @@ class Service:
                 connect_failures=u.stats.connect_failures,
                 published=u.stats.published,
                 refused=u.stats.refused,
-                cert_expiry_days=self._cert_days.get(u.name),
+                cert_expiry_days=self._certs.days.get(u.name),
             )
             for u, stream in ((self.police_uplink, "reads"), (self.civil_uplink, "counts"))
         )
@@ -359,7 +359,7 @@ class Service:
             *self.journal.alarms,
             *self.police_uplink.alarms,
             *self.civil_uplink.alarms,
-            *self._cert_alarms.values(),
+            *self._certs.alarms.values(),
         ]
         if self.stalled:
             lines.append(f"pipeline stalled: {self.stalled}")
@@ -405,10 +405,15 @@ class Service:
             return
         with self._counter_lock:
             self.reads_refused += 1
-        if isinstance(exc, JournalFullError):
-            log.error("read refused: %s", exc)
-        else:
-            log.error("read not journaled: %s", exc)
+            refused = self.reads_refused
+            now = time.monotonic()
+            quiet = now - self._refused_logged_at < _REFUSED_LOG_S
+            if not quiet:
+                self._refused_logged_at = now
+        if quiet:  # the alarm and the metric carry it; the log says it once a minute
+            return
+        why = "journal full" if isinstance(exc, JournalFullError) else "journal error"
+        log.error("read not journaled (%s): %s; %d refused so far", why, exc, refused)
 
     # ---------------------------------------------------------- main loop
 
@@ -477,27 +482,7 @@ class Service:
         return f"{text}; {len(alarms)} alarm(s)" if alarms else text
 
     def _check_certs(self) -> None:
-        now = dt.datetime.fromtimestamp(self._clock.wall(), dt.UTC)
-        warn = self.config.service.cert_warn_days
-        for name, up in (("police", self.config.police), ("civil", self.config.civil)):
-            try:
-                cert = load_certificates(up.cert)[0]
-            except KeyFileError as exc:
-                self._cert_days[name] = None
-                self._cert_alarms[name] = f"{name}: client certificate unreadable: {exc}"
-                log.error("%s: client certificate unreadable: %s", name, exc)  # noqa: TRY400
-                continue
-            days = int((cert.not_valid_after_utc - now).total_seconds() // _DAY_S)
-            self._cert_days[name] = days
-            if days <= warn:
-                line = (
-                    f"{name}: client certificate {up.cert} expires in {days} day(s) "
-                    f"({cert.not_valid_after_utc:%Y-%m-%d}): renew it"
-                )
-                self._cert_alarms[name] = line
-                log.warning("%s", line)
-            else:
-                self._cert_alarms.pop(name, None)
+        self._certs.check(self.config, self._clock.wall())
 
     def _do_reload(self) -> None:
         source = self._loaded.source
