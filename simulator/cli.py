@@ -17,6 +17,7 @@ from simulator.demo import DEFAULT_CONFIG, civil_broker, police_broker, result_j
 from simulator.fleet import add_parsers as add_fleet_parsers
 from simulator.pki import init_pki
 from simulator.platecli import add_parsers as add_plate_parsers
+from simulator.score import add_parsers as add_score_parsers
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_plate_parsers(sub)
     add_camera_parsers(sub)
     add_fleet_parsers(sub)
+    add_score_parsers(sub)
     return parser
 
 

@@ -8,7 +8,8 @@
   vehicles that truly left the view in that window.
 - :func:`privacy_violations` looks for any truth plate, or any 4+ character
   piece of one, anywhere on the civil side (messages, raw payloads, logs).
-- :func:`score_run` puts them together as the demo's JSON summary.
+- :func:`score_run` puts them together as the demo's JSON summary;
+  :func:`score_files` does it from the files a run leaves (``anpr-sim score``).
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ import json
 import math
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from simulator.camera.truth import PassTruth, read_truth
 
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Iterable, Mapping, Sequence
-    from pathlib import Path
 
 __all__ = [
     "CivilLeak",
@@ -31,6 +33,8 @@ __all__ = [
     "PassScores",
     "PoliceRead",
     "WindowCount",
+    "add_parsers",
+    "civil_windows",
     "count_errors",
     "levenshtein",
     "load_jsonl",
@@ -41,7 +45,9 @@ __all__ = [
     "plate_fragments",
     "police_reads",
     "privacy_violations",
+    "score_files",
     "score_run",
+    "truth_span",
 ]
 
 MIN_FRAGMENT = 4
@@ -377,3 +383,76 @@ def score_run(  # noqa: PLR0913 - what a run produced, from each side
         ],
         "civil_privacy_violations": len(leaks),
     }
+
+
+# ------------------------------------------------------------------ files
+
+
+def truth_span(lines: Iterable[Mapping[str, Any]]) -> tuple[int, int] | None:
+    """From the first scene's start to the last frame (or pass exit) of a truth file."""
+    start: int | None = None
+    end: int | None = None
+    for line in lines:
+        kind = line.get("kind")
+        if kind == "scene" and isinstance(line.get("start_wall_ms"), int):
+            start = line["start_wall_ms"] if start is None else min(start, line["start_wall_ms"])
+        stamp = line.get("wall_ms") if kind == "frame" else line.get("exit_ms")
+        if kind in ("frame", "pass") and isinstance(stamp, int):
+            end = stamp if end is None else max(end, stamp)
+    return None if start is None or end is None else (start, end)
+
+
+def civil_windows(lines: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The count windows among the civil back office's lines, first copy of each ``id``."""
+    seen: set[str] = set()
+    out = []
+    for line in lines:
+        data = line.get("data")
+        if line.get("type") != "count" or not isinstance(data, dict):
+            continue
+        key = str(data.get("id"))
+        if key not in seen:
+            seen.add(key)
+            out.append(data)
+    return out
+
+
+def score_files(
+    truth: Path, police: Path, civil: Path | None = None, *, reads_sent: int | None = None
+) -> dict[str, Any]:
+    """:func:`score_run` over the files a run leaves: truth, police and civil JSON lines.
+
+    Every civil line (not only the windows) is searched for plates.
+    """
+    truth_lines = load_jsonl(truth)
+    passes = [PassTruth.from_json(x) for x in truth_lines if x.get("kind") == "pass"]
+    civil_lines = load_jsonl(civil) if civil is not None else []
+    return score_run(
+        passes,
+        load_jsonl(police),
+        civil_windows(civil_lines),
+        civil_raw=civil_lines,
+        span_ms=truth_span(truth_lines),
+        reads_sent=reads_sent,
+    )
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    summary = score_files(args.truth, args.police, args.civil)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        for key, value in summary.items():
+            if key != "count_errors":
+                print(f"{key:>24}: {value}")
+    return 0 if summary["civil_privacy_violations"] == 0 else 1
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``score``."""
+    score = sub.add_parser("score", help="score back-office output against the camera's truth")
+    score.add_argument("--truth", type=Path, required=True, help="the camera's truth JSONL")
+    score.add_argument("--police", type=Path, required=True, help="police back office JSONL")
+    score.add_argument("--civil", type=Path, help="civil back office JSONL")
+    score.add_argument("--json", action="store_true", help="one JSON object")
+    score.set_defaults(func=_cmd_score)

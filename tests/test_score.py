@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from simulator.camera import PassTruth
+import json
+from typing import TYPE_CHECKING
+
+from simulator.camera import FrameSource, PassTruth, SceneConfig
+from simulator.cli import main as sim_main
 from simulator.score import (
     PoliceRead,
     count_errors,
@@ -10,8 +14,12 @@ from simulator.score import (
     pass_scores,
     plate_fragments,
     privacy_violations,
+    score_files,
     score_run,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 T0 = 1_800_000_000_000  # ms, a window boundary for 60 s windows
 
@@ -186,3 +194,47 @@ def test_score_run_summary_has_the_demo_fields() -> None:
     assert summary["count_errors"] == [{"window_start": start, "truth": 2, "published": 5}]
     assert summary["count_mean_abs_error"] == 3.0
     assert summary["civil_privacy_violations"] == 0
+
+
+def test_score_files_from_a_rendered_scene_and_back_office_lines(tmp_path: Path) -> None:
+    truth = tmp_path / "truth.jsonl"
+    source = FrameSource(
+        SceneConfig(seed=8, rate_per_min=60, start_wall_ms=T0),
+        seconds=12,
+        truth_path=truth,
+        truth_frames=False,
+    )
+    for _ in source:
+        pass
+    readable = [p for p in source.passes if p.readable and p.complete]
+    assert readable
+    police = [
+        {
+            "camera": "cam-01",
+            "seq": i + 1,
+            "type": "read",
+            "text": p.text,
+            "pass_ms": p.exit_ms + 300,
+            "received_ms": p.exit_ms + 450,
+        }
+        for i, p in enumerate(readable)
+    ]
+    start = T0 // 1000
+    window = {"id": f"cam-01/{start}", "window_start": start, "window_end": start + 60, "total": 0}
+    civil = [
+        {"camera": "cam-01", "seq": 1, "type": "count", "data": window},
+        {"camera": "cam-01", "seq": 2, "type": "count", "data": window},  # a replayed copy
+        {"camera": "cam-01", "seq": 3, "type": "checkpoint", "note": readable[0].text},  # a leak
+    ]
+    (tmp_path / "police.jsonl").write_text("".join(json.dumps(x) + "\n" for x in police))
+    (tmp_path / "civil.jsonl").write_text("".join(json.dumps(x) + "\n" for x in civil))
+    summary = score_files(truth, tmp_path / "police.jsonl", tmp_path / "civil.jsonl")
+    assert summary["recall"] == 1.0
+    assert summary["exact_rate"] == 1.0
+    assert summary["p95_latency_ms"] == 450
+    assert summary["civil_windows"] == 1
+    assert summary["civil_windows_compared"] == 0  # the window outlasts the truth
+    assert summary["civil_privacy_violations"] >= 1
+    args = ["score", "--truth", str(truth), "--police", str(tmp_path / "police.jsonl")]
+    assert sim_main([*args, "--json"]) == 0
+    assert sim_main([*args, "--civil", str(tmp_path / "civil.jsonl"), "--json"]) == 1
