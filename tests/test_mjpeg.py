@@ -1,17 +1,21 @@
-"""The synthetic camera over HTTP, read the way the agent reads a network camera: OpenCV."""
+"""The synthetic camera over HTTP, read the way the agent reads a network camera (OpenCV)."""
 
 from __future__ import annotations
 
+import time
 import urllib.request
 from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
+from agent.clock import SystemClock
+from agent.sources import Capture, VideoSource
 from simulator.camera import SceneConfig, read_truth
 from simulator.camera.mjpeg import MjpegCamera
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 SMALL = {"width": 640, "height": 360, "rate_per_min": 60.0}
@@ -62,3 +66,31 @@ def test_opencv_reads_the_stream_and_again_after_a_camera_restart(tmp_path: Path
         assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape == (360, 640, 3)
     scenes = [x for x in read_truth(truth) if x["kind"] == "scene"]
     assert [s["seed"] for s in scenes] == [1, 2]  # each camera run appends its own scene
+
+
+def _wait(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def test_the_agents_capture_reconnects_when_the_camera_restarts() -> None:
+    camera = MjpegCamera(SceneConfig(seed=4, **SMALL))  # type: ignore[arg-type]
+    camera.start()
+    port = camera.port
+    capture = Capture(VideoSource(camera.url), SystemClock(), backoff_min_s=0.1, backoff_max_s=0.5)
+    capture.start()
+    try:
+        assert _wait(lambda: capture.stats.frames >= 10)
+        frame = capture.frames.get(timeout=5)
+        assert frame.image.shape == (360, 640, 3)
+        camera.stop()
+        assert _wait(lambda: not capture.stats.connected)
+        seen = capture.stats.frames
+        with MjpegCamera(SceneConfig(seed=5, **SMALL), port=port):  # type: ignore[arg-type]
+            assert _wait(lambda: capture.stats.reconnects >= 1 and capture.stats.frames > seen + 10)
+    finally:
+        capture.stop()
