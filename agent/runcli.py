@@ -118,6 +118,9 @@ def _from_metrics(samples: Samples) -> dict[str, object]:
             for u in ("police", "civil")
         },
         "alarms": [lab["line"] for lab, _ in samples.get("anpr_alarm", [])],
+        "rss_bytes": int(_one(samples, "anpr_process_rss_bytes")),
+        "open_fds": int(_one(samples, "anpr_process_open_fds")),
+        "threads": int(_one(samples, "anpr_threads")),
     }
 
 
@@ -162,6 +165,11 @@ def _print(status: dict[str, object], cfg: AgentConfig, where: str) -> None:
     if status["running"]:
         line += f", {int(str(status['disk_free_bytes'])) / _MIB:.0f} MiB free"
     print(line)
+    if status["running"]:
+        print(
+            f"  process  {int(str(status['rss_bytes'])) / _MIB:.0f} MiB resident, "
+            f"{status['open_fds']} open files, {status['threads']} threads"
+        )
     uplinks = status.get("uplinks", {})
     assert isinstance(uplinks, dict)  # noqa: S101
     for name, u in uplinks.items():

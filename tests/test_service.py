@@ -57,7 +57,7 @@ def _start(service: Service) -> threading.Thread:
 
 
 @pytest.mark.broker
-def test_a_run_delivers_every_read_and_leaks_no_plate(  # noqa: PLR0913, PLR0917
+def test_a_run_delivers_every_read_and_leaks_no_plate(  # noqa: PLR0913, PLR0915, PLR0917
     police: Broker,
     civil: Broker,
     pki: DevPki,
@@ -97,11 +97,13 @@ def test_a_run_delivers_every_read_and_leaks_no_plate(  # noqa: PLR0913, PLR0917
         assert "anpr_reads_total 150.0" in metrics
         assert 'anpr_uplink_connected{uplink="police"} 1.0' in metrics
         assert "anpr_inference_ms_bucket" in metrics
+        assert "anpr_process_rss_bytes" in metrics
         capsys.readouterr()
         assert main(["status", "--config", str(config)]) == 0
         console = capsys.readouterr().out
         assert "police   connected" in console
         assert "150 reads" in console
+        assert "MiB resident" in console
     finally:
         service.request_stop()
         thread.join(60)

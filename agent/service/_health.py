@@ -9,6 +9,7 @@ civil side must only ever get through disclosure control.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
     from agent.journal_db import JournalStats
 
-__all__ = ["HealthCollector", "Snapshot", "UplinkFigures", "status_fields"]
+__all__ = ["HealthCollector", "Snapshot", "UplinkFigures", "own_resources", "status_fields"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,27 @@ class Snapshot:
     alarms: tuple[str, ...]
     stalled: str | None
     threads: int
+    rss_bytes: int
+    open_fds: int
+
+
+def own_resources() -> tuple[int, int]:
+    """Resident memory (bytes) and open file descriptors of the agent, from ``/proc/self``.
+
+    Read directly rather than through prometheus-client's process collector,
+    which also needs ``/proc/stat`` — hidden by the unit's ``ProcSubset=pid``.
+    """
+    rss = 0
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:  # noqa: PTH123
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    rss = int(line.split()[1]) * 1024
+                    break
+        fds = len(os.listdir("/proc/self/fd"))  # noqa: PTH208
+    except OSError:
+        return rss, 0
+    return rss, fds
 
 
 def status_fields(snap: Snapshot, uplink: str) -> dict[str, object]:
@@ -83,6 +105,9 @@ def status_fields(snap: Snapshot, uplink: str) -> dict[str, object]:
                 "reads": snap.reads,
                 "alarms": list(snap.alarms),
                 "stalled": snap.stalled,
+                "rss_bytes": snap.rss_bytes,
+                "open_fds": snap.open_fds,
+                "threads": snap.threads,
             }
         )
     else:
@@ -126,6 +151,12 @@ class HealthCollector(Collector):
             value=snap.disk_free_bytes,
         )
         yield GaugeMetricFamily("anpr_threads", "Python threads alive.", value=snap.threads)
+        yield GaugeMetricFamily(
+            "anpr_process_rss_bytes", "Resident memory of the agent.", value=snap.rss_bytes
+        )
+        yield GaugeMetricFamily(
+            "anpr_process_open_fds", "Open file descriptors of the agent.", value=snap.open_fds
+        )
         yield GaugeMetricFamily("anpr_alarms", "Active alarms.", value=len(snap.alarms))
         alarm = GaugeMetricFamily("anpr_alarm", "One per active alarm (its line).", labels=["line"])
         for line in snap.alarms:

@@ -51,7 +51,13 @@ from agent.keyfiles import (
     load_signing_key,
 )
 from agent.service._certs import CertWatch
-from agent.service._health import HealthCollector, Snapshot, UplinkFigures, status_fields
+from agent.service._health import (
+    HealthCollector,
+    Snapshot,
+    UplinkFigures,
+    own_resources,
+    status_fields,
+)
 from agent.service._logs import set_level
 from agent.service._notify import Notifier, watchdog_interval
 from agent.service._reload import plan_reload
@@ -334,6 +340,7 @@ class Service:
             free = shutil.disk_usage(self.config.journal.path.parent).free
         except OSError:
             free = 0
+        rss, fds = own_resources()
         return Snapshot(
             camera=self.config.camera.id,
             software=f"anpr-edge {__version__}",
@@ -350,6 +357,8 @@ class Service:
             alarms=self.alarms,
             stalled=self.stalled,
             threads=threading.active_count(),
+            rss_bytes=rss,
+            open_fds=fds,
         )
 
     @property
