@@ -17,9 +17,11 @@ share per message can be read off.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -41,7 +43,7 @@ from simulator.backoffice import Options, PoliceBackOffice
 from simulator.bench import synthetic_crop
 from simulator.demo import police_broker
 from simulator.mqttc import client_context
-from simulator.pki import init_pki, issue_cert, load_issued, save_issued
+from simulator.pki import DevPki, init_pki, issue_cert, load_issued, save_issued
 from simulator.plates import random_spec
 
 if TYPE_CHECKING:
@@ -148,20 +150,34 @@ def run_fleet(  # noqa: PLR0913, PLR0915 - the load test's knobs and its one lin
     synchronous: str = "NORMAL",
     drain_s: float = 60.0,
     seed: int = 0,
+    broker_url: str | None = None,
+    pki_dir: Path | None = None,
+    id_prefix: str = "fleet",
 ) -> dict[str, object]:
-    """Run ``cameras`` cameras for ``seconds`` at ``rate`` reads/s each; return the figures."""
-    pki = init_pki(work / "pki", "fleet-0000")
+    """Run ``cameras`` cameras for ``seconds`` at ``rate`` reads/s each; return the figures.
+
+    By default a throwaway mosquitto and dev PKI are made under ``work``. To load an
+    external broker or cluster, give its ``broker_url`` and a ``pki_dir`` made by
+    ``anpr-sim pki init`` whose police CA the broker trusts: camera certificates
+    (CN ``{id_prefix}-NNNN``) are issued from that CA, and the back office uses its
+    ``backoffice`` certificate and sealing key. Run several fleets (other machines,
+    other ``id_prefix``) to go beyond what one process carries.
+    """
+    pki = DevPki(pki_dir, "external") if pki_dir is not None else init_pki(work / "pki", "fleet")
     police_ca = load_issued(pki.path("police-ca.crt"), pki.root / "police-ca.key")
     certs = work / "certs"
     certs.mkdir(parents=True, exist_ok=True)
     seal_pub = load_sealing_public_key(pki.path("backoffice-seal.pub"))
-    names = [f"fleet-{i:04d}" for i in range(cameras)]
+    names = [f"{id_prefix}-{i:04d}" for i in range(cameras)]
     keys = {n: ed25519.Ed25519PrivateKey.generate() for n in names}
     trusted = {n: {Signer(k).key_id: k.public_key()} for n, k in keys.items()}
     reads = _reads(seed)
-    with police_broker(work / "broker", pki) as broker:
+    with contextlib.ExitStack() as stack:
+        broker = None if broker_url else stack.enter_context(police_broker(work / "broker", pki))
+        url = broker_url or (broker.url if broker else "")
+        pid = broker.pid if broker else None
         office = FleetBackOffice(
-            broker.url,
+            url,
             client_context(
                 pki.path("police-ca.crt"), pki.path("backoffice.crt"), pki.path("backoffice.key")
             ),
@@ -174,7 +190,7 @@ def run_fleet(  # noqa: PLR0913, PLR0915 - the load test's knobs and its one lin
         for i, name in enumerate(names):
             crt, key = save_issued(certs, name, issue_cert(police_ca, name))
             cfg = UplinkConfig(
-                brokers=(broker.url,),
+                brokers=(url,),
                 ca=pki.path("police-ca.crt"),
                 cert=crt,
                 key=key,
@@ -209,7 +225,7 @@ def run_fleet(  # noqa: PLR0913, PLR0915 - the load test's knobs and its one lin
             fleet.append(
                 _Camera(name, journal, uplink, due=(i / max(cameras, 1)) / max(rate, 1e-9))
             )
-        broker_cpu0 = _cpu_seconds(broker.pid) if broker.pid else None
+        broker_cpu0 = _cpu_seconds(pid) if pid else None
         cpu0 = time.process_time()
         started = time.monotonic()
         k = 0
@@ -239,7 +255,7 @@ def run_fleet(  # noqa: PLR0913, PLR0915 - the load test's knobs and its one lin
         for cam in fleet:
             office.wait_complete(cam.name, heads[cam.name], max(0.0, deadline - time.monotonic()))
         total_s = time.monotonic() - started
-        broker_cpu = _cpu_seconds(broker.pid) if broker.pid else None
+        broker_cpu = _cpu_seconds(pid) if pid else None
         cpu = time.process_time() - cpu0
         wire = fleet[0].journal.records("reads", 1, 1) if fleet and heads[fleet[0].name] else []
         for cam in fleet:
@@ -284,6 +300,9 @@ def run_fleet(  # noqa: PLR0913, PLR0915 - the load test's knobs and its one lin
 
 
 def _cmd_fleet(args: argparse.Namespace) -> int:
+    if (args.broker is None) != (args.pki is None):
+        print("anpr-sim: --broker and --pki go together", file=sys.stderr)
+        return 2
     work = Path(tempfile.mkdtemp(prefix="anpr-fleet-"))
     try:
         result = run_fleet(
@@ -294,6 +313,9 @@ def _cmd_fleet(args: argparse.Namespace) -> int:
             inflight=args.inflight,
             synchronous=args.synchronous,
             drain_s=args.drain,
+            broker_url=args.broker,
+            pki_dir=args.pki,
+            id_prefix=args.id_prefix,
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -314,5 +336,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     fleet.add_argument("--inflight", type=int, default=50)
     fleet.add_argument("--synchronous", choices=("NORMAL", "FULL"), default="NORMAL")
     fleet.add_argument("--drain", type=float, default=60.0, help="seconds allowed to deliver")
+    fleet.add_argument("--broker", help="load this mqtts:// broker instead of a throwaway one")
+    fleet.add_argument("--pki", type=Path, help="with --broker: a dev PKI whose CA it trusts")
+    fleet.add_argument("--id-prefix", default="fleet", help="camera ids are PREFIX-0000, ...")
     fleet.add_argument("--json", action="store_true", help="one JSON object")
     fleet.set_defaults(func=_cmd_fleet)

@@ -11,6 +11,9 @@ from simulator.fleet import run_fleet
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from simulator.broker import Broker
+    from simulator.pki import DevPki
+
 
 @pytest.mark.broker
 def test_three_cameras_deliver_every_read_verified(tmp_path: Path) -> None:
@@ -21,3 +24,17 @@ def test_three_cameras_deliver_every_read_verified(tmp_path: Path) -> None:
     assert result["lost"] == 0
     assert result["problems"] == 0
     assert result["p95_latency_ms"] is not None
+
+
+@pytest.mark.broker
+def test_a_fleet_loads_an_external_broker_with_certificates_from_its_pki(
+    tmp_path: Path, pki: DevPki, police: Broker
+) -> None:
+    result = run_fleet(
+        2, 2.0, 5.0, tmp_path, broker_url=police.url, pki_dir=pki.root, id_prefix="ext"
+    )
+    assert result["sent"] >= 16
+    assert result["verified"] == result["sent"]
+    assert result["lost"] == 0
+    assert result["broker_cpu_s"] is None  # not our process to measure
+    assert "ext-0001" in police.log_text()  # the broker saw the issued identities
