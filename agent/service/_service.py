@@ -134,6 +134,7 @@ class Service:
         self.registry = CollectorRegistry()
         self.intake = Intake(self._opts.intake_size, self.registry)
         self._lock: JournalLock | None = None
+        self._source: ReadSource | None = None
         self._started = time.monotonic()
         self.reads_journaled = 0
         self.reads_refused = 0
@@ -146,8 +147,7 @@ class Service:
         self._certs = CertWatch()
         self._fps = 0.0
         self._fps_mark = (time.monotonic(), 0)
-        self._source = self._choose_source(source)
-        self._open()
+        self._open(source)
 
     # ------------------------------------------------------------- startup
 
@@ -166,17 +166,20 @@ class Service:
         except SourceUnavailableError as exc:
             raise StartupError([str(exc)]) from None
 
-    def _open(self) -> None:
+    def _open(self, source: ReadSource | None) -> None:
         loaded, cfg = self._loaded, self.config
-        if loaded.unresolved_credentials:
-            raise StartupError(
-                [
-                    f"{key}: names a credential: but $CREDENTIALS_DIRECTORY is unset "
-                    "(run under systemd with LoadCredential=, or set it)"
-                    for key in loaded.unresolved_credentials
-                ]
-            )
-        problems = check_files(loaded)
+        # Every problem at once, the most basic first: the operator fixes them in one go.
+        problems = [
+            f"{key}: is a credential: path but $CREDENTIALS_DIRECTORY is unset "
+            "(run under systemd with LoadCredential=, or set it)"
+            for key in loaded.unresolved_credentials
+        ]
+        problems += check_files(loaded)
+        if not problems:  # models load only once the keys are known to be usable
+            try:
+                self._source = self._choose_source(source)
+            except StartupError as exc:
+                problems += exc.problems
         if problems:
             raise StartupError(problems)
         try:
