@@ -144,6 +144,7 @@ class Service:
         self._probe: Future[int] | None = None
         self._probe_at = 0.0
         self.stalled: str | None = None
+        self._stalled_stage: str | None = None
         self._certs = CertWatch()
         self._fps = 0.0
         self._fps_mark = (time.monotonic(), 0)
@@ -457,23 +458,26 @@ class Service:
 
     def _healthy(self, now: float) -> bool:
         limit = self._opts.stall_after_s
-        why = None
+        stage, silent = None, 0.0
         if self._source is not None and self.intake.silent_for() > limit:
-            why = f"read source silent for {self.intake.silent_for():.0f} s"
+            stage, silent = "read source", self.intake.silent_for()
         elif now - self._feed_beat > limit:
-            why = f"journal feed silent for {now - self._feed_beat:.0f} s"
+            stage, silent = "journal feed", now - self._feed_beat
         elif self._probe is not None and not self._probe.done() and now - self._probe_at > limit:
-            why = f"journal writer has not committed for {now - self._probe_at:.0f} s"
+            stage, silent = "journal writer", now - self._probe_at
         if self._probe is None or self._probe.done():
             self._probe, self._probe_at = self.journal.sync(), now
-        if why != self.stalled:
-            if why:
-                log.error("pipeline stalled: %s; watchdog pings stop", why)
-                self._notify.status(f"stalled: {why}")
+        if stage != self._stalled_stage:  # log and tell systemd once per stall, not per tick
+            self._stalled_stage = stage
+            if stage:
+                log.error(
+                    "pipeline stalled: %s silent for %.0f s; watchdog pings stop", stage, silent
+                )
+                self._notify.status(f"stalled: {stage} makes no progress")
             else:
                 log.warning("pipeline progressing again")
-        self.stalled = why
-        return why is None
+        self.stalled = f"{stage} silent for {silent:.0f} s" if stage else None
+        return stage is None
 
     def _update_fps(self, now: float) -> None:
         since, frames = self._fps_mark
