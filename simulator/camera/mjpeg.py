@@ -13,7 +13,6 @@ sees the camera go away; a new ``MjpegCamera`` on the same port comes back.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import threading
 import time
 from http import HTTPStatus
@@ -160,12 +159,10 @@ class MjpegCamera:
 
     def _render(self) -> None:
         cfg = self._cfg
-        if cfg.start_wall_ms is None:
-            t0 = time.monotonic()
-            cfg = dataclasses.replace(cfg, start_wall_ms=int(time.time() * 1000))
-        else:
-            t0 = time.monotonic()
         scene = self.scene = Scene(cfg)
+        if cfg.start_wall_ms is None:
+            scene.start_now()  # after building the scene, so frame 0 is not late already
+        t0 = time.monotonic()
         writer = (
             TruthWriter(self._truth_path, scene.header(), frames=self._truth_frames)
             if self._truth_path

@@ -240,6 +240,12 @@ class Scene:
         x1, y1 = np.ceil(sprite.plate_quad.max(axis=0)).astype(int)
         return sprite.levels[0][max(0, y0) : y1, max(0, x0) : x1].copy()
 
+    def start_now(self) -> None:
+        """Stamp frame 0 with the wall clock now (a live camera, once its scene is built)."""
+        if self.index:
+            raise RuntimeError("the scene has started: its clock cannot move")
+        self.start_wall_ms = int(time.time() * 1000)
+
     def wall_ms(self, index: int) -> int:
         """Wall-clock time of frame ``index``."""
         return self.start_wall_ms + round(index * 1000 / self.cfg.fps)

@@ -9,7 +9,6 @@ so that truth times and what the agent sees agree. The truth goes to
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import TYPE_CHECKING
 
@@ -41,13 +40,11 @@ class FrameSource:
         truth_path: Path | None = None,
         truth_frames: bool = True,
     ) -> None:
-        if realtime and cfg.start_wall_ms is None:
-            # Frame i is due at start + i/fps on both clocks.
-            self._t0_mono = time.monotonic()
-            cfg = dataclasses.replace(cfg, start_wall_ms=int(time.time() * 1000))
-        else:
-            self._t0_mono = time.monotonic()
         self.scene = Scene(cfg)
+        if realtime and cfg.start_wall_ms is None:
+            self.scene.start_now()
+        # Frame i is due at start + i/fps on both clocks.
+        self._t0_mono = time.monotonic()
         self._realtime = realtime
         self._stop_index = None if seconds is None else round(seconds * cfg.fps)
         self._writer = (
