@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from simulator.bench import add_parsers as add_bench_parsers
 from simulator.broker import BrokerError
 from simulator.camera.cli import add_parsers as add_camera_parsers
+from simulator.camera.oracle import add_parsers as add_oracle_parsers
 from simulator.demo import DEFAULT_CONFIG, civil_broker, police_broker, result_json, run_demo
 from simulator.fleet import add_parsers as add_fleet_parsers
 from simulator.pki import init_pki
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench_parsers(sub)
     add_plate_parsers(sub)
     add_camera_parsers(sub)
+    add_oracle_parsers(sub)
     add_fleet_parsers(sub)
     add_score_parsers(sub)
     return parser

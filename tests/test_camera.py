@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from simulator.camera import FrameSource, PassTruth, Scene, SceneConfig, read_truth
 from simulator.cli import main as sim_main
 
-if TYPE_CHECKING:
-    from pathlib import Path
-
+REPO = Path(__file__).resolve().parents[1]
 BUSY = {"rate_per_min": 40.0, "start_wall_ms": 1_800_000_000_000}
 
 
@@ -129,3 +128,16 @@ def test_render_writes_a_video_that_opencv_reads_and_truth_beside_it(tmp_path: P
     lines = [json.loads(x) for x in (tmp_path / "clip.truth.jsonl").read_text().splitlines()]
     assert lines[0]["width"] == 320
     assert sum(x["kind"] == "frame" for x in lines) == 50
+
+
+def test_the_reader_oracle_reads_true_plate_boxes_when_a_reader_model_is_present() -> None:
+    card = REPO / "models" / "reader.card.json"
+    if not card.is_file():
+        pytest.skip("no reader model in models/ (it is trained, not downloaded)")
+    from agent.reader import PlateReader  # noqa: PLC0415 - only with a model
+    from simulator.camera.oracle import oracle_reads  # noqa: PLC0415
+
+    result = oracle_reads(PlateReader(card), SceneConfig(seed=5, **BUSY), 6.0)  # type: ignore[arg-type]
+    assert result["plate_frames"]
+    assert 0.0 <= result["frame_exact_rate"] <= 1.0  # type: ignore[operator]
+    assert result["readable_passes"] >= result["pass_exact"]  # type: ignore[operator]

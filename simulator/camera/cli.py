@@ -26,7 +26,7 @@ from simulator.camera.truth import TruthWriter
 if TYPE_CHECKING:
     import argparse
 
-__all__ = ["add_parsers", "parse_weights", "scene_config"]
+__all__ = ["add_parsers", "parse_weights", "scene_config", "scene_options"]
 
 
 def parse_weights(text: str) -> dict[str, float]:
@@ -63,7 +63,8 @@ def scene_config(args: argparse.Namespace) -> SceneConfig:
     )
 
 
-def _scene_options(p: argparse.ArgumentParser) -> None:
+def scene_options(p: argparse.ArgumentParser) -> None:
+    """Add the options that describe a scene (see :func:`scene_config`)."""
     g = p.add_argument_group("scene")
     g.add_argument("--seed", type=int, default=0, help="same seed, same frames and truth")
     g.add_argument("--lanes", type=int, default=2, choices=(1, 2, 3, 4))
@@ -182,7 +183,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     render.add_argument("--seconds", type=float, default=10.0)
     render.add_argument("--start-ms", type=int, help="wall-clock ms of the first frame")
     render.add_argument("--json", action="store_true", help="one JSON object")
-    _scene_options(render)
+    scene_options(render)
     render.set_defaults(func=_cmd_render)
 
     camera = sub.add_parser("camera", help="serve the synthetic camera as MJPEG over HTTP")
@@ -191,5 +192,5 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     camera.add_argument("--quality", type=int, default=85, help="JPEG quality")
     camera.add_argument("--truth", type=Path, help="append the truth here (JSONL)")
     camera.add_argument("--seconds", type=float, help="stop after this long (default: never)")
-    _scene_options(camera)
+    scene_options(camera)
     camera.set_defaults(func=_cmd_camera)
