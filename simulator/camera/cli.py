@@ -59,6 +59,7 @@ def scene_config(args: argparse.Namespace) -> SceneConfig:
         blur=args.blur,
         no_plate_rate=args.no_plate_rate,
         occlusion_rate=args.occlusion_rate,
+        focal_px=args.focal,
         **extra,  # type: ignore[arg-type]
     )
 
@@ -81,6 +82,9 @@ def scene_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--width", type=int, default=1280)
     g.add_argument("--height", type=int, default=720)
     g.add_argument("--fps", type=float, default=25.0)
+    g.add_argument(
+        "--focal", type=float, help="focal length in px (default: all lanes in view, 1200-2600)"
+    )
     g.add_argument("--no-frame-truth", action="store_true", help="write pass lines only")
 
 
