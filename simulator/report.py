@@ -1,0 +1,158 @@
+"""A self-contained HTML report of a scored run (no scripts, no external files).
+
+:func:`html_report` lays out what a tester evaluating the chain wants on one
+page: the summary figures, every truth pass next to the read the police back
+office got (with the crop, when the caller has it), the civil counts per
+window against the truth as a bar chart, and the privacy check. Pure: it
+takes the figures and returns a string. It is a police-side artefact (it
+shows plates and crops), never something for the civil side.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from typing import TYPE_CHECKING, Any
+
+from simulator.score import match_reads
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from simulator.camera.truth import PassTruth
+    from simulator.score import CivilLeak, PoliceRead, WindowCount
+
+__all__ = ["html_report"]
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .6em}
+th{background:#f3f3f3;text-align:left}.ok{color:#176317}.bad{color:#a11;font-weight:bold}
+.mono{font-family:ui-monospace,monospace}img{height:32px}
+"""
+
+
+def _e(value: object) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _summary(summary: Mapping[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><th>{_e(k)}</th><td class=mono>{_e(v)}</td></tr>"
+        for k, v in summary.items()
+        if not isinstance(v, list | dict)
+    )
+    return f"<h2>Summary</h2><table>{rows}</table>"
+
+
+def _passes(
+    passes: Sequence[PassTruth],
+    reads: Sequence[PoliceRead],
+    crops: Mapping[tuple[str, int], bytes],
+) -> str:
+    by_pass = {m.pass_index: m for m in match_reads(passes, reads)}
+    head = (
+        "<tr><th>vehicle</th><th>lane</th><th>direction</th><th>class</th><th>truth</th>"
+        "<th>read</th><th>result</th><th>exit → receipt</th><th>crop</th></tr>"
+    )
+    rows = []
+    for i, p in enumerate(passes):
+        m = by_pass.get(i)
+        read = reads[m.read_index] if m else None
+        if m is None:
+            verdict = "missed" if p.readable and p.complete else "not readable"
+            cls = "bad" if verdict == "missed" else ""
+        else:
+            verdict, cls = ("exact", "ok") if m.distance == 0 else (f"{m.distance} off", "bad")
+        crop = crops.get((read.camera, read.seq)) if read else None
+        img = (
+            f'<img alt="crop" src="data:image/jpeg;base64,{base64.b64encode(crop).decode()}">'
+            if crop
+            else ""
+        )
+        rows.append(
+            f"<tr><td>{p.vehicle}</td><td>{p.lane}</td><td>{_e(p.direction)}</td>"
+            f"<td>{_e(p.vclass)}</td><td class=mono>{_e(p.text or '(no plate)')}</td>"
+            f"<td class=mono>{_e(read.text if read else '')}</td>"
+            f"<td class={cls or 'none'}>{_e(verdict)}</td>"
+            f"<td>{_e(f'{m.latency_ms} ms' if m else '')}</td><td>{img}</td></tr>"
+        )
+    return f"<h2>Passes ({len(passes)})</h2><table>{head}{''.join(rows)}</table>"
+
+
+def _counts_chart(counts: Sequence[WindowCount]) -> str:
+    if not counts:
+        return "<h2>Civil counts</h2><p>No civil window lies wholly inside the run.</p>"
+    top = max(max(c.truth, c.published or 0) for c in counts) or 1
+    bar_w, gap, height = 14, 10, 160
+    width = len(counts) * (2 * bar_w + gap) + gap
+    bars = []
+    for i, c in enumerate(counts):
+        x = gap + i * (2 * bar_w + gap)
+        for j, (value, colour) in enumerate(((c.truth, "#999"), (c.published, "#2a6fb0"))):
+            if value is None:
+                bars.append(
+                    f'<text x="{x + j * bar_w + 2}" y="{height - 4}" font-size="10">&lt;k</text>'
+                )
+                continue
+            h = round(value / top * (height - 20))
+            bars.append(
+                f'<rect x="{x + j * bar_w}" y="{height - h}" width="{bar_w - 2}" height="{h}" '
+                f'fill="{colour}"><title>{value}</title></rect>'
+            )
+    svg = (
+        f'<svg width="{width}" height="{height}" role="img" '
+        f'aria-label="vehicles per window">{"".join(bars)}</svg>'
+    )
+    rows = "".join(
+        f"<tr><td>{c.window_start}</td><td>{c.truth}</td>"
+        f"<td>{_e('withheld (1..k-1)' if c.published is None else c.published)}</td>"
+        f"<td>{_e(c.error)}</td></tr>"
+        for c in counts
+    )
+    return (
+        "<h2>Civil counts per window</h2><p>grey: vehicles that truly passed; blue: what the "
+        f"civil side was told.</p>{svg}<table><tr><th>window start</th><th>truth</th>"
+        f"<th>published</th><th>error</th></tr>{rows}</table>"
+    )
+
+
+def _privacy(leaks: Sequence[CivilLeak]) -> str:
+    if not leaks:
+        return (
+            '<h2>Privacy check</h2><p class="ok">Clean: no plate, and no 4+ character piece '
+            "of one, anywhere on the civil side.</p>"
+        )
+    rows = "".join(
+        f"<tr><td class=mono>{_e(x.fragment)}</td><td>{_e(x.where)}</td></tr>" for x in leaks
+    )
+    return (
+        f'<h2>Privacy check</h2><p class="bad">{len(leaks)} plate pieces reached the civil '
+        f"side.</p><table><tr><th>piece</th><th>where</th></tr>{rows}</table>"
+    )
+
+
+def html_report(  # noqa: PLR0913 - one page, its parts
+    summary: Mapping[str, Any],
+    passes: Sequence[PassTruth],
+    reads: Sequence[PoliceRead],
+    counts: Sequence[WindowCount],
+    leaks: Sequence[CivilLeak],
+    *,
+    crops: Mapping[tuple[str, int], bytes] | None = None,
+    title: str = "anpr-edge demo",
+) -> str:
+    """The report as one HTML document."""
+    body = "".join(
+        (
+            f"<h1>{_e(title)}</h1>",
+            _summary(summary),
+            _privacy(leaks),
+            _counts_chart(counts),
+            _passes(passes, reads, crops or {}),
+        )
+    )
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
+        f"<style>{_STYLE}</style></head><body>{body}</body></html>\n"
+    )
