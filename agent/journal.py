@@ -25,6 +25,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from agent.alarms import Alarms
 from agent.journal_db import (
     JournalError,
     Store,
@@ -120,8 +121,7 @@ class Journal:
             s: _Head(seq, digest, checkpoint_mono=now)
             for s, (seq, digest) in self._store.heads().items()
         }
-        self._alarms: dict[str, str] = {}
-        self._alarm_lock = threading.Lock()
+        self._alarms = Alarms()
         self._listeners: list[Callable[[str], None]] = []
         self._queue: queue.Queue[_Cmd | None] = queue.Queue(maxsize=_QUEUE)
         self._last_maintain = now
@@ -201,15 +201,13 @@ class Journal:
 
     def stats(self) -> JournalStats:
         """Counts per stream and state, sizes, alarms."""
-        with self._alarm_lock:
-            alarms = tuple(self._alarms.values())
+        alarms = self._alarms.lines()
         return self._store.stats(alarms)
 
     @property
     def alarms(self) -> tuple[str, ...]:
         """Active alarms (e.g. the journal is full), one line each."""
-        with self._alarm_lock:
-            return tuple(self._alarms.values())
+        return self._alarms.lines()
 
     def close(self, timeout: float = 30.0) -> None:
         """Finish queued commands, stop the writer, close the database."""
@@ -324,11 +322,10 @@ class Journal:
                 cmd.future.set_exception(exc)
 
     def _alarm(self, key: str, line: str | None) -> None:
-        with self._alarm_lock:
-            if line is None:
-                self._alarms.pop(key, None)
-            else:
-                self._alarms[key] = line
+        if line is None:
+            self._alarms.clear(key)
+        else:
+            self._alarms.raise_(key, line)
 
     def _transaction(
         self, batch: list[_Cmd], *, drop_oldest: bool = False

@@ -37,6 +37,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from agent import __version__
+from agent.alarms import Alarms
 from agent.canonical import canonical
 from agent.config import broker_endpoint
 from agent.probe import tls_preflight, tls_reason
@@ -138,8 +139,7 @@ class Uplink:
             "replay": f"{base}/replay",
         }
         self.stats = UplinkStats()
-        self._alarms: dict[str, str] = {}
-        self._alarm_lock = threading.Lock()
+        self._alarms = Alarms()
         self._logged: set[str] = set()
         self._stop = threading.Event()
         self._deadline = 0.0
@@ -166,8 +166,7 @@ class Uplink:
     @property
     def alarms(self) -> tuple[str, ...]:
         """Active alarms, one line each."""
-        with self._alarm_lock:
-            return tuple(self._alarms.values())
+        return self._alarms.lines()
 
     def set_brokers(self, brokers: tuple[str, ...]) -> None:
         """Use a new broker list from the next connection attempt on (config reload)."""
@@ -536,8 +535,7 @@ class Uplink:
         return canonical(body)
 
     def _alarm(self, key: str, line: str | None) -> None:
-        with self._alarm_lock:
-            if line is None:
-                self._alarms.pop(key, None)
-            else:
-                self._alarms[key] = line
+        if line is None:
+            self._alarms.clear(key)
+        else:
+            self._alarms.raise_(key, line)
