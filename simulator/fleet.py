@@ -49,7 +49,11 @@ from simulator.plates import random_spec
 if TYPE_CHECKING:
     import argparse
     import ssl
+    from collections.abc import Sequence
     from concurrent.futures import Future
+
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.reasoncodes import ReasonCode
 
     from agent.records import ParsedRecord
     from simulator.backoffice import CameraFeed
@@ -57,10 +61,17 @@ if TYPE_CHECKING:
 __all__ = ["FleetBackOffice", "add_parsers", "run_fleet"]
 
 _TICK_S = 0.05
+_SUBSCRIBE_BATCH = 96  # topic filters per SUBSCRIBE packet
 
 
 class FleetBackOffice(PoliceBackOffice):
-    """The reference police back office, also timing each read from its pass time to receipt."""
+    """The reference police back office, also timing each read from its pass time to receipt.
+
+    With ``cameras`` it subscribes to those cameras' topics by name instead of the
+    shared subscription: a consumer partitioned by explicit topic lists, so that
+    several fleets can load one broker side by side without splitting each
+    other's streams (see docs/SIZING.md on per-camera affinity).
+    """
 
     def __init__(
         self,
@@ -68,11 +79,34 @@ class FleetBackOffice(PoliceBackOffice):
         ctx: ssl.SSLContext,
         *,
         seal_key: x25519.X25519PrivateKey,
+        cameras: Sequence[str] = (),
         **kwargs: Unpack[Options],
     ) -> None:
         super().__init__(url, ctx, seal_key=seal_key, **kwargs)
+        self._own = tuple(cameras)
+        self._topic_prefix = kwargs.get("prefix", "anpr/v1")
         self.latencies_ms: list[int] = []
-        self.bytes_received = 0
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: object,
+        reason: ReasonCode,
+        props: object,
+    ) -> None:
+        if not self._own:
+            super()._on_connect(client, userdata, flags, reason, props)
+            return
+        if reason.is_failure:
+            return
+        topics = [
+            (f"{self._topic_prefix}/{camera}/{leaf}", 1)
+            for camera in self._own
+            for leaf in (self.stream, "status", "descriptor")
+        ]
+        for i in range(0, len(topics), _SUBSCRIBE_BATCH):
+            client.subscribe(topics[i : i + _SUBSCRIBE_BATCH])
 
     def _content(
         self, camera: str, feed: CameraFeed, record: ParsedRecord
@@ -184,6 +218,9 @@ def run_fleet(  # noqa: PLR0913, PLR0915 - the load test's knobs and its one lin
             seal_key=_seal_key(pki.path("backoffice-seal.key")),
             trusted=trusted,
             gap_after_s=1.0,
+            # On a shared broker each fleet is its own consumer of its own cameras.
+            cameras=names if broker_url else (),
+            client_id=f"{id_prefix}-backoffice",
         )
         office.start()
         fleet: list[_Camera] = []
