@@ -24,6 +24,7 @@ __all__ = [
     "CountsConfig",
     "JournalConfig",
     "KeysConfig",
+    "LaneZone",
     "RecognitionConfig",
     "ServiceConfig",
     "UplinkConfig",
@@ -109,6 +110,18 @@ def _check_dimensions(dimensions: tuple[str, ...]) -> tuple[str, ...]:
     return dimensions
 
 
+_Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class LaneZone(_Section):
+    """One lane of the image, as a polygon in normalised coordinates (0..1, x right, y down)."""
+
+    lane: int = Field(ge=1, le=8, description="Lane number (1-based) this polygon is.")
+    polygon: tuple[tuple[_Unit, _Unit], ...] = Field(
+        min_length=3, max_length=32, description="Corners [x, y] of the lane, each 0..1."
+    )
+
+
 class CameraConfig(_Section):
     """Who this camera is, where it stands, who answers for it, and where its frames come from."""
 
@@ -131,6 +144,12 @@ class CameraConfig(_Section):
         "or sim: for the in-process simulator.",
     )
     lanes: int = Field(default=1, ge=1, le=8, description="Number of lanes in view.")
+    lane_zones: tuple[LaneZone, ...] = Field(
+        default=(),
+        max_length=8,
+        description="Lane polygons; without them, lanes are equal vertical strips of the image.",
+    )
+
     purpose: str = Field(
         default="law enforcement (ANPR)",
         min_length=1,
@@ -142,6 +161,14 @@ class CameraConfig(_Section):
         max_length=500,
         description="Legal basis of the camera, published in its signed descriptor.",
     )
+
+    @model_validator(mode="after")
+    def _zones_within_lanes(self) -> CameraConfig:
+        beyond = sorted({z.lane for z in self.lane_zones if z.lane > self.lanes})
+        if beyond:
+            msg = f"lane_zones name lane(s) {beyond} but camera.lanes is {self.lanes}"
+            raise ValueError(msg)
+        return self
 
 
 class RecognitionConfig(_Section):

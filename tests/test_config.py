@@ -249,3 +249,15 @@ def test_check_config_cli_exit_codes(tmp_path: Path) -> None:
     res = _cli("check-config", str(tmp_path / "absent.toml"))
     assert res.returncode == 2
     assert "cannot read config file: No such file or directory" in res.stderr
+
+
+def test_lane_zones_are_polygons_of_known_lanes(tmp_path: Path) -> None:
+    cfg = load_config(EXAMPLE, {}).config
+    assert [z.lane for z in cfg.camera.lane_zones] == [1, 2]
+    assert cfg.camera.lane_zones[0].polygon[1] == (0.5, 0.3)
+    text = EXAMPLE.read_text().replace("{ lane = 2,", "{ lane = 3,")
+    (line,) = _problems(_write(tmp_path, text))
+    assert line == "camera: lane_zones name lane(s) [3] but camera.lanes is 2"
+    text = EXAMPLE.read_text().replace("[1.0, 0.3], [1.0, 1.0]", "[1.5, 0.3], [1.0, 1.0]")
+    (line,) = _problems(_write(tmp_path, text))
+    assert line.startswith("camera.lane_zones.1.polygon.1.0: 1.5: ")
