@@ -188,12 +188,13 @@ class Pipeline:
                 sink.read(read)
 
 
-def build_pipeline(
+def build_pipeline(  # noqa: PLR0913 - a pipeline is built from these parts
     recognition: RecognitionConfig,
     camera_source: str,
     clock: Clock,
     *,
     lanes: int = 1,
+    zones: Sequence[LaneZone] = (),
     source: Source | None = None,
 ) -> Pipeline:
     """The pipeline for a config: ``source`` overrides ``camera_source`` (e.g. ``sim:``)."""
@@ -210,5 +211,6 @@ def build_pipeline(
         source if source is not None else open_source(camera_source),
         clock,
         lanes=lanes,
+        zones=zones,
         pass_timeout_s=recognition.pass_timeout_s,
     )

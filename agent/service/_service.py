@@ -158,12 +158,7 @@ class Service:
         if source is not None:
             return source
         try:
-            return recognition_source(
-                self.config.recognition,
-                self.config.camera.source,
-                self._clock,
-                lanes=self.config.camera.lanes,
-            )
+            return recognition_source(self.config.recognition, self.config.camera, self._clock)
         except SourceUnavailableError as exc:
             raise StartupError([str(exc)]) from None
 

@@ -21,7 +21,7 @@ from prometheus_client.registry import CollectorRegistry
 
 if TYPE_CHECKING:
     from agent.clock import Clock
-    from agent.config import RecognitionConfig
+    from agent.config import CameraConfig, RecognitionConfig
     from agent.events import PlateRead
 
 __all__ = ["Intake", "ReadSource", "SourceUnavailableError", "recognition_source"]
@@ -113,7 +113,7 @@ class Intake:
 
 
 def recognition_source(
-    recognition: RecognitionConfig, camera_source: str, clock: Clock, lanes: int = 1
+    recognition: RecognitionConfig, camera: CameraConfig, clock: Clock
 ) -> ReadSource:
     """The camera → detector → reader → tracker pipeline (:mod:`agent.pipeline`) for a config.
 
@@ -130,6 +130,7 @@ def recognition_source(
                 f"{key}: {card} does not exist: no plate can be read without it "
                 "(run with --drain-only to deliver the journal backlog without a camera)"
             )
+    camera_source = camera.source
     if camera_source.startswith("sim:"):
         raise SourceUnavailableError(
             "camera.source 'sim:' is the simulator's in-process camera, which anpr-sim wires "
@@ -140,8 +141,10 @@ def recognition_source(
     from agent.detector import DetectorError  # noqa: PLC0415
     from agent.pipeline import build_pipeline  # noqa: PLC0415
     from agent.reader import ReaderError  # noqa: PLC0415
+    from agent.tracker import LaneZone  # noqa: PLC0415
 
     try:
-        return build_pipeline(recognition, camera_source, clock, lanes=lanes)
+        zones = [LaneZone(z.lane, z.polygon) for z in camera.lane_zones]
+        return build_pipeline(recognition, camera_source, clock, lanes=camera.lanes, zones=zones)
     except (DetectorError, ReaderError) as exc:
         raise SourceUnavailableError(f"recognition: {exc}") from None
