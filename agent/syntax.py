@@ -22,8 +22,12 @@ _NL = frozenset("BDFGHJKLNPRSTVXZ")  # no vowels since sidecode 4, no C/Q
 _FR = _L - frozenset("IOU")
 # The pairs a plate font makes hard to tell apart; nothing more aggressive (A/4, T/7)
 # because a wrong swap turns a misread into a confident, syntactically valid misread.
-_TO_DIGIT = {"O": "0", "D": "0", "I": "1", "Z": "2", "S": "5", "G": "6", "B": "8"}
-_TO_LETTER = {"0": "O", "1": "I", "2": "Z", "5": "S", "6": "G", "8": "B"}
+# Candidates in order; the first one the position allows is taken. O -> Q serves the
+# countries that print no O (France, Italy): there a round letter is a Q.
+_SWAPS = {
+    "O": "0Q", "D": "0", "Q": "0O", "I": "1", "Z": "2", "S": "5", "G": "6", "B": "8",
+    "0": "OQ", "1": "I", "2": "Z", "5": "S", "6": "G", "8": "B",
+}  # fmt: skip
 
 Template = tuple[frozenset[str], ...]
 
@@ -89,6 +93,11 @@ def _it() -> list[Template]:
     return [_t((it, 2), (_D, 3), (it, 2))]
 
 
+def _br() -> list[Template]:
+    # The old grey series LLL-DDDD and Mercosur LLL-D-L-DD (both still on the road).
+    return [_t((_L, 3), (_D, 4)), _t((_L, 3), (_D, 1), (_L, 1), (_D, 2))]
+
+
 def _gb() -> list[Template]:
     return [_t((_L - frozenset("IQZ"), 2), (_D, 2), (_L - frozenset("IQ"), 3))]
 
@@ -102,6 +111,7 @@ SUPPORTED: dict[str, list[Template]] = {
     "E": _es(),
     "I": _it(),
     "GB": _gb(),
+    "BR": _br(),
 }
 _PLAIN = re.compile(r"^[A-Z0-9]+$")
 
@@ -127,8 +137,8 @@ def _fit(text: str, template: Template) -> tuple[str, int] | None:
         if ch in allowed:
             out.append(ch)
             continue
-        swap = _TO_DIGIT.get(ch) if ch in _L else _TO_LETTER.get(ch)
-        if swap is None or swap not in allowed:
+        swap = next((c for c in _SWAPS.get(ch, "") if c in allowed), None)
+        if swap is None:
             return None
         out.append(swap)
         fixes += 1

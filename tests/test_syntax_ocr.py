@@ -25,6 +25,9 @@ ALL = ("B", "NL", "F", "D", "L")
         ("GV2O8B", ("NL",), "GV208B", "NL"),  # sidecode LL-DD-DD
         ("AB1234", ("L",), "AB1234", "L"),
         ("HHAB1234", ("D",), "HHAB1234", "D"),
+        ("BO360YO", ("F",), "BQ360YQ", "F"),  # France prints no O: a round letter is a Q
+        ("JSQI4I3", ("BR",), "JSQ1413", "BR"),  # old Brazilian LLL-DDDD
+        ("RIO2A18", ("BR",), "RIO2A18", "BR"),  # Mercosur LLL-D-L-DD
     ],
 )
 def test_syntax_fits_and_fixes_only_where_the_position_decides(
