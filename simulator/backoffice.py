@@ -294,10 +294,13 @@ class PoliceBackOffice(BackOffice):
         ctx: ssl.SSLContext,
         *,
         seal_key: X25519PrivateKey,
+        keep_crops: bool = False,
         **kwargs: Unpack[Options],
     ) -> None:
         super().__init__(url, ctx, **kwargs)
         self._seal_key = seal_key
+        self._keep_crops = keep_crops
+        self.crops: dict[tuple[str, int], bytes] = {}  # (camera, seq) -> JPEG, when kept
 
     def _content(
         self, camera: str, feed: CameraFeed, record: ParsedRecord
@@ -312,6 +315,8 @@ class PoliceBackOffice(BackOffice):
             return None
         with self._lock:
             feed.opened[record.seq] = opened.meta
+            if self._keep_crops:
+                self.crops[(camera, record.seq)] = opened.crop_jpeg
         return {**opened.meta, "crop_bytes": len(opened.crop_jpeg)}
 
 

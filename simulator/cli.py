@@ -14,7 +14,14 @@ from simulator.bench import add_parsers as add_bench_parsers
 from simulator.broker import BrokerError
 from simulator.camera.cli import add_parsers as add_camera_parsers
 from simulator.camera.oracle import add_parsers as add_oracle_parsers
-from simulator.demo import DEFAULT_CONFIG, civil_broker, police_broker, result_json, run_demo
+from simulator.demo import (
+    DEFAULT_CONFIG,
+    DemoOptions,
+    civil_broker,
+    police_broker,
+    result_json,
+    run_demo,
+)
 from simulator.fleet import add_parsers as add_fleet_parsers
 from simulator.pki import init_pki
 from simulator.platecli import add_parsers as add_plate_parsers
@@ -58,13 +65,28 @@ def _cmd_brokers(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    opts = DemoOptions(
+        workdir=args.workdir.resolve(),
+        config=args.config.resolve(),
+        seconds=args.seconds,
+        rate=args.rate,
+        lanes=args.lanes,
+        night=args.night,
+        outage=args.outage,
+        seed=args.seed,
+        strict=args.strict,
+        quiet=args.json,
+    )
     if not args.json:
-        print(f"anpr-edge demo in {args.workdir}")
-    result = run_demo(args.workdir.resolve(), args.config.resolve(), quiet=args.json)
+        print(f"anpr-edge demo in {opts.workdir} ({opts.seconds:g} s, {opts.rate:g} vehicles/min)")
+    result = run_demo(opts)
     if args.json:
         print(result_json(result))
     else:
-        print("demo: all steps passed" if result.ok else "demo: FAILED (see above)")
+        print(
+            f"demo: {'sound' if result.ok else 'FAILED'}; summary {opts.workdir / 'summary.json'}, "
+            f"report {opts.workdir / 'report.html'}"
+        )
     return 0 if result.ok else 1
 
 
@@ -93,6 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workdir", type=Path, default=Path(".demo"))
     demo.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     demo.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    demo.add_argument("--seconds", type=float, default=60.0, help="how long the camera runs")
+    demo.add_argument("--rate", type=float, default=20.0, help="vehicles per minute")
+    demo.add_argument("--lanes", type=int, default=2, choices=(1, 2, 3, 4))
+    demo.add_argument("--night", action="store_true", help="night, infrared lighting")
+    demo.add_argument("--outage", type=float, default=0.0, help="seconds without the police broker")
+    demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument(
+        "--strict", action="store_true", help="also fail when recall/exact miss their targets"
+    )
     demo.set_defaults(func=_cmd_demo)
     add_bench_parsers(sub)
     add_plate_parsers(sub)

@@ -438,7 +438,13 @@ def score_files(
     )
 
 
-def html_from_files(truth: Path, police: Path, civil: Path | None, summary: dict[str, Any]) -> str:
+def html_from_files(
+    truth: Path,
+    police: Path,
+    civil: Path | None,
+    summary: dict[str, Any],
+    crops: Mapping[tuple[str, int], bytes] | None = None,
+) -> str:
     """The HTML report (``simulator.report``) of the files :func:`score_files` scored."""
     from simulator.report import html_report  # noqa: PLC0415 - the report imports this module
 
@@ -453,6 +459,7 @@ def html_from_files(truth: Path, police: Path, civil: Path | None, summary: dict
         police_reads(load_jsonl(police)),
         count_errors(passes, windows, span_ms=truth_span(truth_lines)),
         privacy_violations(plates, [*windows, *civil_lines]),
+        crops=crops,
     )
 
 
