@@ -219,9 +219,17 @@ def decode(
 class PlateDetector:
     """Finds plates in full frames with a card-conforming ONNX heatmap model."""
 
-    def __init__(self, card_path: Path, *, threads: int = 1, threshold: float = 0.5) -> None:
+    def __init__(
+        self,
+        card_path: Path,
+        *,
+        threads: int = 1,
+        threshold: float = 0.5,
+        coarse_retry: bool = True,
+    ) -> None:
         self.card = load_detector_card(card_path)
         self.threshold = threshold
+        self.coarse_retry = coarse_retry
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
@@ -248,9 +256,21 @@ class PlateDetector:
         self.detect(np.zeros((720, 1280), np.uint8))
 
     def detect(self, image: Image) -> list[PlateBox]:
-        """Plate boxes in ``image`` (BGR or grey) pixels, best score first."""
+        """Plate boxes in ``image`` (BGR or grey) pixels, best score first.
+
+        When nothing is found at the card's size, the frame is tried once more at
+        half that size: a plate filling a third of a close-up photo is wider than
+        anything the model saw in training, and at half size it is not.
+        """
+        boxes = self._detect_at(image, self.card.long_side)
+        if not boxes and self.coarse_retry:
+            half = max(self.card.multiple, self.card.long_side // 2)
+            boxes = self._detect_at(image, half - half % self.card.multiple)
+        return boxes
+
+    def _detect_at(self, image: Image, long_side: int) -> list[PlateBox]:
         card = self.card
-        lb = letterbox(image, card.long_side, card.multiple, card.mean, card.std)
+        lb = letterbox(image, long_side, card.multiple, card.mean, card.std)
         maps = np.asarray(self._session.run(None, {card.input_name: lb.tensor})[0], np.float32)
         return decode(
             maps[0],

@@ -166,7 +166,7 @@ def eval_video(
     from simulator.camera.source import FrameSource  # noqa: PLC0415
 
     recognizer = build_recognizer(recognition(detector_card, reader_card))
-    passes = Passes(recognizer, lanes=2, pass_timeout_s=1.0)
+    passes = Passes(recognizer, lanes=2, pass_timeout_s=RecognitionConfig().pass_timeout_s)
     source = FrameSource(SceneConfig(seed=seed, lanes=2), seconds=seconds)
     reads: list[PlateRead] = []
     frames, busy = 0, 0.0
@@ -214,6 +214,6 @@ def add_parser(ev: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--reader-card", type=Path, default=REPO / "models" / "reader.card.json")
     p.add_argument("--real-dev", type=Path, default=DEFAULT_REAL_DEV, help="evaluation only")
     p.add_argument("--no-real", action="store_true", help="skip the real photos")
-    p.add_argument("--video", type=float, default=30.0, help="seconds of synthetic video (0: none)")
+    p.add_argument("--video", type=float, default=60.0, help="seconds of synthetic video (0: none)")
     p.add_argument("--seed", type=int, default=7, help="synthetic scene seed")
     p.set_defaults(func=_cmd)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from agent.events import PlateBox
 
 MEAN, STD = 127.5, 127.5
+CROP = 192  # training window cut from each 256 x 256 cached patch
 
 
 def targets(quads: np.ndarray, count: int, size: int) -> tuple[np.ndarray, ...]:
@@ -48,6 +49,8 @@ def targets(quads: np.ndarray, count: int, size: int) -> tuple[np.ndarray, ...]:
     cx_grid, cy_grid = (xs + 0.5) * STRIDE, (ys + 0.5) * STRIDE
     for q in quads[:count]:
         c = q.mean(0)
+        if not (0 <= c[0] < size and 0 <= c[1] < size):
+            continue  # centre outside the window: nothing to find here
         w = max(4.0, float(np.linalg.norm(q[1] - q[0])))
         h = max(2.0, float(np.linalg.norm(q[3] - q[0])))
         sx, sy = max(0.6, w / STRIDE / 6), max(0.6, h / STRIDE / 4)
@@ -67,12 +70,20 @@ def targets(quads: np.ndarray, count: int, size: int) -> tuple[np.ndarray, ...]:
 
 
 def _batch(data: dict[str, np.ndarray], idx: np.ndarray, rng: np.random.Generator) -> tuple:
-    imgs = data["images"][idx].astype(np.float32)
-    # Cheap photometric jitter on top of the cached scenes (gamma and contrast).
+    # A random CROP x CROP window of each cached patch: 44 % less compute a sample, and
+    # plates cut by the window edge look like plates at the frame's edge.
+    full = data["images"].shape[-1]
+    offs = rng.integers(0, full - CROP + 1, (len(idx), 2))
+    imgs = np.stack(
+        [data["images"][i, y : y + CROP, x : x + CROP] for i, (x, y) in zip(idx, offs, strict=True)]
+    ).astype(np.float32)
+    # Cheap photometric jitter on top of the cached scenes (gamma).
     gamma = rng.uniform(0.7, 1.4, (len(idx), 1, 1)).astype(np.float32)
     imgs = 255.0 * (imgs / 255.0) ** gamma
-    size = imgs.shape[-1]
-    tg = [targets(data["quads"][i], int(data["counts"][i]), size) for i in idx]
+    tg = [
+        targets(data["quads"][i] - off.astype(np.float32), int(data["counts"][i]), CROP)
+        for i, off in zip(idx, offs, strict=True)
+    ]
     x = torch.from_numpy((imgs - MEAN) / STD)[:, None]
     heat = torch.from_numpy(np.stack([t[0] for t in tg]))
     off = torch.from_numpy(np.stack([t[1] for t in tg]))
