@@ -44,7 +44,7 @@ from simulator.backoffice import CivilBackOffice, PoliceBackOffice
 from simulator.broker import Broker, camera_acl, free_port
 from simulator.mqttc import client_context
 from simulator.pki import DevPki, init_pki
-from simulator.score import html_from_files, score_files
+from simulator.score import html_from_files, load_jsonl, privacy_violations, score_files
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -395,6 +395,19 @@ def run_demo(opts: DemoOptions) -> DemoResult:  # noqa: C901, PLR0912, PLR0915 -
         ok=summary["civil_privacy_violations"] == 0,
         detail=f"{summary['civil_privacy_violations']} plate fragments on the civil side "
         f"({len(city.windows)} windows)",
+        quiet=quiet,
+    )
+    plates = [
+        str(p["text"]) for p in load_jsonl(truth) if p.get("kind") == "pass" and p.get("text")
+    ]
+    log_lines = (work / "agent.log").read_text(encoding="utf-8", errors="replace").splitlines()
+    log_leaks = privacy_violations(plates, log_lines)
+    summary["log_privacy_violations"] = len(log_leaks)
+    result.add(
+        "log privacy",
+        ok=not log_leaks,
+        detail=f"{len(log_leaks)} plate fragments in {len(log_lines)} agent log lines"
+        + (f" (first: line {log_leaks[0].where})" if log_leaks else ""),
         quiet=quiet,
     )
     met = all((summary.get(k) or 0) >= v for k, v in TARGETS.items())
