@@ -144,13 +144,6 @@ def test_cli_reports_a_corrupt_image_and_reads_the_rest(
     assert lines[2]["ms"] > 0
 
 
-def test_cli_without_no_detect_says_the_detector_is_missing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert agent_main(["read", str(tmp_path / "x.png")]) == 2
-    assert "--no-detect" in capsys.readouterr().err
-
-
 def test_sim_eval_reader_scores_a_synthetic_set(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
