@@ -218,7 +218,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="render processes")
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
     ap.add_argument(
-        "--steps", default="5500:3000,10000:3500,5000", help="schedule plan, see phases()"
+        "--steps", default="5500:3000,10000:3500,5000:5000,7000", help="schedule plan, see phases()"
     )
     ap.add_argument("--ramp", type=int, default=2000, help="steps until full augmentation")
     ap.add_argument("--batch", type=int, default=64)
