@@ -10,8 +10,6 @@ reuses, so the model is evaluated exactly as the agent runs it.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
+from agent.cards import check_rules, need, read_card, verified_model
 from agent.events import PlateBox
 
 if TYPE_CHECKING:
@@ -74,11 +73,7 @@ class Letterbox:
 
 
 def _need(obj: dict[str, Any], key: str, kind: type, where: str) -> Any:  # noqa: ANN401
-    value = obj.get(key)
-    kinds = (int, float) if kind is float else (kind,)
-    if not isinstance(value, kinds) or isinstance(value, bool):
-        raise DetectorError(f"{where}: '{key}' must be a {kind.__name__}, got {value!r}")
-    return value
+    return need(obj, key, kind, where, DetectorError)
 
 
 _RULES = (
@@ -94,31 +89,12 @@ _RULES = (
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DetectorError(f"{path}: detector card not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DetectorError(f"{path}: not a readable JSON card ({exc})") from None
-    if not isinstance(raw, dict):
-        raise DetectorError(f"{path}: a card is a JSON object")
-    return raw
+    return read_card(path, "detector", DetectorError)
 
 
 def _verified_model(path: Path, raw: dict[str, Any]) -> tuple[Path, str]:
     """The model file next to the card, after checking its sha256."""
-    model = path.parent / _need(raw, "model", str, str(path))
-    digest = _need(raw, "sha256", str, str(path)).lower()
-    try:
-        actual = hashlib.sha256(model.read_bytes()).hexdigest()
-    except OSError as exc:
-        raise DetectorError(f"{model}: cannot read the detector model ({exc.strerror})") from None
-    if actual != digest:
-        raise DetectorError(
-            f"{model}: sha256 {actual[:16]}... does not match its card ({digest[:16]}...): "
-            "the model file was changed or belongs to another card"
-        )
-    return model, digest
+    return verified_model(path, raw, "detector", DetectorError)
 
 
 def load_detector_card(path: Path) -> DetectorCard:
@@ -127,10 +103,7 @@ def load_detector_card(path: Path) -> DetectorCard:
     raw = _read_json(path)
     if raw.get("task") != TASK:
         raise DetectorError(f"{where}: task must be {TASK!r}, got {raw.get('task')!r}")
-    for section, key, want in _RULES:
-        got = _need(raw, section, dict, where).get(key)
-        if got != want:
-            raise DetectorError(f"{where}: {section}.{key} must be {want!r}, got {got!r}")
+    check_rules(raw, _RULES, where, DetectorError)
     inp, out = raw["input"], raw["output"]
     shape = _need(inp, "shape", list, where)
     if len(shape) != 4 or shape[1] != 1:

@@ -10,14 +10,13 @@ Pre- and post-processing are the pure functions of ``agent.ocr`` and
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime as ort
 
+from agent.cards import check_rules, need, read_card, verified_model
 from agent.events import PlateText
 from agent.ocr import Decoded, InputSpec, ctc_greedy, prepare
 from agent.syntax import SyntaxMatch, check
@@ -61,11 +60,7 @@ class ReaderCard:
 
 
 def _need(obj: dict[str, Any], key: str, kind: type, where: str) -> Any:  # noqa: ANN401
-    value = obj.get(key)
-    kinds = (int, float) if kind is float else (kind,)  # JSON writes 255.0 as 255
-    if not isinstance(value, kinds) or isinstance(value, bool):
-        raise ReaderError(f"{where}: '{key}' must be a {kind.__name__}, got {value!r}")
-    return value
+    return need(obj, key, kind, where, ReaderError)
 
 
 _RULES = (
@@ -80,25 +75,14 @@ _RULES = (
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ReaderError(f"{path}: reader card not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReaderError(f"{path}: not a readable JSON card ({exc})") from None
-    if not isinstance(raw, dict):
-        raise ReaderError(f"{path}: a card is a JSON object")
-    return raw
+    return read_card(path, "reader", ReaderError)
 
 
 def _input_spec(raw: dict[str, Any], where: str) -> InputSpec:
     """The card's input spec, after checking it is one this agent can feed."""
     if raw.get("task") != TASK:
         raise ReaderError(f"{where}: task must be {TASK!r}, got {raw.get('task')!r}")
-    for section, key, want in _RULES:
-        got = _need(raw, section, dict, where).get(key)
-        if got != want:
-            raise ReaderError(f"{where}: {section}.{key} must be {want!r}, got {got!r}")
+    check_rules(raw, _RULES, where, ReaderError)
     inp = raw["input"]
     shape = _need(inp, "shape", list, where)
     if len(shape) != 4 or shape[1] != 1 or not all(isinstance(v, int) and v > 0 for v in shape[2:]):
@@ -112,19 +96,7 @@ def _input_spec(raw: dict[str, Any], where: str) -> InputSpec:
 
 def _verified_model(card_path: Path, raw: dict[str, Any]) -> tuple[Path, str]:
     """The model file next to the card, after checking its sha256."""
-    where = str(card_path)
-    model = card_path.parent / _need(raw, "model", str, where)
-    digest = _need(raw, "sha256", str, where).lower()
-    try:
-        actual = hashlib.sha256(model.read_bytes()).hexdigest()
-    except OSError as exc:
-        raise ReaderError(f"{model}: cannot read the reader model ({exc.strerror})") from None
-    if actual != digest:
-        raise ReaderError(
-            f"{model}: sha256 {actual[:16]}... does not match its card ({digest[:16]}...): "
-            "the model file was changed or belongs to another card"
-        )
-    return model, digest
+    return verified_model(card_path, raw, "reader", ReaderError)
 
 
 def load_card(path: Path) -> ReaderCard:
