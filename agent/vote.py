@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from agent.events import PlateText
 
-__all__ = ["Vote", "similarity", "vote"]
+__all__ = ["Vote", "levenshtein", "similarity", "vote"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +33,8 @@ class Vote:
     best: int  # index (into the input) of the winning cluster's most confident read
 
 
-def _distance(a: str, b: str) -> int:
-    """Levenshtein distance."""
+def levenshtein(a: str, b: str) -> int:
+    """Edit distance (insertions, deletions, substitutions)."""
     previous = list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
         current = [i]
@@ -48,7 +48,7 @@ def similarity(a: str, b: str) -> float:
     """1 - normalised Levenshtein distance (1.0 identical, 0.0 nothing in common)."""
     if not a and not b:
         return 1.0
-    return 1.0 - _distance(a, b) / max(len(a), len(b))
+    return 1.0 - levenshtein(a, b) / max(len(a), len(b))
 
 
 def _mean(conf: Sequence[int]) -> float:

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.reader import PlateReader
+from agent.vote import levenshtein
 from simulator.plates import render_plate
 
 __all__ = ["EvalResult", "Sample", "evaluate", "measure_for_card", "real_dev", "synthetic"]
@@ -100,16 +101,6 @@ def real_dev(root: Path, subset: str, pad: float = 0.1) -> list[Sample]:
     return out
 
 
-def _edit_distance(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
 def evaluate(reader: PlateReader, name: str, samples: list[Sample]) -> EvalResult:
     """Read every sample one at a time (as the agent does per crop) and score."""
     exact = exact_o = chars_ok = chars = 0
@@ -123,9 +114,9 @@ def evaluate(reader: PlateReader, name: str, samples: list[Sample]) -> EvalResul
         exact += got == s.text
         exact_o += got.replace("O", "0") == s.text.replace("O", "0")
         chars += len(s.text)
-        chars_ok += max(0, len(s.text) - _edit_distance(got, s.text))
+        chars_ok += max(0, len(s.text) - levenshtein(got, s.text))
         if got != s.text:
-            wrong.append((_edit_distance(got, s.text), s.text, got, s.image))
+            wrong.append((levenshtein(got, s.text), s.text, got, s.image))
     wrong.sort(key=lambda w: -w[0])
     n = max(1, len(samples))
     return EvalResult(

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.vote import levenshtein
 from simulator.camera.truth import PassTruth, read_truth
 
 if TYPE_CHECKING:
@@ -101,17 +102,6 @@ def police_reads(lines: Iterable[Mapping[str, Any]]) -> list[PoliceRead]:
             )
         )
     return out
-
-
-def levenshtein(a: str, b: str) -> int:
-    """Edit distance (insertions, deletions, substitutions)."""
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
 
 
 @dataclass(frozen=True, slots=True)
