@@ -103,39 +103,14 @@ def _extras(record: logging.LogRecord) -> Mapping[str, object]:
     return {k: v for k, v in vars(record).items() if k not in _STANDARD}
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ts, level, logger, msg, extras (e.g. stream, seq), exc."""
+class _LineFormatter(logging.Formatter):
+    """The fields every line carries, and the journald priority prefix under systemd."""
 
     def __init__(self, *, priority_prefix: bool = False) -> None:
         super().__init__()
         self._prefix = priority_prefix
 
-    def format(self, record: logging.LogRecord) -> str:
-        """Render a (redacted) record."""
-        line: dict[str, object] = {
-            "ts": _timestamp(record),
-            "level": record.levelname,
-            "logger": record.name,
-            "msg": record.getMessage(),
-            **_extras(record),
-        }
-        if record.exc_text:
-            line["exc"] = record.exc_text
-        if record.stack_info:
-            line["stack"] = record.stack_info
-        text = json.dumps(line, default=str, ensure_ascii=False)
-        return f"<{_PRIORITY.get(record.levelname, 6)}>{text}" if self._prefix else text
-
-
-class KvFormatter(logging.Formatter):
-    """``ts=… level=… logger=… msg="…" key=value`` lines."""
-
-    def __init__(self, *, priority_prefix: bool = False) -> None:
-        super().__init__()
-        self._prefix = priority_prefix
-
-    def format(self, record: logging.LogRecord) -> str:
-        """Render a (redacted) record."""
+    def _fields(self, record: logging.LogRecord) -> dict[str, object]:
         fields: dict[str, object] = {
             "ts": _timestamp(record),
             "level": record.levelname,
@@ -145,8 +120,30 @@ class KvFormatter(logging.Formatter):
         }
         if record.exc_text:
             fields["exc"] = record.exc_text
-        text = " ".join(f"{k}={_kv(v)}" for k, v in fields.items())
+        return fields
+
+    def _line(self, record: logging.LogRecord, text: str) -> str:
         return f"<{_PRIORITY.get(record.levelname, 6)}>{text}" if self._prefix else text
+
+
+class JsonFormatter(_LineFormatter):
+    """One JSON object per line: ts, level, logger, msg, extras (e.g. stream, seq), exc."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render a (redacted) record."""
+        line = self._fields(record)
+        if record.stack_info:
+            line["stack"] = record.stack_info
+        return self._line(record, json.dumps(line, default=str, ensure_ascii=False))
+
+
+class KvFormatter(_LineFormatter):
+    """``ts=… level=… logger=… msg="…" key=value`` lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render a (redacted) record."""
+        fields = self._fields(record)
+        return self._line(record, " ".join(f"{k}={_kv(v)}" for k, v in fields.items()))
 
 
 def _kv(value: object) -> str:
