@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DevPki",
     "Issued",
+    "agent_config_toml",
     "init_pki",
     "issue_cert",
     "load_issued",
@@ -240,3 +241,55 @@ def save_issued(root: Path, stem: str, issued: Issued) -> tuple[Path, Path]:
     write_cert(crt, issued.cert)
     write_key(key, issued.key)
     return crt, key
+
+
+def agent_config_toml(  # noqa: PLR0913 - the few things that differ between uses
+    pki: DevPki,
+    *,
+    journal: Path,
+    police_url: str = "mqtts://127.0.0.1:18883",
+    civil_url: str = "mqtts://127.0.0.1:18884",
+    site: str = "test site",
+    legal_basis: str = "test",
+    counts_extra: str = "",
+) -> str:
+    """An agent config (TOML) naming this dev PKI's files by absolute path.
+
+    ``counts_extra`` is appended to the ``[counts]`` section (and may open further
+    sections, e.g. ``[service]``).
+    """
+    p = pki.path
+    return f"""
+[camera]
+id = "{pki.camera_id}"
+site = "{site}"
+location = "51.05,3.72"
+owner = "owner"
+operator = "operator"
+source = "sim:"
+legal_basis = "{legal_basis}"
+
+[journal]
+path = "{journal}"
+
+[keys]
+signing_key = "{p("device-sign.key")}"
+sealing_public_key = "{p("backoffice-seal.pub")}"
+
+[police]
+brokers = ["{police_url}"]
+ca = "{p("police-ca.crt")}"
+cert = "{p("device.crt")}"
+key = "{p("device.key")}"
+topic_prefix = "anpr/v1"
+
+[civil]
+brokers = ["{civil_url}"]
+ca = "{p("civil-ca.crt")}"
+cert = "{p("civil-device.crt")}"
+key = "{p("civil-device.key")}"
+topic_prefix = "civil/v1"
+
+[counts]
+legal_basis = "{legal_basis}"
+{counts_extra}"""

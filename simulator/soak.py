@@ -40,7 +40,7 @@ from simulator.bench import synthetic_crop
 from simulator.broker import free_port
 from simulator.demo import civil_broker, police_broker
 from simulator.mqttc import client_context
-from simulator.pki import DevPki, init_pki
+from simulator.pki import DevPki, agent_config_toml, init_pki
 
 if TYPE_CHECKING:
     import argparse
@@ -52,48 +52,22 @@ _SAMPLE_S = 5.0
 
 
 def _config(work: Path, pki: DevPki, police: str, civil: str) -> Path:
-    p = pki.path
-    text = f"""
-[camera]
-id = "{pki.camera_id}"
-site = "soak"
-location = "51.05,3.72"
-owner = "owner"
-operator = "operator"
-source = "sim:"
-legal_basis = "soak"
-
-[journal]
-path = "{work / "journal.sqlite"}"
-
-[keys]
-signing_key = "{p("device-sign.key")}"
-sealing_public_key = "{p("backoffice-seal.pub")}"
-
-[police]
-brokers = ["{police}"]
-ca = "{p("police-ca.crt")}"
-cert = "{p("device.crt")}"
-key = "{p("device.key")}"
-topic_prefix = "anpr/v1"
-
-[civil]
-brokers = ["{civil}"]
-ca = "{p("civil-ca.crt")}"
-cert = "{p("civil-device.crt")}"
-key = "{p("civil-device.key")}"
-topic_prefix = "civil/v1"
-
-[counts]
-legal_basis = "soak"
-window_s = 60
+    text = agent_config_toml(
+        pki,
+        journal=work / "journal.sqlite",
+        police_url=police,
+        civil_url=civil,
+        site="soak",
+        legal_basis="soak",
+        counts_extra=f"""window_s = 60
 grace_s = 2
 
 [service]
 log_level = "WARNING"
 metrics_address = "127.0.0.1:{free_port()}"
 heartbeat_s = 10
-"""
+""",
+    )
     path = work / "agent.toml"
     path.write_text(text, encoding="utf-8")
     return path

@@ -14,7 +14,7 @@ from agent.events import PlateRead
 from agent.journal import Journal
 from agent.testing import FakeClock
 from simulator.demo import civil_broker, police_broker
-from simulator.pki import DevPki, init_pki
+from simulator.pki import DevPki, agent_config_toml, init_pki
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -26,41 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def pki_config(pki: DevPki, journal: Path | None = None) -> str:
     """A config using the dev PKI by absolute paths."""
-    p = pki.path
-    return f"""
-[camera]
-id = "cam-01"
-site = "test site"
-location = "51.05,3.72"
-owner = "owner"
-operator = "operator"
-source = "sim:"
-legal_basis = "test"
-
-[journal]
-path = "{journal or pki.root / "journal.sqlite"}"
-
-[keys]
-signing_key = "{p("device-sign.key")}"
-sealing_public_key = "{p("backoffice-seal.pub")}"
-
-[police]
-brokers = ["mqtts://127.0.0.1:18883"]
-ca = "{p("police-ca.crt")}"
-cert = "{p("device.crt")}"
-key = "{p("device.key")}"
-topic_prefix = "anpr/v1"
-
-[civil]
-brokers = ["mqtts://127.0.0.1:18884"]
-ca = "{p("civil-ca.crt")}"
-cert = "{p("civil-device.crt")}"
-key = "{p("civil-device.key")}"
-topic_prefix = "civil/v1"
-
-[counts]
-legal_basis = "test"
-"""
+    return agent_config_toml(pki, journal=journal or pki.root / "journal.sqlite")
 
 
 @pytest.fixture(scope="session")
