@@ -21,7 +21,6 @@ config, identity, stream and topics.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import ssl
@@ -36,11 +35,10 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from agent import __version__
 from agent.alarms import Alarms
-from agent.canonical import canonical
 from agent.config import broker_endpoint
 from agent.probe import tls_preflight, tls_reason
+from agent.uplink_wire import Ack, parse_control, status_body, topics
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -52,11 +50,10 @@ if TYPE_CHECKING:
     from agent.journal import Journal
     from agent.journal_db import StoredRecord
 
-__all__ = ["MAX_REPLAY", "Uplink", "UplinkStats"]
+__all__ = ["Uplink", "UplinkStats"]
 
 log = logging.getLogger("anpr.uplink")
 
-MAX_REPLAY = 10_000  # records one replay request may ask for
 _PREFETCH = 512  # pending records read from the journal at a time
 _CONNACK_TIMEOUT_S = 10.0
 _LOOP_BUSY_S = 0.002
@@ -130,14 +127,7 @@ class Uplink:
         self._brokers = cfg.brokers
         self._heartbeat_s = heartbeat_s
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not crypto
-        base = f"{cfg.topic_prefix}/{camera_id}"
-        self.topics = {
-            "records": f"{base}/{leaf}",
-            "status": f"{base}/status",
-            "descriptor": f"{base}/descriptor",
-            "ack": f"{base}/ack",
-            "replay": f"{base}/replay",
-        }
+        self.topics = topics(cfg.topic_prefix, camera_id, leaf)
         self.stats = UplinkStats()
         self._alarms = Alarms()
         self._logged: set[str] = set()
@@ -461,78 +451,50 @@ class Uplink:
             )
 
     def _handle(self, session: _Session, topic: str, payload: bytes | bytearray) -> None:
-        body = json.loads(payload)
-        if not isinstance(body, dict) or body.get("stream") != self._stream:
-            msg = f"not a message for stream {self._stream!r}"
-            raise ValueError(msg)
-        if topic == self.topics["ack"]:
-            self._on_ack(body)
-        elif topic == self.topics["replay"]:
-            self._on_replay(session, body)
-        else:
-            msg = f"unexpected topic {topic!r}"
-            raise ValueError(msg)
-
-    def _on_ack(self, body: dict[str, object]) -> None:
-        through = body.get("confirmed_through")
-        if not isinstance(through, int) or isinstance(through, bool) or through < 0:
-            raise ValueError("confirmed_through must be a non-negative integer")
-        # Never confirm what was not sent: a bogus ack would make records undeliverable.
-        sent = max(self._max_sent, self._journal.highest_sent(self._stream))
-        if through > sent:
-            msg = f"confirmed_through {through} is beyond the last record sent ({sent})"
-            raise ValueError(msg)
-        self.stats.last_ack = max(self.stats.last_ack, through)
-        # States never move back in the journal: an old ack changes nothing.
-        self._journal.mark_confirmed(self._stream, through)
-
-    def _on_replay(self, session: _Session, body: dict[str, object]) -> None:
-        first, last = body.get("from"), body.get("to")
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (first, last)):
-            raise ValueError("replay needs integer 'from' and 'to'")
-        assert isinstance(first, int)  # noqa: S101 - narrowed above
-        assert isinstance(last, int)  # noqa: S101
-        if first < 1 or last < first or last - first >= MAX_REPLAY:
-            raise ValueError(
-                f"replay range {first}..{last} out of bounds (1..{MAX_REPLAY} records)"
-            )
-        records = self._journal.records(self._stream, first, last)
+        msg = parse_control(topic, payload, stream=self._stream, topic_map=self.topics)
+        if isinstance(msg, Ack):
+            # Never confirm what was not sent: a bogus ack would make records undeliverable.
+            sent = max(self._max_sent, self._journal.highest_sent(self._stream))
+            if msg.through > sent:
+                raise ValueError(
+                    f"confirmed_through {msg.through} is beyond the last record sent ({sent})"
+                )
+            self.stats.last_ack = max(self.stats.last_ack, msg.through)
+            # States never move back in the journal: an old ack changes nothing.
+            self._journal.mark_confirmed(self._stream, msg.through)
+            return
+        records = self._journal.records(self._stream, msg.first, msg.last)
         session.replay.extend(records)
         log.info(
             "%s: replaying %d record(s) of %s %d..%d",
             self.name,
             len(records),
             self._stream,
-            first,
-            last,
+            msg.first,
+            msg.last,
         )
 
     # ---------------------------------------------------------------- misc
 
     def _status(self, state: str) -> bytes:
-        body: dict[str, object] = {
-            "v": 1,
-            "camera": self._camera,
-            "state": state,
-            "ts": int(self._clock.wall() * 1000),
-            "software": f"anpr-edge {__version__}",
-            "boot": self._journal.boot_id,
-        }
+        figures: dict[str, object] | None = None
         if state == "online":
             stats = next(s for s in self._journal.stats().streams if s.stream == self._stream)
-            body.update(
-                {
-                    "stream": self._stream,
-                    "backlog": stats.pending + stats.published,
-                    "head_seq": stats.head_seq,
-                    "sent_through": self._max_sent,
-                    "confirmed_through": stats.confirmed_through,
-                }
-            )
-            if self._status_extra is not None:
-                extra = self._status_extra()
-                body.update({k: v for k, v in extra.items() if k not in body})
-        return canonical(body)
+            figures = {
+                "stream": self._stream,
+                "backlog": stats.pending + stats.published,
+                "head_seq": stats.head_seq,
+                "sent_through": self._max_sent,
+                "confirmed_through": stats.confirmed_through,
+            }
+        return status_body(
+            state,
+            camera=self._camera,
+            ts_ms=int(self._clock.wall() * 1000),
+            boot=self._journal.boot_id,
+            stream=figures,
+            extra=self._status_extra() if figures and self._status_extra else None,
+        )
 
     def _alarm(self, key: str, line: str | None) -> None:
         if line is None:

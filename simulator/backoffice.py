@@ -31,7 +31,7 @@ from paho.mqtt.properties import Properties
 from agent.config import broker_endpoint
 from agent.crypto import SealError
 from agent.records import RecordError, open_read, parse_record
-from agent.uplink import MAX_REPLAY
+from agent.uplink_wire import MAX_REPLAY
 from agent.verify import ChainVerifier, Problem
 
 if TYPE_CHECKING:
