@@ -43,6 +43,7 @@ class Sample:
     image: npt.NDArray[np.uint8] = field(repr=False)
     text: str = field(repr=False)
     name: str
+    group: str = ""  # synthetic crops: country, and "two-line" where the plate has two
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +58,11 @@ class EvalResult:
     ms_per_crop: float  # median: robust to other work on a shared machine
     ms_mean: float
     misreads: list[tuple[str, str, npt.NDArray[np.uint8]]] = field(repr=False)
+    groups: dict[str, tuple[int, int]] = field(default_factory=dict)  # group -> (exact, n)
 
     def summary(self) -> dict[str, object]:
         """The figures as a JSON-ready dict."""
-        return {
+        out: dict[str, object] = {
             "n": self.n,
             "exact": round(self.exact, 4),
             "exact_o_is_0": round(self.exact_o_is_0, 4),
@@ -68,6 +70,12 @@ class EvalResult:
             "ms_per_crop": round(self.ms_per_crop, 2),
             "ms_mean": round(self.ms_mean, 2),
         }
+        if len(self.groups) > 1:
+            out["exact_by_group"] = {
+                g: {"exact": round(hit / max(1, n), 4), "n": n}
+                for g, (hit, n) in sorted(self.groups.items())
+            }
+        return out
 
 
 def synthetic(n: int, seed: int = SYNTHETIC_SEED) -> list[Sample]:
@@ -77,7 +85,8 @@ def synthetic(n: int, seed: int = SYNTHETIC_SEED) -> list[Sample]:
     out = []
     for i in range(n):
         plate = render_plate(rng, countries[i % len(countries)], level=float(rng.uniform(0, 1)))
-        out.append(Sample(plate.image, plate.text, f"synthetic-{i}"))
+        group = plate.spec.country + (" two-line" if plate.spec.lines == 2 else "")
+        out.append(Sample(plate.image, plate.text, f"synthetic-{i}", group))
     return out
 
 
@@ -106,12 +115,15 @@ def evaluate(reader: PlateReader, name: str, samples: list[Sample]) -> EvalResul
     exact = exact_o = chars_ok = chars = 0
     times: list[float] = []
     wrong: list[tuple[int, str, str, npt.NDArray[np.uint8]]] = []
+    groups: dict[str, tuple[int, int]] = {}
     for s in samples:
         t0 = time.perf_counter()
         plate = reader.read(s.image)
         times.append(1000 * (time.perf_counter() - t0))
         got = plate.text if plate is not None else ""
         exact += got == s.text
+        hit, seen = groups.get(s.group, (0, 0))
+        groups[s.group] = (hit + (got == s.text), seen + 1)
         exact_o += got.replace("O", "0") == s.text.replace("O", "0")
         chars += len(s.text)
         chars_ok += max(0, len(s.text) - levenshtein(got, s.text))
@@ -128,6 +140,7 @@ def evaluate(reader: PlateReader, name: str, samples: list[Sample]) -> EvalResul
         float(np.median(times)) if times else 0.0,
         sum(times) / n,
         [(t, g, im) for _, t, g, im in wrong],
+        groups,
     )
 
 

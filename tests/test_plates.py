@@ -11,7 +11,8 @@ import pytest
 
 from agent.syntax import check
 from simulator.cli import main as sim_main
-from simulator.plates import COUNTRIES, random_spec, render_plate
+from simulator.plates import COUNTRIES, draw, random_spec, render_plate
+from simulator.plates.glyphs import available_fonts, glyph
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -85,3 +86,42 @@ def test_render_plates_writes_images_and_ground_truth(tmp_path: Path) -> None:
         assert row["country"] == "D"
         assert len(row["chars"]) == len(row["text"])
         assert cv2.imread(str(tmp_path / row["file"])) is not None
+
+
+def test_boxy_glyphs_push_curves_into_the_corners() -> None:
+    font = available_fonts()[0]
+    round_o, boxy_o = glyph(font, "O"), glyph(font, "O", 0, 0.85)
+    assert boxy_o.shape == round_o.shape
+
+    def corner_ink(mask: np.ndarray) -> float:
+        h, w = mask.shape
+        k = max(1, min(h, w) // 6)
+        corners = (np.s_[:k, :k], np.s_[:k, -k:], np.s_[-k:, :k], np.s_[-k:, -k:])
+        return float(sum(mask[c].sum() for c in corners))
+
+    # A ring squared towards its box fills the corners a circle leaves empty.
+    assert corner_ink(boxy_o) > 2 * corner_ink(round_o) + 1.0
+    assert np.array_equal(glyph(font, "O", 0, 0.0), round_o)
+
+
+def test_capped_layouts_squeeze_w_to_the_width_of_the_other_characters() -> None:
+    img = np.zeros((110, 520, 3), np.uint8)
+    for font in available_fonts():
+        canvas = draw._Canvas(img, np.random.default_rng(0), font, font, (0, 0, 0), 0)
+        free, _ = draw._layout_line(canvas, ("WW", "000", "WM"), ("-", "-"), 60, 1.0)
+        canvas.cap = 1.1
+        capped, _ = draw._layout_line(canvas, ("WW", "000", "WM"), ("-", "-"), 60, 1.0)
+        limit = round(float(np.median(free)) * 1.1)
+        assert max(capped) <= limit, font
+        assert capped[2:5] == free[2:5]  # the digits keep their own width
+        assert sum(capped) < sum(free) or max(free) <= limit
+
+
+def test_brazilian_plates_follow_their_syntax_with_either_separator() -> None:
+    rng = np.random.default_rng(4)
+    seps = set()
+    for _ in range(300):
+        spec = random_spec(rng, "BR")
+        assert check(spec.text, ("BR",), max_fixes=0).country == "BR", spec
+        seps.update(spec.seps)
+    assert {"-", "dot"} <= seps

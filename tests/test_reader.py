@@ -153,6 +153,9 @@ def test_sim_eval_reader_scores_a_synthetic_set(
     assert summary["synthetic"]["n"] == 14
     assert 0.0 <= summary["synthetic"]["exact"] <= 1.0
     assert summary["synthetic"]["ms_per_crop"] > 0
+    groups = summary["synthetic"]["exact_by_group"]
+    assert {"B", "NL", "F", "D", "L", "EU", "BR"} <= {g.split()[0] for g in groups}
+    assert sum(g["n"] for g in groups.values()) == 14
     assert '"synthetic"' in capsys.readouterr().out
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from models.train.data import ALPHABET, BLANK, ensure_shards, load_shards
+from models.train.data import ALPHABET, BLANK, RENDER_VERSION, ensure_shards, load_shards
 from models.train.net import ReaderNet
 
 if TYPE_CHECKING:
@@ -31,7 +31,9 @@ TRAINING_DATA = (
     "generated texts in the Belgian, Dutch, French (SIV and FNI), German, Luxembourgish, "
     "other-EU and Brazilian syntaxes, drawn in OFL condensed fonts (OSP-DIN, Barlow "
     "Condensed, Roboto Condensed, Oswald, Archivo Narrow, PT Sans Narrow, Bebas Neue), "
-    "with EU band, furniture distractors, pose, blur, noise, glare, IR grey, occlusion "
+    "some plates with curves squared and W/M squeezed as plate alphabets draw them "
+    "(renderer v2), with EU band, furniture distractors, pose, blur, noise, glare, IR grey, "
+    "occlusion "
     "and JPEG. No photographs and no personal data were used for training."
 )
 
@@ -107,11 +109,13 @@ def card_dict(args: argparse.Namespace, digest: str, spec: InputSpec) -> dict[st
         "training": {
             "command": (
                 f"python -m models.train.reader --out models/ --steps {args.steps} "
-                f"--ramp {args.ramp} --batch {args.batch} --lr {args.lr} --seed {args.seed}"
+                f"--ramp {args.ramp} --batch {args.batch} --lr {args.lr} --seed {args.seed} "
+                f"--shards {args.shards} --per-shard {args.per_shard}"
             ),
             "seed": args.seed,
             "steps": args.steps,
             "samples": args.shards * args.per_shard,
+            "renderer_version": RENDER_VERSION,
         },
         "licence": "Apache-2.0",
     }

@@ -25,6 +25,9 @@ ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 BLANK = 0  # class 0 is the CTC blank; class k is ALPHABET[k - 1]
 HEIGHT, WIDTH = 32, 128
 MAX_LEN = 10
+# Bump when the renderer changes what it draws: cached shards of an older renderer
+# are then never mixed into a new run (the version is part of every shard's name).
+RENDER_VERSION = 2
 # How often each country is drawn: the home market and the real-dev sets weigh most.
 WEIGHTS = {"B": 0.22, "NL": 0.1, "F": 0.24, "D": 0.12, "L": 0.06, "EU": 0.14, "BR": 0.12}
 
@@ -49,7 +52,7 @@ def render_sample(rng: np.random.Generator, level: float) -> tuple[np.ndarray, s
 
 
 def _shard_path(cache: Path, seed: int, k: int) -> Path:
-    return cache / f"s{seed}-{k:04d}.npz"
+    return cache / f"r{RENDER_VERSION}-s{seed}-{k:04d}.npz"
 
 
 def render_shard(args: tuple[Path, int, int, int]) -> Path:

@@ -26,6 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from models.train.data import RENDER_VERSION
 from simulator.plates import draw_plate, random_spec
 from simulator.plates.glyphs import available_fonts, glyph
 
@@ -294,11 +295,11 @@ def road_scenes(seed: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _shard_path(cache: Path, seed: int, k: int) -> Path:
-    return cache / f"d{seed}-{k:04d}.npz"
+    return cache / f"r{RENDER_VERSION}-d{seed}-{k:04d}.npz"
 
 
 def _road_path(cache: Path, seed: int, k: int) -> Path:
-    return cache / f"r{seed}-{k:04d}.npz"
+    return cache / f"r{RENDER_VERSION}-road{seed}-{k:04d}.npz"
 
 
 def render_road_shard(args: tuple[Path, int, int, int]) -> Path:

@@ -224,7 +224,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("models"))
     ap.add_argument("--cache", type=Path, default=Path(".cache/detector-data"))
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--shards", type=int, default=16)
+    ap.add_argument("--shards", type=int, default=32)
     ap.add_argument("--per-shard", type=int, default=1000)
     ap.add_argument("--road-shards", type=int, default=4, help="traffic-camera shards")
     ap.add_argument("--road-per-shard", type=int, default=500)

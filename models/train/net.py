@@ -1,8 +1,8 @@
 """The reader network: a small conv-only CTC recognizer over A-Z0-9.
 
 Conv-only (no LSTM) because inference must stay under ~3 ms a crop on one edge
-core: about 70 M multiply-adds at 32x128. Height is pooled away to a 32-step
-sequence (4 input pixels a step); a 1x3 context layer lets neighbouring steps
+core: about 94 M multiply-adds at 32x128 (0.58 M parameters). Height is pooled
+away to a 32-step sequence (4 input pixels a step); a 1x3 context layer lets neighbouring steps
 agree before the per-step classifier. The exported graph ends in a softmax, so
 the agent's decoder reads probabilities directly.
 """
@@ -22,7 +22,7 @@ def _block(cin: int, cout: int) -> nn.Sequential:
 class ReaderNet(nn.Module):
     """N x 1 x 32 x 128 normalised grey -> N x 32 x classes logits (or probabilities)."""
 
-    def __init__(self, classes: int = 37, widths: tuple[int, ...] = (24, 48, 80, 112, 192)) -> None:
+    def __init__(self, classes: int = 37, widths: tuple[int, ...] = (32, 64, 96, 128, 192)) -> None:
         super().__init__()
         c1, c2, c3, c4, c5 = widths
         self.features = nn.Sequential(

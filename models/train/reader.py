@@ -212,7 +212,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("models"))
     ap.add_argument("--cache", type=Path, default=Path(".cache/reader-data"))
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--shards", type=int, default=48)
+    ap.add_argument("--shards", type=int, default=64)
     ap.add_argument("--per-shard", type=int, default=4000)
     ap.add_argument("--val-size", type=int, default=2000)
     ap.add_argument("--workers", type=int, default=2, help="render processes")
@@ -230,7 +230,7 @@ def main() -> None:
     ap.add_argument("--init", type=Path, help="start from this checkpoint's weights")
     ap.add_argument("--finetune", type=Path, metavar="DIR", help="operator crops (labels.tsv)")
     ap.add_argument("--finetune-mix", type=float, default=0.3, help="their share of a batch")
-    ap.add_argument("--version", default="0.1.0")
+    ap.add_argument("--version", default="0.2.0")
     args = ap.parse_args()
     ckpt = args.out / "train" / "reader.ckpt.pt"
     if not args.export_only:

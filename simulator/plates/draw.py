@@ -89,6 +89,8 @@ class _Canvas:
     small_font: str  # furniture lettering
     ink: Colour
     weight: int  # extra stroke width for the characters
+    boxy: float = 0.0  # how square the curves are (glyphs._squarify)
+    cap: float = 0.0  # > 0: no glyph wider than cap x the median width (plate fonts' W, M)
 
 
 def _stamp(img: Image, mask: npt.NDArray[np.float32], x: int, y: int, colour: Colour) -> None:
@@ -110,6 +112,11 @@ def _text(img: Image, text: str, font: str, origin: tuple[int, int], h: int) -> 
         if ch == " ":
             x += h // 2
             continue
+        if ch == "-":  # a glyph stretched to the line height would be a block
+            t = max(1, h // 7)
+            mask[y + h // 2 - t // 2 : y + h // 2 - t // 2 + t, x : x + h // 2] = 1.0
+            x += h // 2 + max(1, h // 6)
+            continue
         g = glyph(font, ch)
         w = max(1, round(g.shape[1] * h / g.shape[0]))
         region = mask[y : y + h, x : x + w]
@@ -126,6 +133,7 @@ def _paint(img: Image, mask: npt.NDArray[np.float32], colour: Colour) -> None:
 
 
 _LIGHT: Colour = (240, 240, 240)
+_BOXY = (0.35, 0.6, 0.85)  # a few fixed squareness levels, so glyph masks cache
 
 
 def _band(cv: _Canvas, code: str, bw: int) -> None:
@@ -149,6 +157,7 @@ def _band(cv: _Canvas, code: str, bw: int) -> None:
 def _sep_width(sep: Sep, ch: int) -> int:
     return {
         "-": round(0.42 * ch),
+        "dot": round(0.3 * ch),
         " ": round(0.32 * ch),
         "": 0,
         "seal": round(0.6 * ch),
@@ -167,6 +176,10 @@ def _draw_sep(cv: _Canvas, sep: Sep, x: int, top: int, ch: int) -> None:
             cv.ink,
             -1,
         )
+    elif sep == "dot":  # the Brazilian grey series' raised dot
+        t = max(1, round(0.08 * ch))
+        cx, cy = x + w // 2, top + ch // 2
+        cv2.rectangle(img, (cx - t, cy - t), (cx + t, cy + t), cv.ink, -1)
     elif sep == "seal":  # inspection sticker above the state seal
         r = round(0.22 * ch)
         sticker = tuple(int(v) for v in cv.rng.integers(30, 230, 3))
@@ -196,14 +209,14 @@ def _draw_sep(cv: _Canvas, sep: Sep, x: int, top: int, ch: int) -> None:
 
 
 def _layout_line(
-    groups: tuple[str, ...], seps: tuple[Sep, ...], font: str, ch: int, xscale: float
+    cv: _Canvas, groups: tuple[str, ...], seps: tuple[Sep, ...], ch: int, xscale: float
 ) -> tuple[list[int], int]:
     """Character widths and total width of one line at character height ``ch``."""
-    widths = [
-        max(2, round(glyph(font, c).shape[1] * ch / glyph(font, c).shape[0] * xscale))
-        for g in groups
-        for c in g
-    ]
+    shapes = [glyph(cv.font, c, 0, cv.boxy).shape for g in groups for c in g]
+    widths = [max(2, round(w * ch / h * xscale)) for h, w in shapes]
+    if cv.cap > 0:  # plate fonts fit W and M into the width of the other letters
+        limit = max(2, round(float(np.median(widths)) * cv.cap))
+        widths = [min(w, limit) for w in widths]
     gap = round(0.12 * ch)
     total = sum(widths) + gap * (len(widths) - 1) + sum(_sep_width(s, ch) for s in seps)
     return widths, total
@@ -219,13 +232,13 @@ def _draw_line(
     x0, y0, x1, y1 = box
     ch = y1 - y0
     xscale = float(cv.rng.uniform(0.85, 1.2))
-    widths, total = _layout_line(groups, seps, cv.font, ch, xscale)
+    widths, total = _layout_line(cv, groups, seps, ch, xscale)
     if total > x1 - x0:  # condense first, then shrink the height
         xscale *= (x1 - x0) / total
         if xscale < 0.6:
             ch = max(6, round(ch * xscale / 0.6))
             xscale = 0.6
-        widths, total = _layout_line(groups, seps, cv.font, ch, xscale)
+        widths, total = _layout_line(cv, groups, seps, ch, xscale)
     gap = round(0.12 * ch)
     x = x0 + max(0, (x1 - x0 - total) // 2)
     top = y0 + (y1 - y0 - ch) // 2
@@ -233,7 +246,7 @@ def _draw_line(
     i = 0
     for gi, group in enumerate(groups):
         for c in group:
-            g = glyph(cv.font, c, cv.weight)
+            g = glyph(cv.font, c, cv.weight, cv.boxy)
             mask = cv2.resize(g, (widths[i], ch), interpolation=cv2.INTER_AREA)
             _stamp(cv.img, mask, x, top, cv.ink)
             boxes.append((float(x), float(top), float(x + widths[i]), float(top + ch)))
@@ -296,7 +309,7 @@ def _top_banner(cv: _Canvas, spec: PlateSpec, top: int) -> int:
     h, w = img.shape[:2]
     if spec.style == "br_old" and spec.extra is not None:  # city line above the characters
         origin = (round(w * 0.25), round(h * 0.05))
-        _paint(img, _text(img, spec.extra + " SP", cv.small_font, origin, round(h * 0.16)), cv.ink)
+        _paint(img, _text(img, spec.extra, cv.small_font, origin, round(h * 0.16)), cv.ink)
         return round(h * 0.27)
     if spec.style == "br_merc":
         img[: round(h * 0.22)] = _jitter(cv.rng, _EU_BLUE, 15)
@@ -342,6 +355,10 @@ def draw_plate(spec: PlateSpec, rng: np.random.Generator, level: float = 1.0) ->
     cv = _Canvas(img, rng, font, small_font, ink, 0)
     left, right, top = _furniture(cv, spec, scale)
     cv.weight = int(rng.integers(0, 3)) if font.endswith(("Medium.ttf", "].ttf")) else 0
+    if rng.random() < 0.35:
+        cv.boxy = float(rng.choice(_BOXY))
+    if rng.random() < 0.4:
+        cv.cap = float(rng.uniform(1.0, 1.2))
     top = _top_banner(cv, spec, top)
     bottom = round(h * 0.86)
     if spec.lines == 2:

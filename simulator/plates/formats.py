@@ -16,8 +16,9 @@ if TYPE_CHECKING:
 
 __all__ = ["COUNTRIES", "PlateSpec", "Sep", "random_spec"]
 
-# "-" printed dash, " " gap, "seal" German registration seals, "arms" a coat of arms.
-Sep = Literal["-", " ", "", "seal", "arms"]
+# "-" printed dash, " " gap, "dot" a raised dot (Brazil), "seal" German registration
+# seals, "arms" a coat of arms.
+Sep = Literal["-", " ", "", "dot", "seal", "arms"]
 
 # Country codes as the agent's config spells them; EU is "another EU country",
 # BR Brazilian (old grey and Mercosur) plates for the real-dev evaluation set.
@@ -220,13 +221,27 @@ def _eu(rng: np.random.Generator) -> PlateSpec:
     )
 
 
-_BR_CITIES = ("SAO PAULO", "RIO DE JANEIRO", "CURITIBA", "BELO HORIZONTE", "CAMPINAS", "SANTOS")
+_BR_CITIES = (
+    ("SP", "SAO PAULO"),
+    ("RJ", "RIO DE JANEIRO"),
+    ("PR", "CURITIBA"),
+    ("MG", "BELO HORIZONTE"),
+    ("SP", "CAMPINAS"),
+    ("SP", "SANTOS"),
+    ("BA", "FEIRA DE SANTANA"),
+    ("RS", "PORTO ALEGRE"),
+    ("PE", "RECIFE"),
+    ("GO", "GOIANIA"),
+)
 
 
 def _br(rng: np.random.Generator) -> PlateSpec:
     if rng.random() < 0.6:
         groups = (_pick(rng, LETTERS, 3), _pick(rng, DIGITS, 4))
-        return PlateSpec("BR", "br_old", groups, ("-",), extra=_choice(rng, _BR_CITIES))
+        state, city = _BR_CITIES[int(rng.integers(0, len(_BR_CITIES)))]
+        line = _choice(rng, (f"{city} {state}", f"{state}-{city}", f"{state} - {city}"))
+        sep: Sep = "dot" if rng.random() < 0.5 else "-"
+        return PlateSpec("BR", "br_old", groups, (sep,), extra=line)
     text = _pick(rng, LETTERS, 3) + _pick(rng, DIGITS, 1) + _pick(rng, LETTERS, 1)
     text += _pick(rng, DIGITS, 2)
     return PlateSpec("BR", "br_merc", (text,), (), extra="BRASIL")
