@@ -237,7 +237,7 @@ def main() -> None:
     ap.add_argument("--ckpt-every", type=int, default=250)
     ap.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     ap.add_argument("--export-only", action="store_true", help="skip training")
-    ap.add_argument("--version", default="0.1.0")
+    ap.add_argument("--version", default="0.1.1")
     args = ap.parse_args()
     ckpt = args.out / "train" / "detector.ckpt.pt"
     if not args.export_only:
