@@ -17,8 +17,9 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from models.train.data import ALPHABET, BLANK, RENDER_VERSION, ensure_shards, load_shards
+from models.train.data import ALPHABET, BLANK, ensure_shards, load_shards
 from models.train.net import ReaderNet
+from simulator.plates import RENDER_VERSION
 
 if TYPE_CHECKING:
     import argparse
@@ -33,8 +34,7 @@ TRAINING_DATA = (
     "Condensed, Roboto Condensed, Oswald, Archivo Narrow, PT Sans Narrow, Bebas Neue), "
     "some plates with curves squared and W/M squeezed as plate alphabets draw them "
     "(renderer v2), with EU band, furniture distractors, pose, blur, noise, glare, IR grey, "
-    "occlusion "
-    "and JPEG. No photographs and no personal data were used for training."
+    "occlusion and JPEG. No photographs and no personal data were used for training."
 )
 
 

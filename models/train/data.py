@@ -19,15 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from agent.ocr import split_two_line, to_gray_input
-from simulator.plates import render_plate
+from simulator.plates import RENDER_VERSION, render_plate
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 BLANK = 0  # class 0 is the CTC blank; class k is ALPHABET[k - 1]
 HEIGHT, WIDTH = 32, 128
 MAX_LEN = 10
-# Bump when the renderer changes what it draws: cached shards of an older renderer
-# are then never mixed into a new run (the version is part of every shard's name).
-RENDER_VERSION = 2
 # How often each country is drawn: the home market and the real-dev sets weigh most.
 WEIGHTS = {"B": 0.22, "NL": 0.1, "F": 0.24, "D": 0.12, "L": 0.06, "EU": 0.14, "BR": 0.12}
 

@@ -26,8 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models.train.data import RENDER_VERSION
-from simulator.plates import draw_plate, random_spec
+from simulator.plates import RENDER_VERSION, draw_plate, random_spec
 from simulator.plates.glyphs import available_fonts, glyph
 
 SIZE = 256

@@ -2,8 +2,8 @@
 
 Conv-only (no LSTM) because inference must stay under ~3 ms a crop on one edge
 core: about 94 M multiply-adds at 32x128 (0.58 M parameters). Height is pooled
-away to a 32-step sequence (4 input pixels a step); a 1x3 context layer lets neighbouring steps
-agree before the per-step classifier. The exported graph ends in a softmax, so
+away to a 32-step sequence (4 input pixels a step); a 1x3 context layer lets
+neighbouring steps agree before the per-step classifier. The exported graph ends in a softmax, so
 the agent's decoder reads probabilities directly.
 """
 

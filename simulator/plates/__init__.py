@@ -20,6 +20,7 @@ from simulator.plates.formats import COUNTRIES, PlateSpec, random_spec
 
 __all__ = [
     "COUNTRIES",
+    "RENDER_VERSION",
     "CharBox",
     "FlatPlate",
     "PlateSpec",
@@ -28,6 +29,10 @@ __all__ = [
     "random_spec",
     "render_plate",
 ]
+
+# Bump when a change alters what the renderer draws for a given seed: training caches
+# name their shards with it, so data of an older renderer is never mixed into a run.
+RENDER_VERSION = 2
 
 Quad = tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]]
 

@@ -88,6 +88,8 @@ def glyph(font_path: str, char: str, weight: int = 0, boxy: float = 0.0) -> Glyp
     ``weight`` > 0 thickens strokes; ``boxy`` in 0..1 squares the curves (see
     ``_squarify``; callers pass a few fixed values so the cache stays small).
     """
+    if boxy > 0:  # squared from the cached round glyph, not rendered again
+        return _squarify(glyph(font_path, char, weight), boxy)
     font = _font(font_path)
     size = _RENDER_PX * 2
     img = Image.new("L", (size, size), 0)
@@ -98,5 +100,4 @@ def glyph(font_path: str, char: str, weight: int = 0, boxy: float = 0.0) -> Glyp
     ys, xs = np.nonzero(arr > 0.1)
     if ys.size == 0:
         return np.zeros((1, 1), np.float32)
-    ink = np.ascontiguousarray(arr[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
-    return _squarify(ink, boxy) if boxy > 0 else ink
+    return np.ascontiguousarray(arr[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
