@@ -4,8 +4,8 @@ The card (JSON next to the ``.onnx``) is the contract: its sha256 must match the
 model file and its input/output spec must match the graph, or loading fails with
 ``ReaderError`` (the CLI exits 2). Any model that honours the card loads, so a
 vendor swaps the reader by pointing ``recognition.reader_card`` at their own.
-Pre- and post-processing are the pure functions of ``agent.ocr`` and
-``agent.syntax``; this module only owns the session.
+Pre- and post-processing are the pure functions of ``agent.ocr``, ``agent.syntax`` and
+``agent.fitctc``; this module only owns the session.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import onnxruntime as ort
 
 from agent.cards import check_rules, need, read_card, verified_model
 from agent.events import PlateText
+from agent.fitctc import MAX_GAP, Settled, settle
 from agent.ocr import Decoded, InputSpec, ctc_greedy, prepare
-from agent.syntax import SyntaxMatch, check
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -125,8 +125,8 @@ def load_card(path: Path) -> ReaderCard:
 
 
 def _pick(
-    candidates: list[tuple[Decoded, SyntaxMatch]], threshold: float
-) -> tuple[Decoded, SyntaxMatch] | None:
+    candidates: list[tuple[Decoded, Settled]], threshold: float
+) -> tuple[Decoded, Settled] | None:
     """A confident read that fits a syntax beats one that does not; then the more confident."""
     if not candidates:
         return None
@@ -146,10 +146,12 @@ class PlateReader:
         threads: int = 1,
         countries: tuple[str, ...] = ("B", "NL", "F", "D", "L"),
         threshold: float = 0.6,
+        max_gap: float = MAX_GAP,
     ) -> None:
         self.card = load_card(card_path)
         self.countries = countries
         self.threshold = threshold
+        self.max_gap = max_gap
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
@@ -204,22 +206,23 @@ class PlateReader:
             if self.card.two_line_split and w < TWO_LINE_MAX_ASPECT * h:
                 inputs.append(prepare(crop, self.card.spec, two_line=True))
                 owners.append(i)
-        by_crop: list[list[tuple[Decoded, SyntaxMatch]]] = [[] for _ in crops]
+        by_crop: list[list[tuple[Decoded, Settled]]] = [[] for _ in crops]
         if inputs:
             probs = self.infer(np.stack(inputs))
             for owner, p in zip(owners, probs, strict=True):
                 decoded = ctc_greedy(p, self.card.alphabet, self.card.blank)
-                by_crop[owner].append((decoded, check(decoded.text, self.countries)))
+                settled = settle(p, decoded, self.card, self.countries, self.max_gap)
+                by_crop[owner].append((decoded, settled))
         return [self._result(_pick(c, self.threshold)) for c in by_crop]
 
     def read(self, crop: npt.NDArray[np.uint8]) -> PlateText | None:
         """Read one crop; None when it holds no confident plate."""
         return self.read_many([crop])[0]
 
-    def _result(self, best: tuple[Decoded, SyntaxMatch] | None) -> PlateText | None:
+    def _result(self, best: tuple[Decoded, Settled] | None) -> PlateText | None:
         if best is None:
             return None
         decoded, match = best
         if len(decoded.text) < MIN_CHARS or decoded.mean_conf < self.threshold:
             return None
-        return PlateText(match.text, decoded.char_conf, match.country)
+        return PlateText(match.text, match.char_conf, match.country)

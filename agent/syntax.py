@@ -14,7 +14,7 @@ import re
 import string
 from dataclasses import dataclass
 
-__all__ = ["SUPPORTED", "SyntaxMatch", "check", "supported"]
+__all__ = ["SHAPES", "SUPPORTED", "SyntaxMatch", "check", "supported", "visitors"]
 
 _L = frozenset(string.ascii_uppercase)
 _D = frozenset(string.digits)
@@ -114,6 +114,31 @@ SUPPORTED: dict[str, list[Template]] = {
     "BR": _br(),
 }
 _PLAIN = re.compile(r"^[A-Z0-9]+$")
+
+
+def _shapes(*codes: str) -> list[Template]:
+    return [tuple(_L if c == "L" else _D for c in code.replace(" ", "")) for code in codes]
+
+
+# Letter/digit layouts of visitors' plates from shared/PLATES.md, letters unrestricted.
+# They are not a syntax to fit a read into: they are what a domestic fit is weighed
+# against (agent.fitctc), so a visitor's plate read right is not forced into a
+# domestic look-alike.
+SHAPES: dict[str, list[Template]] = {
+    "UK": _shapes("LL DD LLL", "L DDD LLL", "LLL DDD L"),
+    "PL": _shapes("LL DDDDD", "LL DDDLL", "LL DDLLL", "LL DLLLL", "LLL DDDDD", "LLL DDDLL"),
+    "CZ": _shapes("DLD DDDD", "DLL DDDD"),
+    "SK": _shapes("LL DDDLL"),
+    "RO": _shapes("LL DD LLL", "L DD LLL", "L DDD LLL"),
+    "BG": _shapes("L DDDD LL", "LL DDDD LL"),
+    "HR": _shapes("LL DDD L", "LL DDD LL", "LL DDDD L", "LL DDDD LL"),
+    "CH": _shapes(*("LL " + "D" * n for n in range(1, 7))),
+}
+
+
+def visitors(countries: tuple[str, ...]) -> tuple[str, ...]:
+    """The known plate layouts (syntaxes and shapes) of every country not configured."""
+    return tuple(c for c in (*SUPPORTED, *SHAPES) if c not in countries)
 
 
 def supported(countries: tuple[str, ...]) -> list[str]:

@@ -1,0 +1,109 @@
+"""Syntax-constrained CTC decoding on hand-made posteriors (no model needed)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from agent.fitctc import Labels, fit, settle
+from agent.ocr import ctc_greedy
+from agent.syntax import visitors
+
+ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+BLANK = 0
+T = 32
+
+
+class _Card:
+    alphabet = ALPHABET
+    blank = BLANK
+
+
+CARD: Labels = _Card()
+
+
+def _col(ch: str) -> int:
+    return ALPHABET.index(ch) + 1
+
+
+def posterior(frames: list[dict[str, float]]) -> np.ndarray:
+    """T x C probabilities: each frame's listed characters ("-" the blank), rest spread."""
+    probs = np.full((T, len(ALPHABET) + 1), 1e-6, np.float32)
+    for t in range(T):
+        spec = frames[t] if t < len(frames) else {"-": 1.0}
+        for ch, p in spec.items():
+            probs[t, BLANK if ch == "-" else _col(ch)] = p
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
+def spelled(text: str, width: int = 2, p: float = 0.98) -> list[dict[str, float]]:
+    """Frames that spell ``text``: a blank, then ``width`` frames per character."""
+    out: list[dict[str, float]] = [{"-": 1.0}]
+    for ch in text:
+        out += [{ch: p, "-": 1 - p}] * width + [{"-": 1.0}]
+    return out
+
+
+def settled(frames: list[dict[str, float]], countries: tuple[str, ...]) -> tuple[str, str | None]:
+    probs = posterior(frames)
+    decoded = ctc_greedy(probs, ALPHABET, BLANK)
+    got = settle(probs, decoded, CARD, countries)
+    assert len(got.char_conf) == len(got.text)
+    return got.text, got.country
+
+
+def test_a_valid_read_is_kept_as_it_is() -> None:
+    assert settled(spelled("1ABC234"), ("B",)) == ("1ABC234", "B")
+
+
+def test_a_character_read_from_the_region_band_is_dropped() -> None:
+    # A French SIV plate with the département band's digit read after it, less sure.
+    frames = [*spelled("AB123CD"), {"6": 0.8, "-": 0.2}, {"-": 1.0}]
+    assert ctc_greedy(posterior(frames), ALPHABET, BLANK).text == "AB123CD6"
+    assert settled(frames, ("F",)) == ("AB123CD", "F")
+
+
+def test_a_character_the_greedy_path_lost_is_restored() -> None:
+    frames = [*spelled("1ABC23"), {"4": 0.4, "-": 0.6}, {"-": 1.0}]
+    assert ctc_greedy(posterior(frames), ALPHABET, BLANK).text == "1ABC23"
+    assert settled(frames, ("B",)) == ("1ABC234", "B")
+
+
+def test_a_doubtful_character_takes_the_letter_the_syntax_needs() -> None:
+    # A 3/B doubt at a digit position of a French SIV plate.
+    frames = spelled("AB12") + [{"3": 0.55, "B": 0.45}] * 2 + [{"-": 1.0}] + spelled("CD")
+    assert settled(frames, ("F",)) == ("AB123CD", "F")
+
+
+def test_one_wide_character_is_not_read_as_two() -> None:
+    # Spain's DDDD LLL needs seven characters. Six wide, sure ones can become seven
+    # only as CTC allows, by a blank between two frames of one letter: that blank's
+    # cost, not a free split of the letter's frames into a double letter.
+    p = 0.98
+    probs = posterior(spelled("1234BC", width=4, p=p))
+    (spain,) = fit(probs, ALPHABET, BLANK, (("E",),))
+    assert spain is not None
+    assert spain.gap >= math.log(p / (1 - p)) - 1e-3
+
+
+def test_a_visitors_plate_read_right_is_not_forced_into_a_domestic_look_alike() -> None:
+    # A Polish LL DDDDD plate on a Belgian road: B's 0 -> O, 5 -> S swaps would fit it.
+    assert settled(spelled("WX12345"), ("B",)) == ("WX12345", None)
+
+
+def test_a_sure_misread_beyond_the_gap_falls_back_to_look_alike_swaps() -> None:
+    # The model is certain of a Z where a French SIV plate prints a digit, and no
+    # visitor's layout takes the read as it is (letter, digit, letter in the middle).
+    probs = posterior(spelled("AB1Z3CD", p=0.999999))
+    (france,) = fit(probs, ALPHABET, BLANK, (("F",),))
+    assert france is not None
+    assert france.gap > 8.0
+    (visitor,) = fit(probs, ALPHABET, BLANK, (visitors(("F",)),))
+    assert visitor is None or visitor.gap > 0.5
+    assert settled(spelled("AB1Z3CD", p=0.999999), ("F",)) == ("AB123CD", "F")
+
+
+def test_no_known_syntax_gives_no_fit() -> None:
+    probs = posterior(spelled("AB123CD"))
+    assert fit(probs, ALPHABET, BLANK, (("XX",),)) == [None]
