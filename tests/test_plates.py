@@ -125,3 +125,15 @@ def test_brazilian_plates_follow_their_syntax_with_either_separator() -> None:
         assert check(spec.text, ("BR",), max_fixes=0).country == "BR", spec
         seps.update(spec.seps)
     assert {"-", "dot"} <= seps
+
+
+def test_old_brazilian_ones_can_be_plain_bars_in_the_ones_box() -> None:
+    for font in available_fonts():
+        one = glyph(font, "1")
+        bar = draw._bar(one)
+        assert bar.shape == one.shape, font
+        cols = np.flatnonzero(bar.max(axis=0) > 0)
+        # One solid, full-height stem: no flag, no foot, as thick as the 1's stem.
+        assert np.all(bar[:, cols] == 1.0), font
+        assert np.all(np.diff(cols) == 1), font
+        assert 0 < cols.size <= np.count_nonzero(one[one.shape[0] // 2] > 0.5), font

@@ -91,6 +91,7 @@ class _Canvas:
     weight: int  # extra stroke width for the characters
     boxy: float = 0.0  # how square the curves are (glyphs._squarify)
     cap: float = 0.0  # > 0: no glyph wider than cap x the median width (plate fonts' W, M)
+    bar_one: bool = False  # draw 1 as a plain bar (the old Brazilian font)
 
 
 def _stamp(img: Image, mask: npt.NDArray[np.float32], x: int, y: int, colour: Colour) -> None:
@@ -247,6 +248,8 @@ def _draw_line(
     for gi, group in enumerate(groups):
         for c in group:
             g = glyph(cv.font, c, cv.weight, cv.boxy)
+            if c == "1" and cv.bar_one:
+                g = _bar(g)
             mask = cv2.resize(g, (widths[i], ch), interpolation=cv2.INTER_AREA)
             _stamp(cv.img, mask, x, top, cv.ink)
             boxes.append((float(x), float(top), float(x + widths[i]), float(top + ch)))
@@ -256,6 +259,20 @@ def _draw_line(
             _draw_sep(cv, seps[gi], x - gap // 2, top, ch)
             x += _sep_width(seps[gi], ch)
     return boxes
+
+
+def _bar(one: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """A plain vertical bar in the box of a ``1`` glyph, as thick as its stem.
+
+    The old Brazilian plate font prints 1 and I alike; only the position after the
+    separator tells them apart, so the reader has to learn that, not a flag.
+    """
+    h, w = one.shape
+    stem = max(1, min(w, int(np.count_nonzero(one[h // 2] > 0.5))))
+    out = np.zeros_like(one)
+    x = (w - stem) // 2 + (w - stem) // 4  # the stem of a flagged 1 sits right of centre
+    out[:, x : x + stem] = 1.0
+    return out
 
 
 def _screws(img: Image, rng: np.random.Generator) -> None:
@@ -357,8 +374,11 @@ def draw_plate(spec: PlateSpec, rng: np.random.Generator, level: float = 1.0) ->
     cv.weight = int(rng.integers(0, 3)) if font.endswith(("Medium.ttf", "].ttf")) else 0
     if rng.random() < 0.35:
         cv.boxy = float(rng.choice(_BOXY))
-    if rng.random() < 0.4:
+    if spec.style.startswith("fr") and rng.random() < 0.8:  # the French font's narrow W
+        cv.cap = float(rng.uniform(0.85, 1.1))
+    elif rng.random() < 0.4:
         cv.cap = float(rng.uniform(1.0, 1.2))
+    cv.bar_one = spec.style == "br_old" and rng.random() < 0.8
     top = _top_banner(cv, spec, top)
     bottom = round(h * 0.86)
     if spec.lines == 2:
