@@ -4,7 +4,8 @@ Two parts:
 
 - **Real photos** of ``shared/data/real-dev`` (``fr/``, ``br/``; one labelled
   plate per photo; evaluation only, read at run time, skipped when absent):
-  top-1 exact (the most confident plate's text equals the label), detection
+  top-1 exact (the text of the most plausible plate, one a configured syntax
+  accepts before one none does, then the most confident, equals the label), detection
   recall (some detector box has IoU >= 0.5 with the label), false plates per
   photo (plates read whose box misses the label), and ms per photo with one and
   with two onnxruntime threads.
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
     from agent.events import PlateRead
     from agent.recognise import Recognizer
+    from agent.tracker import Sighting
     from simulator.camera.truth import PassTruth
 
 __all__ = ["eval_photos", "eval_video", "measure_for_card", "recognition"]
@@ -64,6 +66,14 @@ def _photos(root: Path, subset: str) -> list[tuple[Path, tuple[int, int, int, in
         ]
 
 
+def _plausible(s: Sighting) -> tuple[bool, float]:
+    """Sort key, most plausible plate first: one a configured syntax accepts, then the surer."""
+    if s.text is None:
+        return (True, 0.0)
+    conf = s.text.char_conf
+    return (s.text.country is None, -sum(conf) / max(1, len(conf)))
+
+
 def _score_photos(
     recognizer: Recognizer, photos: list[tuple[Path, tuple[int, int, int, int], str]]
 ) -> dict[str, float]:
@@ -76,10 +86,7 @@ def _score_photos(
         boxes = recognizer.detector.detect(image)
         sightings = recognizer.recognise(image)
         found += any(iou(b.xywh, box) >= 0.5 for b in boxes)
-        plates = sorted(
-            (s for s in sightings if s.text is not None),
-            key=lambda s: -sum(s.text.char_conf) / max(1, len(s.text.char_conf)),  # type: ignore[union-attr]
-        )
+        plates = sorted((s for s in sightings if s.text is not None), key=_plausible)
         false += sum(iou(s.box.xywh, box) < 0.5 for s in plates)
         top = plates[0].text.text if plates and plates[0].text is not None else ""
         exact += top == text

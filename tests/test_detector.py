@@ -21,12 +21,13 @@ import pytest
 from agent.cli import main as agent_main
 from agent.clock import SystemClock
 from agent.detector import DetectorError, PlateDetector, decode, letterbox, load_detector_card
-from agent.events import PlateBox, PlateRead
+from agent.events import PlateBox, PlateRead, PlateText
 from agent.pipeline import Pipeline
 from agent.reader import PlateReader
 from agent.recognise import Recognizer, RecognizerSettings, rectify
 from agent.sources import IteratorSource
-from agent.tracker import iou
+from agent.tracker import Sighting, iou
+from simulator.evalpipeline import _plausible, eval_photos
 from simulator.plates import draw_plate, random_spec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,7 +39,7 @@ needs_model = pytest.mark.skipif(
 
 
 def _frame_with_plate(
-    seed: int, width: int = 220, x0: float = 520.0
+    seed: int, width: int = 220, x0: float = 520.0, country: str = "B"
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """A 1280x720 frame: textured road, a car-like body and one posed plate."""
     rng = np.random.default_rng(seed)
@@ -46,7 +47,7 @@ def _frame_with_plate(
     frame[:] = rng.integers(60, 120, 3)
     noise = rng.normal(0, 12, (90, 160, 3)).astype(np.float32)
     frame = np.clip(frame + cv2.resize(noise, (1280, 720)), 0, 255).astype(np.uint8)
-    spec = random_spec(rng, "B")
+    spec = random_spec(rng, country)
     flat = draw_plate(spec, rng, 0.2)
     src = np.array(flat.corners, np.float32)
     scale = width / float(src[1, 0] - src[0, 0])
@@ -281,3 +282,36 @@ def test_a_roi_needs_three_points() -> None:
     assert RecognitionConfig(roi=((0, 0.3), (1, 0.3), (1, 1))).roi is not None
     with pytest.raises(ValidationError, match="at least 3 points"):
         RecognitionConfig(roi=((0, 0), (1, 1)))
+
+
+@needs_model
+def test_eval_pipeline_scores_a_labelled_photo_folder_and_skips_a_missing_one(
+    tmp_path: Path,
+) -> None:
+    images = tmp_path / "fr" / "images"
+    images.mkdir(parents=True)
+    rows = ["file\tx\ty\tw\th\tplate"]
+    for seed in (0, 1):
+        frame, quad, text = _frame_with_plate(seed, country="F")
+        cv2.imwrite(str(images / f"p{seed}.jpg"), frame)
+        (x, y), (x1, y1) = quad.min(0), quad.max(0)
+        rows.append(f"p{seed}.jpg\t{x:.0f}\t{y:.0f}\t{x1 - x:.0f}\t{y1 - y:.0f}\t{text}")
+    (tmp_path / "fr" / "labels.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = eval_photos(DET_CARD, READ_CARD, tmp_path, timing=2)
+    assert set(out) == {"fr"}  # no br/ folder: skipped, not an error
+    fr = out["fr"]
+    assert isinstance(fr, dict)
+    assert fr["n"] == 2
+    assert fr["detection_recall_iou50"] == 1.0
+    assert fr["top1_exact"] == 1.0  # two clean, frontal plates: both read
+    assert fr["ms_per_photo_1_thread"] > 0
+    assert eval_photos(DET_CARD, READ_CARD, tmp_path / "absent") == {}
+
+
+def test_eval_pipeline_ranks_a_syntax_valid_plate_above_a_surer_other_text() -> None:
+    box = PlateBox(((0.0, 0.0), (10.0, 0.0), (10.0, 3.0), (0.0, 3.0)), 0.9)
+    plate = Sighting(box, PlateText("AB123CD", (800,) * 7, "F"))
+    other = Sighting(box, PlateText("XKL", (999,) * 3, None))
+    unsure = Sighting(box, PlateText("CD456EF", (600,) * 7, "F"))
+    ranked = sorted([other, unsure, plate], key=_plausible)
+    assert ranked == [plate, unsure, other]
