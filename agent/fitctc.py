@@ -73,6 +73,11 @@ class Settled:
     char_conf: tuple[int, ...]
     country: str | None  # None: no configured syntax accepted it
 
+    @property
+    def mean_conf(self) -> float:
+        """Mean character confidence in 0..1 (0 for an empty read)."""
+        return sum(self.char_conf) / (1000.0 * len(self.char_conf)) if self.char_conf else 0.0
+
 
 def settle(
     probs: Floats,

@@ -124,16 +124,16 @@ def load_card(path: Path) -> ReaderCard:
     )
 
 
-def _pick(
-    candidates: list[tuple[Decoded, Settled]], threshold: float
-) -> tuple[Decoded, Settled] | None:
-    """A confident read that fits a syntax beats one that does not; then the more confident."""
+def _pick(candidates: list[tuple[Decoded, Settled]]) -> tuple[Decoded, Settled] | None:
+    """The read whose settled characters the model is surest of.
+
+    A two-line plate read as one line is a jumble that a syntax may still fit with a
+    few unsure characters; read split, it is sure throughout. Ranking on the settled
+    text's own confidences (not on "some syntax fits") lets the sure read win.
+    """
     if not candidates:
         return None
-    return max(
-        candidates,
-        key=lambda c: (c[1].country is not None and c[0].mean_conf >= threshold, c[0].mean_conf),
-    )
+    return max(candidates, key=lambda c: c[1].mean_conf)
 
 
 class PlateReader:
@@ -213,7 +213,7 @@ class PlateReader:
                 decoded = ctc_greedy(p, self.card.alphabet, self.card.blank)
                 settled = settle(p, decoded, self.card, self.countries, self.max_gap)
                 by_crop[owner].append((decoded, settled))
-        return [self._result(_pick(c, self.threshold)) for c in by_crop]
+        return [self._result(_pick(c)) for c in by_crop]
 
     def read(self, crop: npt.NDArray[np.uint8]) -> PlateText | None:
         """Read one crop; None when it holds no confident plate."""

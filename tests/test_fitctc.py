@@ -6,8 +6,9 @@ import math
 
 import numpy as np
 
-from agent.fitctc import Labels, fit, settle
-from agent.ocr import ctc_greedy
+from agent.fitctc import Labels, Settled, fit, settle
+from agent.ocr import Decoded, ctc_greedy
+from agent.reader import _pick
 from agent.syntax import visitors
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -107,3 +108,12 @@ def test_a_sure_misread_beyond_the_gap_falls_back_to_look_alike_swaps() -> None:
 def test_no_known_syntax_gives_no_fit() -> None:
     probs = posterior(spelled("AB123CD"))
     assert fit(probs, ALPHABET, BLANK, (("XX",),)) == [None]
+
+
+def test_the_reader_keeps_the_candidate_it_is_surest_of_not_the_one_a_syntax_fits() -> None:
+    # A two-line plate read as one line: a jumble a syntax fits with unsure characters;
+    # read split: a visitor's plate, sure throughout.
+    jumble = (Decoded("98B09", (900, 700, 800, 900, 900)), Settled("85B09", (900,) * 5, "F"))
+    split = (Decoded("SV85509", (990,) * 7), Settled("SV85509", (990,) * 7, None))
+    assert _pick([jumble, split]) == split
+    assert _pick([]) is None
