@@ -211,6 +211,8 @@ class PlateReader:
             probs = self.infer(np.stack(inputs))
             for owner, p in zip(owners, probs, strict=True):
                 decoded = ctc_greedy(p, self.card.alphabet, self.card.blank)
+                if len(decoded.text) < MIN_CHARS or decoded.mean_conf < self.threshold:
+                    continue  # no plate here: not worth settling (false boxes are common)
                 settled = settle(p, decoded, self.card, self.countries, self.max_gap)
                 by_crop[owner].append((decoded, settled))
         return [self._result(_pick(c)) for c in by_crop]
@@ -219,10 +221,9 @@ class PlateReader:
         """Read one crop; None when it holds no confident plate."""
         return self.read_many([crop])[0]
 
-    def _result(self, best: tuple[Decoded, Settled] | None) -> PlateText | None:
+    @staticmethod
+    def _result(best: tuple[Decoded, Settled] | None) -> PlateText | None:
         if best is None:
             return None
-        decoded, match = best
-        if len(decoded.text) < MIN_CHARS or decoded.mean_conf < self.threshold:
-            return None
+        match = best[1]
         return PlateText(match.text, match.char_conf, match.country)
