@@ -59,7 +59,8 @@ def _nl() -> list[Template]:
 
 
 def _fr() -> list[Template]:
-    out = [_t((_FR, 2), (_D, 3), (_FR, 2))]
+    # SIV LL-DDD-LL, and the trade plates W-DDD-LL ("W garage") of the same series.
+    out = [_t((_FR, 2), (_D, 3), (_FR, 2)), _t((frozenset("W"), 1), (_D, 3), (_FR, 2))]
     dept2 = (_D, _D)
     for n_dig, n_let in itertools.product(range(1, 5), range(1, 4)):
         head = _t((_D, n_dig), (_L, n_let))

@@ -22,6 +22,7 @@ ALL = ("B", "NL", "F", "D", "L")
         ("AB123CD", ALL, "AB123CD", "F"),
         ("A8I23CD", ("F",), "AB123CD", "F"),
         ("1234AB56", ("F",), "1234AB56", "F"),  # FNI
+        ("W178JZ", ("F",), "W178JZ", "F"),  # W garage (trade plate)
         ("GV2O8B", ("NL",), "GV208B", "NL"),  # sidecode LL-DD-DD
         ("AB1234", ("L",), "AB1234", "L"),
         ("HHAB1234", ("D",), "HHAB1234", "D"),
