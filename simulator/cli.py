@@ -112,7 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
     brokers.set_defaults(func=_cmd_brokers)
 
     demo = sub.add_parser("demo", help="bring up the whole double-flux setup and check it")
-    demo.add_argument("--workdir", type=Path, default=Path(".demo"))
+    demo.add_argument(
+        "--out",
+        "--workdir",
+        dest="workdir",
+        type=Path,
+        default=Path(".demo"),
+        help="where the PKI, journal, truth/police/civil JSON lines and report.html go",
+    )
     demo.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     demo.add_argument("--json", action="store_true", help="print one JSON object at the end")
     demo.add_argument("--seconds", type=float, default=60.0, help="how long the camera runs")

@@ -115,7 +115,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
             "-m",
             "simulator",
             "demo",
-            "--workdir",
+            "--out",
             str(tmp_path),
             "--seconds",
             "15",
