@@ -11,8 +11,9 @@ Viterbi pass over the CTC lattice restricted to the template's character classes
 gives the best path that spells a valid plate. Its log-probability is compared
 with the unconstrained best path; the difference (``gap``, in nats) is what the
 model would have to be wrong by for the valid text to be the truth. A small gap
-means a misread domestic plate, fitted; a large one means a foreign plate (or
-something else), left as the greedy read with no country. Pure numpy; no I/O.
+means a misread domestic plate, fitted; a large one means a visitor's plate or a
+model sure of a wrong character, which ``settle`` tells apart as well as the
+read allows. Pure numpy; no I/O.
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ if TYPE_CHECKING:
 
 __all__ = ["MAX_GAP", "Fitted", "Labels", "Settled", "fit", "settle"]
 
-# Nats by which a domestic fit may trail the free read. Measured with reader 0.2.0 by
-# /simulator/evalreader (see models/README.md): larger helps the configured
-# countries' misreads, smaller keeps more visitors' plates as read.
-MAX_GAP = 8.0
+# Nats by which a domestic fit may trail the free read, set with `anpr-sim eval reader`
+# (models/README.md): larger fixes more of the configured countries' misreads,
+# smaller keeps more visitors' plates as read.
+MAX_GAP = 6.0
 
 Floats = npt.NDArray[np.float32]
 _NEG = np.float32(-1e9)

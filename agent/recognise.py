@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Recognizer", "RecognizerSettings", "rectify"]
 
-MARGIN_X = 0.06  # of the plate width, each side
-MARGIN_Y = 0.14  # of the plate height, each side
+MARGIN_X = 0.10  # of the plate width, each side
+MARGIN_Y = 0.20  # of the plate height, each side
 MAX_CROP_WIDTH = 320  # the reader stretches to 128 px anyway; bigger warps are wasted
 
 

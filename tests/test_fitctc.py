@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from agent.fitctc import Labels, Settled, fit, settle
+from agent.fitctc import MAX_GAP, Labels, Settled, fit, settle
 from agent.ocr import Decoded, ctc_greedy
 from agent.reader import _pick
 from agent.syntax import visitors
@@ -99,7 +99,7 @@ def test_a_sure_misread_beyond_the_gap_falls_back_to_look_alike_swaps() -> None:
     probs = posterior(spelled("AB1Z3CD", p=0.999999))
     (france,) = fit(probs, ALPHABET, BLANK, (("F",),))
     assert france is not None
-    assert france.gap > 8.0
+    assert france.gap > MAX_GAP
     (visitor,) = fit(probs, ALPHABET, BLANK, (visitors(("F",)),))
     assert visitor is None or visitor.gap > 0.5
     assert settled(spelled("AB1Z3CD", p=0.999999), ("F",)) == ("AB123CD", "F")

@@ -112,7 +112,9 @@ def card_dict(args: argparse.Namespace, digest: str, spec: InputSpec) -> dict[st
                 f"python -m models.train.reader --out models/ --steps {args.steps} "
                 f"--ramp {args.ramp} --batch {args.batch} --lr {args.lr} --seed {args.seed} "
                 f"--shards {args.shards} --per-shard {args.per_shard}"
+                + (f" --init {args.init}" if args.init is not None else "")
             ),
+            "init": None if args.init is None else str(args.init),
             "seed": args.seed,
             "steps": args.steps,
             "samples": args.shards * args.per_shard,
