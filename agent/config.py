@@ -198,6 +198,14 @@ class RecognitionConfig(_Section):
     min_plate_width: int = Field(
         default=60, ge=8, le=2000, description="Ignore plate boxes narrower than this (pixels)."
     )
+    refine_corners: bool = Field(
+        default=True,
+        description=(
+            "Also read each plate with its corners found again in a zoomed window, keeping "
+            "the surer read: sharper crops of small plates, for one small detector pass "
+            "and one more crop read per plate."
+        ),
+    )
     countries: tuple[Annotated[str, Field(pattern=_COUNTRY)], ...] = Field(
         default=("B", "NL", "F", "D", "L"),
         min_length=1,

@@ -58,7 +58,9 @@ class ReadSink(Protocol):
 
 def settings_of(recognition: RecognitionConfig) -> RecognizerSettings:
     """The per-frame filters of a ``recognition`` config section."""
-    return RecognizerSettings(recognition.min_plate_width, recognition.roi)
+    return RecognizerSettings(
+        recognition.min_plate_width, recognition.roi, recognition.refine_corners
+    )
 
 
 def build_recognizer(recognition: RecognitionConfig) -> Recognizer:

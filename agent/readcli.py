@@ -121,7 +121,7 @@ def _cmd_read(args: argparse.Namespace) -> int:
         except DetectorError as exc:
             _err(f"{exc} (--no-detect reads each image as one plate crop without it)")
             return 2
-        settings = RecognizerSettings(rec.min_plate_width, rec.roi)
+        settings = RecognizerSettings(rec.min_plate_width, rec.roi, rec.refine_corners)
         recognizer = Recognizer(detector, reader, settings)
     failed = False
     for path in args.images:
