@@ -15,9 +15,14 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["Direction", "Frame", "PlateBox", "PlateRead", "PlateText"]
+__all__ = ["Direction", "Frame", "PlateBox", "PlateRead", "PlateText", "mean_conf"]
 
 Direction = Literal["approaching", "receding"]
+
+
+def mean_conf(char_conf: tuple[int, ...]) -> float:
+    """Mean of per-mille character confidences, in 0..1 (0 for no characters)."""
+    return sum(char_conf) / (1000.0 * len(char_conf)) if char_conf else 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +60,11 @@ class PlateText:
     text: str = field(repr=False)
     char_conf: tuple[int, ...] = field(repr=False)  # per-mille, one per character
     country: str | None = None
+
+    @property
+    def mean_conf(self) -> float:
+        """Mean character confidence in 0..1."""
+        return mean_conf(self.char_conf)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from agent.events import mean_conf
 from agent.syntax import SHAPES, SUPPORTED, check, visitors
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ class Settled:
     @property
     def mean_conf(self) -> float:
         """Mean character confidence in 0..1 (0 for an empty read)."""
-        return sum(self.char_conf) / (1000.0 * len(self.char_conf)) if self.char_conf else 0.0
+        return mean_conf(self.char_conf)
 
 
 def settle(
@@ -114,20 +115,23 @@ _AS_READ = 0.5  # nats: a fit this close to the free read is the read itself
 
 @dataclass(frozen=True, slots=True)
 class _Grammar:
-    """Every template of the configured countries, padded into arrays."""
+    """Every template of some groups of countries, padded into arrays."""
 
     countries: tuple[str, ...]  # per template
+    groups: npt.NDArray[np.int64]  # K: which group each template belongs to
     lengths: npt.NDArray[np.int64]  # K
     classes: npt.NDArray[np.int64]  # K x n_max indices into masks (last row: nothing)
     masks: npt.NDArray[np.bool_]  # M+1 x C: which model classes a character class allows
 
 
 @functools.lru_cache(maxsize=16)
-def _grammar(alphabet: str, blank: int, countries: tuple[str, ...]) -> _Grammar | None:
-    seen: dict[tuple[frozenset[str], ...], str] = {}
-    for country in countries:
-        for template in SUPPORTED.get(country) or SHAPES.get(country) or []:
-            seen.setdefault(tuple(template), country)  # first country wins a shared template
+def _grammar(alphabet: str, blank: int, groups: tuple[tuple[str, ...], ...]) -> _Grammar | None:
+    seen: dict[tuple[frozenset[str], ...], tuple[str, int]] = {}
+    for group, countries in enumerate(groups):
+        for country in countries:
+            for template in SUPPORTED.get(country) or SHAPES.get(country) or []:
+                # The first country (of the first group) wins a shared template.
+                seen.setdefault(tuple(template), (country, group))
     if not seen:
         return None
     columns = {ch: (k + 1 if k >= blank else k) for k, ch in enumerate(alphabet)}
@@ -144,7 +148,8 @@ def _grammar(alphabet: str, blank: int, countries: tuple[str, ...]) -> _Grammar 
     for k, t in enumerate(templates):
         classes[k, : len(t)] = [sets.index(s) for s in t]
     return _Grammar(
-        countries=tuple(seen[t] for t in templates),
+        countries=tuple(seen[t][0] for t in templates),
+        groups=np.array([seen[t][1] for t in templates], np.int64),
         lengths=np.array([len(t) for t in templates], np.int64),
         classes=classes,
         masks=masks,
@@ -166,8 +171,7 @@ def fit(
     the greedy read's length compete (a plate is not hiding in a much longer or
     shorter read). None for a group with no known layout or none that fits.
     """
-    countries = tuple(c for g in groups for c in g)
-    grammar = _grammar(alphabet, blank, countries)
+    grammar = _grammar(alphabet, blank, groups)
     out: list[Fitted | None] = [None] * len(groups)
     if grammar is None:
         return out
@@ -179,10 +183,8 @@ def fit(
         return out
     scores, back, labels, finals = _viterbi(logp, blank, grammar, keep)
     free = float(logp.max(axis=1).sum())
-    owner = {c: i for i, g in reversed(list(enumerate(groups))) for c in g}
-    template_group = np.array([owner[grammar.countries[k]] for k in keep])
     for i in range(len(groups)):
-        mine = np.flatnonzero(template_group == i)
+        mine = np.flatnonzero(grammar.groups[keep] == i)
         if mine.size == 0:
             continue
         k = int(mine[np.argmax(scores[mine])])  # ties: the first, so the first country

@@ -12,6 +12,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from agent.events import mean_conf
+
 __all__ = [
     "Decoded",
     "InputSpec",
@@ -46,7 +48,7 @@ class Decoded:
     @property
     def mean_conf(self) -> float:
         """Mean character confidence in 0..1 (0 for an empty read)."""
-        return sum(self.char_conf) / (1000.0 * len(self.char_conf)) if self.char_conf else 0.0
+        return mean_conf(self.char_conf)
 
 
 def split_two_line(gray: Image) -> Image:

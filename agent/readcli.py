@@ -87,7 +87,7 @@ def _plates(
     for plate, box in found:
         if plate is None:
             continue
-        conf = round(sum(plate.char_conf) / (1000 * len(plate.char_conf)), 3)
+        conf = round(plate.mean_conf, 3)
         row: dict[str, object] = {"text": plate.text, "conf": conf, "country": plate.country}
         if box is not None:
             row["box"] = list(box)

@@ -19,7 +19,7 @@ import onnxruntime as ort
 from agent.cards import check_rules, need, read_card, verified_model
 from agent.events import PlateText
 from agent.fitctc import MAX_GAP, Settled, settle
-from agent.ocr import Decoded, InputSpec, ctc_greedy, prepare
+from agent.ocr import InputSpec, ctc_greedy, prepare
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -124,7 +124,7 @@ def load_card(path: Path) -> ReaderCard:
     )
 
 
-def _pick(candidates: list[tuple[Decoded, Settled]]) -> tuple[Decoded, Settled] | None:
+def _pick(candidates: list[Settled]) -> Settled | None:
     """The read whose settled characters the model is surest of.
 
     A two-line plate read as one line is a jumble that a syntax may still fit with a
@@ -133,7 +133,11 @@ def _pick(candidates: list[tuple[Decoded, Settled]]) -> tuple[Decoded, Settled] 
     """
     if not candidates:
         return None
-    return max(candidates, key=lambda c: c[1].mean_conf)
+    return max(candidates, key=lambda c: c.mean_conf)
+
+
+def _as_plate(best: Settled | None) -> PlateText | None:
+    return None if best is None else PlateText(best.text, best.char_conf, best.country)
 
 
 class PlateReader:
@@ -206,24 +210,16 @@ class PlateReader:
             if self.card.two_line_split and w < TWO_LINE_MAX_ASPECT * h:
                 inputs.append(prepare(crop, self.card.spec, two_line=True))
                 owners.append(i)
-        by_crop: list[list[tuple[Decoded, Settled]]] = [[] for _ in crops]
+        by_crop: list[list[Settled]] = [[] for _ in crops]
         if inputs:
             probs = self.infer(np.stack(inputs))
             for owner, p in zip(owners, probs, strict=True):
                 decoded = ctc_greedy(p, self.card.alphabet, self.card.blank)
                 if len(decoded.text) < MIN_CHARS or decoded.mean_conf < self.threshold:
                     continue  # no plate here: not worth settling (false boxes are common)
-                settled = settle(p, decoded, self.card, self.countries, self.max_gap)
-                by_crop[owner].append((decoded, settled))
-        return [self._result(_pick(c)) for c in by_crop]
+                by_crop[owner].append(settle(p, decoded, self.card, self.countries, self.max_gap))
+        return [_as_plate(_pick(c)) for c in by_crop]
 
     def read(self, crop: npt.NDArray[np.uint8]) -> PlateText | None:
         """Read one crop; None when it holds no confident plate."""
         return self.read_many([crop])[0]
-
-    @staticmethod
-    def _result(best: tuple[Decoded, Settled] | None) -> PlateText | None:
-        if best is None:
-            return None
-        match = best[1]
-        return PlateText(match.text, match.char_conf, match.country)

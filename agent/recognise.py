@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from agent.events import PlateBox
     from agent.reader import PlateReader
 
-__all__ = ["Recognizer", "RecognizerSettings", "rectify"]
+__all__ = ["Recognizer", "RecognizerSettings", "plausibility", "rectify"]
 
 MARGIN_X = 0.10  # of the plate width, each side
 MARGIN_Y = 0.20  # of the plate height, each side
@@ -113,7 +113,7 @@ class Recognizer:
         plates = [i for i, s in enumerate(sightings) if s.text is not None]
         again = self._read(image, [self.detector.refine(image, sightings[i].box) for i in plates])
         for i, second in zip(plates, again, strict=True):
-            sightings[i] = max(sightings[i], second, key=_surer)
+            sightings[i] = max(sightings[i], second, key=plausibility)
         return sightings
 
     def _read(self, image: npt.NDArray[np.uint8], boxes: list[PlateBox]) -> list[Sighting]:
@@ -122,10 +122,9 @@ class Recognizer:
         return [Sighting(b, t, c) for b, t, c in zip(boxes, texts, crops, strict=True)]
 
 
-def _surer(sighting: Sighting) -> tuple[bool, bool, float]:
-    """Sort key between two reads of one plate: a read, a syntax-valid one, the surer one."""
+def plausibility(sighting: Sighting) -> tuple[bool, bool, float]:
+    """Sort key, higher is more plausible: a read, one a syntax accepts, the surer one."""
     text = sighting.text
     if text is None:
         return (False, False, 0.0)
-    conf = sum(text.char_conf) / max(1, len(text.char_conf))
-    return (True, text.country is not None, conf)
+    return (True, text.country is not None, text.mean_conf)

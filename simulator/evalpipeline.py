@@ -28,6 +28,7 @@ import cv2
 
 from agent.config import RecognitionConfig
 from agent.pipeline import Passes, build_recognizer
+from agent.recognise import plausibility
 from agent.tracker import iou
 from simulator.evalreader import DEFAULT_REAL_DEV, REPO, SET_COUNTRIES
 
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 
     from agent.events import PlateRead
     from agent.recognise import Recognizer
-    from agent.tracker import Sighting
     from simulator.camera.truth import PassTruth
 
 __all__ = ["eval_photos", "eval_video", "measure_for_card", "recognition"]
@@ -66,14 +66,6 @@ def _photos(root: Path, subset: str) -> list[tuple[Path, tuple[int, int, int, in
         ]
 
 
-def _plausible(s: Sighting) -> tuple[bool, float]:
-    """Sort key, most plausible plate first: one a configured syntax accepts, then the surer."""
-    if s.text is None:
-        return (True, 0.0)
-    conf = s.text.char_conf
-    return (s.text.country is None, -sum(conf) / max(1, len(conf)))
-
-
 def _score_photos(
     recognizer: Recognizer, photos: list[tuple[Path, tuple[int, int, int, int], str]]
 ) -> dict[str, float]:
@@ -86,7 +78,9 @@ def _score_photos(
         boxes = recognizer.detector.detect(image)
         sightings = recognizer.recognise(image)
         found += any(iou(b.xywh, box) >= 0.5 for b in boxes)
-        plates = sorted((s for s in sightings if s.text is not None), key=_plausible)
+        plates = sorted(
+            (s for s in sightings if s.text is not None), key=plausibility, reverse=True
+        )
         false += sum(iou(s.box.xywh, box) < 0.5 for s in plates)
         top = plates[0].text.text if plates and plates[0].text is not None else ""
         exact += top == text

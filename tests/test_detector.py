@@ -24,10 +24,10 @@ from agent.detector import DetectorError, PlateDetector, decode, letterbox, load
 from agent.events import PlateBox, PlateRead, PlateText
 from agent.pipeline import Pipeline
 from agent.reader import PlateReader
-from agent.recognise import Recognizer, RecognizerSettings, rectify
+from agent.recognise import Recognizer, RecognizerSettings, plausibility, rectify
 from agent.sources import IteratorSource
 from agent.tracker import Sighting, iou
-from simulator.evalpipeline import _plausible, eval_photos
+from simulator.evalpipeline import eval_photos
 from simulator.plates import draw_plate, random_spec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -313,7 +313,7 @@ def test_eval_pipeline_ranks_a_syntax_valid_plate_above_a_surer_other_text() -> 
     plate = Sighting(box, PlateText("AB123CD", (800,) * 7, "F"))
     other = Sighting(box, PlateText("XKL", (999,) * 3, None))
     unsure = Sighting(box, PlateText("CD456EF", (600,) * 7, "F"))
-    ranked = sorted([other, unsure, plate], key=_plausible)
+    ranked = sorted([other, unsure, plate], key=plausibility, reverse=True)
     assert ranked == [plate, unsure, other]
 
 

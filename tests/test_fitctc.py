@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from agent.fitctc import MAX_GAP, Labels, Settled, fit, settle
-from agent.ocr import Decoded, ctc_greedy
+from agent.ocr import ctc_greedy
 from agent.reader import _pick
 from agent.syntax import visitors
 
@@ -113,7 +113,7 @@ def test_no_known_syntax_gives_no_fit() -> None:
 def test_the_reader_keeps_the_candidate_it_is_surest_of_not_the_one_a_syntax_fits() -> None:
     # A two-line plate read as one line: a jumble a syntax fits with unsure characters;
     # read split: a visitor's plate, sure throughout.
-    jumble = (Decoded("98B09", (900, 700, 800, 900, 900)), Settled("85B09", (900,) * 5, "F"))
-    split = (Decoded("SV85509", (990,) * 7), Settled("SV85509", (990,) * 7, None))
+    jumble = Settled("85B09", (900,) * 5, "F")
+    split = Settled("SV85509", (990,) * 7, None)
     assert _pick([jumble, split]) == split
     assert _pick([]) is None
