@@ -110,9 +110,13 @@ class Recognizer:
             return sightings
         # Only boxes that read as a plate are worth a second look: most boxes of a busy
         # frame are grilles and signs, and refining them would double the frame's cost.
-        plates = [i for i, s in enumerate(sightings) if s.text is not None]
-        again = self._read(image, [self.detector.refine(image, sightings[i].box) for i in plates])
-        for i, second in zip(plates, again, strict=True):
+        refined = {
+            i: box
+            for i, s in enumerate(sightings)
+            if s.text is not None and (box := self.detector.refine(image, s.box)) != s.box
+        }  # a box refine gave back unchanged would only read the same crop again
+        again = self._read(image, list(refined.values()))
+        for i, second in zip(refined, again, strict=True):
             sightings[i] = max(sightings[i], second, key=plausibility)
         return sightings
 
