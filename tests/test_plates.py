@@ -137,3 +137,19 @@ def test_old_brazilian_ones_can_be_plain_bars_in_the_ones_box() -> None:
         assert np.all(bar[:, cols] == 1.0), font
         assert np.all(np.diff(cols) == 1), font
         assert 0 < cols.size <= np.count_nonzero(one[one.shape[0] // 2] > 0.5), font
+
+
+def test_french_w_can_be_two_vs_with_the_middle_apex_at_cap_height() -> None:
+    for font in available_fonts():
+        w = glyph(font, "W")
+        vv = draw._vv(w, glyph(font, "I"))
+        assert vv.shape == w.shape, font
+        h, width = vv.shape
+        top, bottom = vv[: max(1, h // 8)], vv[h - max(1, h // 8) :]
+        # Three apexes at the top (left, middle, right), two valleys at the bottom.
+        centre = top[:, width // 2 - width // 10 : width // 2 + width // 10 + 1]
+        assert centre.max() > 0.5, font
+        assert top[:, : width // 8].max() > 0.5, font
+        assert top[:, -width // 8 :].max() > 0.5, font
+        assert bottom[:, width // 2].max() < 0.5, font
+        assert bottom[:, width // 4 : width // 3 + 1].max() > 0.5, font

@@ -92,6 +92,7 @@ class _Canvas:
     boxy: float = 0.0  # how square the curves are (glyphs._squarify)
     cap: float = 0.0  # > 0: no glyph wider than cap x the median width (plate fonts' W, M)
     bar_one: bool = False  # draw 1 as a plain bar (the old Brazilian font)
+    vv_w: bool = False  # draw W as two joined Vs, the middle apex at full height (French font)
 
 
 def _stamp(img: Image, mask: npt.NDArray[np.float32], x: int, y: int, colour: Colour) -> None:
@@ -250,6 +251,8 @@ def _draw_line(
             g = glyph(cv.font, c, cv.weight, cv.boxy)
             if c == "1" and cv.bar_one:
                 g = _bar(g)
+            elif c == "W" and cv.vv_w:
+                g = _vv(g, glyph(cv.font, "I", cv.weight, cv.boxy))
             mask = cv2.resize(g, (widths[i], ch), interpolation=cv2.INTER_AREA)
             _stamp(cv.img, mask, x, top, cv.ink)
             boxes.append((float(x), float(top), float(x + widths[i]), float(top + ch)))
@@ -273,6 +276,27 @@ def _bar(one: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     x = (w - stem) // 2 + (w - stem) // 4  # the stem of a flagged 1 sits right of centre
     out[:, x : x + stem] = 1.0
     return out
+
+
+def _vv(w: npt.NDArray[np.float32], i: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """A W drawn as two joined Vs in the box of the font's ``w``, with the stem of ``i``.
+
+    The French plate font's W is narrow and its middle apex reaches the cap height,
+    so at plate resolution it reads as M, N or H to a reader that only knows the W
+    of text fonts (whose middle apex stops lower).
+    """
+    h, width = w.shape
+    ih, iw = i.shape
+    stem = max(1, min(width // 4, round(iw * h / ih)))
+    out = np.zeros((h, width), np.uint8)
+    half = stem / 2
+    xs = [half, width * 0.27, width / 2, width * 0.73, width - half]
+    ys = [half, h - half, half, h - half, half]
+    pts = np.round(np.stack([xs, ys], axis=1) * 16).astype(np.int32)
+    cv2.polylines(
+        out, [pts], isClosed=False, color=255, thickness=stem, lineType=cv2.LINE_AA, shift=4
+    )
+    return out.astype(np.float32) / 255.0
 
 
 def _screws(img: Image, rng: np.random.Generator) -> None:
@@ -379,6 +403,7 @@ def draw_plate(spec: PlateSpec, rng: np.random.Generator, level: float = 1.0) ->
     elif rng.random() < 0.4:
         cv.cap = float(rng.uniform(1.0, 1.2))
     cv.bar_one = spec.style == "br_old" and rng.random() < 0.8
+    cv.vv_w = spec.style.startswith("fr") and rng.random() < 0.5
     top = _top_banner(cv, spec, top)
     bottom = round(h * 0.86)
     if spec.lines == 2:
