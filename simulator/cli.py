@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="print one JSON object at the end")
     demo.add_argument("--seconds", type=float, default=60.0, help="how long the camera runs")
     demo.add_argument("--rate", type=float, default=20.0, help="vehicles per minute")
-    demo.add_argument("--lanes", type=int, default=2, choices=(1, 2, 3, 4))
+    demo.add_argument("--lanes", type=int, default=1, choices=(1, 2, 3, 4))
     demo.add_argument("--night", action="store_true", help="night, infrared lighting")
     demo.add_argument("--outage", type=float, default=0.0, help="seconds without the police broker")
     demo.add_argument("--seed", type=int, default=1)

@@ -119,7 +119,7 @@ class DemoOptions:
     config: Path = DEFAULT_CONFIG
     seconds: float = 60.0
     rate: float = 20.0  # vehicles per minute
-    lanes: int = 2
+    lanes: int = 1
     night: bool = False
     outage: float = 0.0  # seconds without the police broker, mid-run
     seed: int = 1

@@ -68,7 +68,7 @@ def scene_options(p: argparse.ArgumentParser) -> None:
     """Add the options that describe a scene (see :func:`scene_config`)."""
     g = p.add_argument_group("scene")
     g.add_argument("--seed", type=int, default=0, help="same seed, same frames and truth")
-    g.add_argument("--lanes", type=int, default=2, choices=(1, 2, 3, 4))
+    g.add_argument("--lanes", type=int, default=1, choices=(1, 2, 3, 4))
     g.add_argument("--directions", help="per lane A (approaching) or R (receding), e.g. AR")
     g.add_argument("--rate", type=float, default=20.0, help="vehicles per minute, all lanes")
     g.add_argument("--speed", type=float, default=50.0, help="mean speed, km/h")
@@ -83,7 +83,7 @@ def scene_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--height", type=int, default=720)
     g.add_argument("--fps", type=float, default=25.0)
     g.add_argument(
-        "--focal", type=float, help="focal length in px (default: all lanes in view, 1200-2600)"
+        "--focal", type=float, help="focal length in px (default: all lanes in view, 1200-4000)"
     )
     g.add_argument("--no-frame-truth", action="store_true", help="write pass lines only")
 

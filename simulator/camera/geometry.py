@@ -90,10 +90,15 @@ def camera_for(
     focal_px: float | None = None,
     mount_height_m: float = 5.5,
 ) -> Camera:
-    """A roadside camera framing every lane around 15-25 m ahead (plates ~30-120 px wide)."""
+    """A roadside camera framing every lane around 15-25 m ahead.
+
+    The focal length fits the carriageway (plus a metre each side) into 85 % of
+    the width: at 1280 px one lane gives plates of about 60-130 px as a vehicle
+    crosses the view (ANPR framing), two lanes about 30-110 px, four 35-65 px.
+    """
     look_z = 15.0 + 2.5 * road.lanes
     if focal_px is None:
-        focal_px = float(np.clip(0.85 * width * look_z / (road.road_width + 2.0), 1200, 2600))
+        focal_px = float(np.clip(0.85 * width * look_z / (road.road_width + 2.0), 1200, 4000))
     x = road.road_width + 1.0
     return Camera(
         width, height, focal_px, (x, mount_height_m, 0.0), (road.road_width / 2, 0.5, look_z)

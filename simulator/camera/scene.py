@@ -53,7 +53,7 @@ class SceneConfig:
     width: int = 1280
     height: int = 720
     fps: float = 25.0
-    lanes: int = 2
+    lanes: int = 1  # one lane per camera, as ANPR installations frame it (docs/SIMULATOR.md)
     directions: str | None = None  # e.g. "AR": lane 1 approaching, lane 2 receding
     rate_per_min: float = 20.0  # vehicles per minute, all lanes together
     speed_kmh: float = 50.0
