@@ -182,6 +182,14 @@ class RecognitionConfig(_Section):
         default=Path("models/reader.card.json"),
         description="Card (JSON) of the ONNX CTC plate reader; the model sits next to it.",
     )
+    screen_card: Path | None = Field(
+        default=None,
+        description=(
+            "Card of a cheaper twin of the reader (e.g. models/reader-int8.card.json) that "
+            "reads every box first; only boxes it reads as a plate go to the reader. "
+            "None: the reader reads every box."
+        ),
+    )
     detect_threshold: float = Field(
         # 0.2: the shipped detector's heatmap peaks are not probabilities. With reader
         # 0.2.0 on real-dev, 0.2 instead of 0.3 finds fr plates 83.9 -> 89.6 % and lifts

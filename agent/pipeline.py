@@ -76,7 +76,17 @@ def build_recognizer(recognition: RecognitionConfig) -> Recognizer:
         countries=recognition.countries,
         threshold=recognition.read_threshold,
     )
-    return Recognizer(detector, reader, settings_of(recognition))
+    screen = (
+        None
+        if recognition.screen_card is None
+        else PlateReader(
+            recognition.screen_card,
+            threads=recognition.threads,
+            countries=recognition.countries,
+            threshold=recognition.read_threshold,
+        )
+    )
+    return Recognizer(detector, reader, settings_of(recognition), screen)
 
 
 class Passes:

@@ -95,6 +95,30 @@ def _plates(
     return sorted(rows, key=lambda r: -float(r["conf"]))  # type: ignore[arg-type]
 
 
+def _recognizer(
+    args: argparse.Namespace, rec: RecognitionConfig, reader: PlateReader
+) -> Recognizer | None:
+    """Detector (and the configured screen) around ``reader``; None after an error line."""
+    try:
+        detector = PlateDetector(
+            args.detector_card or _default_card(rec, rec.detector_card),
+            threads=rec.threads,
+            threshold=rec.detect_threshold,
+        )
+    except DetectorError as exc:
+        _err(f"{exc} (--no-detect reads each image as one plate crop without it)")
+        return None
+    screen = None
+    if rec.screen_card is not None:
+        try:
+            screen = PlateReader(_default_card(rec, rec.screen_card), threads=rec.threads)
+        except ReaderError as exc:
+            _err(f"{exc} (recognition.screen_card)")
+            return None
+    settings = RecognizerSettings(rec.min_plate_width, rec.roi, rec.refine_corners)
+    return Recognizer(detector, reader, settings, screen)
+
+
 def _cmd_read(args: argparse.Namespace) -> int:
     rec = _recognition(args.config)
     if rec is None:
@@ -112,17 +136,9 @@ def _cmd_read(args: argparse.Namespace) -> int:
         return 2
     recognizer = None
     if not args.no_detect:
-        try:
-            detector = PlateDetector(
-                args.detector_card or _default_card(rec, rec.detector_card),
-                threads=rec.threads,
-                threshold=rec.detect_threshold,
-            )
-        except DetectorError as exc:
-            _err(f"{exc} (--no-detect reads each image as one plate crop without it)")
+        recognizer = _recognizer(args, rec, reader)
+        if recognizer is None:
             return 2
-        settings = RecognizerSettings(rec.min_plate_width, rec.roi, rec.refine_corners)
-        recognizer = Recognizer(detector, reader, settings)
     failed = False
     for path in args.images:
         image = _decode(path)

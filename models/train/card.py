@@ -141,4 +141,8 @@ def export_and_card(ckpt: Path, out: Path, args: argparse.Namespace, spec: Input
     card["metrics"] = metrics
     card_path.write_text(json.dumps(card, indent=2) + "\n")
     print(json.dumps(metrics, indent=2))
+    # The recognizer's screen must be this reader's own twin (tests check the sha256).
+    from models.train.quantize import measure, quantize_card  # noqa: PLC0415
+
+    measure(quantize_card(card_path))
     return card_path
