@@ -77,6 +77,6 @@ class PlateRead:
     lane: int | None  # 1-based lane from the configured zones
     direction: Direction | None
     vehicle_class: str | None
-    wall_ms: int  # when the vehicle left the view, ms since the epoch
+    wall_ms: int  # the last frame the plate was read in, ms since the epoch
     frames: int  # frames that contributed to the vote
     crop_jpeg: bytes = field(repr=False)  # best plate crop, JPEG

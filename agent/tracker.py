@@ -175,9 +175,12 @@ class Tracker:
     def _add(self, track: _Track, mono_s: float, wall_ms: int, sighting: Sighting) -> None:
         box = _xywh(sighting.box)
         track.boxes.append((mono_s, box))
-        track.last_wall_ms = wall_ms
         track.lanes[self._lane(box)] += 1
         if sighting.text is not None and sighting.text.text:
+            # The pass is stamped with the last frame its plate was *read*: unread boxes
+            # (a grille of the vehicle behind, a lamp) may keep a track open a little
+            # longer, but must not date the read into the next vehicle's pass.
+            track.last_wall_ms = wall_ms
             track.texts.append(sighting.text)
             conf = sum(sighting.text.char_conf) / max(1, len(sighting.text.char_conf))
             if sighting.crop is not None and conf > track.best_conf:

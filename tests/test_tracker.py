@@ -113,6 +113,23 @@ def test_a_one_frame_blip_is_not_a_vehicle_and_zones_decide_the_lane() -> None:
     assert reads[0].crop_jpeg == b""  # no crop was given
 
 
+def test_unread_boxes_keep_a_track_open_but_do_not_date_its_read() -> None:
+    # The plate leaves at 0.2 s; a grille of the vehicle behind (a box, no read) lands
+    # near its last position and is tracked on until 0.6 s.
+    tracker = Tracker(frame_size=(1280, 720), lanes=1, timeout_s=0.3, min_support=2)
+    for i in range(6):
+        t = i * 0.04
+        tracker.update(
+            t, 1_000 + int(t * 1000), [Sighting(_box(500, 300 + i * 10, 120), _text("1ABC123"))]
+        )
+    for i in range(10):
+        t = 0.24 + i * 0.04
+        tracker.update(t, 1_000 + int(t * 1000), [Sighting(_box(500, 360 + i * 5, 120), None)])
+    assert tracker.open_tracks == 1
+    reads = tracker.update(1.0, 2_000, [])
+    assert [(r.text, r.wall_ms, r.frames) for r in reads] == [("1ABC123", 1_200, 6)]
+
+
 def test_iou() -> None:
     assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
     assert iou((0, 0, 10, 10), (20, 20, 5, 5)) == 0.0
