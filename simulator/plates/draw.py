@@ -135,7 +135,10 @@ def _paint(img: Image, mask: npt.NDArray[np.float32], colour: Colour) -> None:
 
 
 _LIGHT: Colour = (240, 240, 240)
-_BOXY = (0.35, 0.6, 0.85)  # a few fixed squareness levels, so glyph masks cache
+# A few fixed squareness levels, so glyph masks cache. Up to 0.5 only: squarer than that
+# O, D and 0 all become the same rectangle (and Q loses its tail), which no plate
+# alphabet does; such plates taught the reader to guess between them.
+_BOXY = (0.2, 0.35, 0.5)
 
 
 def _band(cv: _Canvas, code: str, bw: int) -> None:
