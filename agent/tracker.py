@@ -1,7 +1,10 @@
 """Follow plates across frames and turn each vehicle pass into one :class:`PlateRead`.
 
 Each frame's plate boxes are matched to open tracks (greedy on IoU with the
-track's predicted box, then on centre distance for fast, small plates); a
+track's predicted box, then on centre distance for fast, small plates), never
+a syntax-valid read to a track whose recent reads are of another plate (the
+vehicle behind arriving where the one in front left: a piece of the same plate
+still fits); a
 track unseen for ``timeout_s`` has left the view and is closed: its reads go
 through :func:`agent.vote.vote`, its lane comes from the configured zones (or
 equal vertical strips), its direction from the plate growing (approaching) or
@@ -19,7 +22,7 @@ import cv2
 import numpy as np
 
 from agent.events import PlateRead
-from agent.vote import vote
+from agent.vote import is_piece, similarity, vote
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -31,6 +34,8 @@ if TYPE_CHECKING:
 __all__ = ["LaneZone", "Sighting", "Tracker", "iou"]
 
 _JPEG_QUALITY = 90
+_SAME_PLATE = 0.5  # least similarity of a read to one of a track's recent reads
+_RECENT = 3  # reads of a track a new read is compared with
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +97,22 @@ class _Track:
         return x1 + (x1 - x0) * k, y1 + (y1 - y0) * k, w1 + (w1 - w0) * k, h1 + (h1 - h0) * k
 
 
+def _same_plate(track: _Track, text: PlateText | None) -> bool:
+    """Whether a read may be of the plate ``track`` follows.
+
+    Only a read a syntax accepts can say "another plate": a garbled or partial read
+    (no country) of the plate being followed must not split its track in two.
+    """
+    if text is None or text.country is None or not track.texts:
+        return True
+    return any(
+        similarity(r.text, text.text) >= _SAME_PLATE
+        or is_piece(text.text, r.text)
+        or is_piece(r.text, text.text)
+        for r in track.texts[-_RECENT:]
+    )
+
+
 class Tracker:
     """Associates sightings across frames; not thread-safe (one pipeline thread owns it)."""
 
@@ -134,6 +155,8 @@ class Tracker:
         for t_index, track in enumerate(self._tracks):
             predicted = track.predict(mono_s)
             for s_index in unmatched:
+                if not _same_plate(track, sightings[s_index].text):
+                    continue
                 box = _xywh(sightings[s_index].box)
                 overlap = iou(predicted, box)
                 if overlap >= self._min_iou:

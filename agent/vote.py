@@ -5,7 +5,11 @@ truncated read as the plate leaves the view) and sometimes a lot (a read of
 the wrong plate, of a sign). :func:`vote` clusters the reads by string
 similarity, keeps the largest cluster (ties: the higher summed confidence),
 and votes per character among the cluster's reads of the most common length,
-each vote weighted by its character confidence.
+each vote weighted by its character confidence. A plate entering or leaving the
+view, or half hidden, reads as a piece of itself ("5O67" of "5067PER"): a
+cluster that is such a piece of a longer one counts for the longer one, so the
+frames where the whole plate was seen are not outvoted by the frames where
+only a piece was.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ if TYPE_CHECKING:
 
     from agent.events import PlateText
 
-__all__ = ["Vote", "levenshtein", "similarity", "vote"]
+__all__ = ["Vote", "is_piece", "levenshtein", "piece_distance", "similarity", "vote"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +33,7 @@ class Vote:
     text: str = field(repr=False)
     char_conf: tuple[int, ...] = field(repr=False)
     country: str | None
-    support: int  # reads in the winning cluster
+    support: int  # reads in the winning cluster and in the pieces of it that count for it
     best: int  # index (into the input) of the winning cluster's most confident read
 
 
@@ -49,6 +53,22 @@ def similarity(a: str, b: str) -> float:
     if not a and not b:
         return 1.0
     return 1.0 - levenshtein(a, b) / max(len(a), len(b))
+
+
+def piece_distance(piece: str, whole: str) -> int:
+    """Fewest edits that turn ``piece`` into some substring of ``whole``."""
+    previous = [0] * (len(whole) + 1)  # a match may start anywhere in ``whole``
+    for i, cp in enumerate(piece, 1):
+        current = [i]
+        for j, cw in enumerate(whole, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (cp != cw)))
+        previous = current
+    return min(previous)  # ... and end anywhere
+
+
+def is_piece(piece: str, whole: str) -> bool:
+    """``piece`` reads like part of ``whole`` (three characters or more, one edit per four)."""
+    return 3 <= len(piece) < len(whole) and piece_distance(piece, whole) <= max(1, len(piece) // 4)
 
 
 def _mean(conf: Sequence[int]) -> float:
@@ -72,8 +92,19 @@ def vote(
                 break
         else:
             clusters.append([item])
-    winner = max(clusters, key=lambda c: (len(c), sum(sum(r.char_conf) for _, r in c), -c[0][0]))
-    if len(winner) < min_support:
+
+    def backing(c: list[tuple[int, PlateText]]) -> int:
+        # A piece counts for a whole seen at least a third as often: one odd long read
+        # (furniture around the plate) must not collect every read of the plate.
+        whole = c[0][1].text
+        return len(c) + sum(
+            len(o) for o in clusters if 3 * len(c) >= len(o) and is_piece(o[0][1].text, whole)
+        )
+
+    winner = max(
+        clusters, key=lambda c: (backing(c), len(c), sum(sum(r.char_conf) for _, r in c), -c[0][0])
+    )
+    if backing(winner) < min_support:
         return None
     length = Counter(len(r.text) for _, r in winner).most_common(1)[0][0]
     same_length = [r for _, r in winner if len(r.text) == length]
@@ -94,4 +125,4 @@ def vote(
         confs.append(round(share * _mean(support[best_char])))
     countries = Counter(r.country for _, r in winner if r.country)
     country = countries.most_common(1)[0][0] if countries else None
-    return Vote("".join(chars), tuple(confs), country, len(winner), winner[0][0])
+    return Vote("".join(chars), tuple(confs), country, backing(winner), winner[0][0])

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from agent.events import PlateBox, PlateText
 from agent.tracker import LaneZone, Sighting, Tracker, iou
-from agent.vote import similarity, vote
+from agent.vote import piece_distance, similarity, vote
 
 
 def _text(text: str, conf: int = 900) -> PlateText:
@@ -38,6 +38,32 @@ def test_an_outlier_read_of_something_else_is_outvoted() -> None:
     assert result is not None
     assert result.text == "1ABC123"
     assert result.support == 3
+
+
+def test_pieces_of_a_plate_leaving_the_view_count_for_the_whole_plate() -> None:
+    reads = (
+        [_text("5067PER", 950)] * 9
+        + [_text("5O67", 990)] * 13
+        + [_text("5Q67", 900)] * 4
+        + [_text("5Q63", 900)] * 4
+    )
+    result = vote(reads, min_support=2)
+    assert result is not None
+    assert result.text == "5067PER"
+    assert result.support == 9 + 13 + 4  # 5Q63 is two edits from any piece of it
+
+
+def test_a_lone_long_read_does_not_collect_the_reads_of_the_plate_inside_it() -> None:
+    reads = [_text("1ABC123")] * 10 + [_text("GH1ABC123QWE", 990)] * 2
+    result = vote(reads, min_support=2)
+    assert result is not None
+    assert result.text == "1ABC123"
+
+
+def test_piece_distance() -> None:
+    assert piece_distance("5O67", "5067PER") == 1
+    assert piece_distance("PER", "5067PER") == 0
+    assert piece_distance("XYZ", "5067PER") == 3
 
 
 def test_nothing_to_vote_on() -> None:
@@ -128,6 +154,33 @@ def test_unread_boxes_keep_a_track_open_but_do_not_date_its_read() -> None:
     assert tracker.open_tracks == 1
     reads = tracker.update(1.0, 2_000, [])
     assert [(r.text, r.wall_ms, r.frames) for r in reads] == [("1ABC123", 1_200, 6)]
+
+
+def test_the_vehicle_behind_arriving_where_the_first_left_is_a_second_pass() -> None:
+    # One lane: plate A runs down to y=420 and leaves; plate B is read 0.1 s later
+    # right where A's track predicts A, and moves on down the same path.
+    tracker = Tracker(frame_size=(1280, 720), lanes=1, timeout_s=0.5, min_support=2)
+    for i in range(6):
+        t = i * 0.04
+        tracker.update(t, int(t * 1000), [Sighting(_box(500, 300 + i * 20, 120), _text("1ABC123"))])
+    for i in range(6):
+        t = 0.3 + i * 0.04
+        box = _box(500, 430 + i * 20, 120)
+        text = _text("2XYZ789" if i != 3 else "2XYZ78")  # a piece of B still goes to B
+        tracker.update(t, int(t * 1000), [Sighting(box, text)])
+    reads = tracker.update(2.0, 2_000, [])
+    assert [(r.text, r.frames) for r in reads] == [("1ABC123", 6), ("2XYZ789", 6)]
+
+
+def test_a_garbled_read_does_not_split_the_track_it_belongs_to() -> None:
+    tracker = Tracker(frame_size=(1280, 720), lanes=1, timeout_s=0.5, min_support=2)
+    texts = ["5067PER"] * 4 + ["5Q63"] + ["5O67"] * 5  # no syntax accepts 5Q63
+    for i, text in enumerate(texts):
+        t = i * 0.04
+        read = PlateText(text, tuple([900] * len(text)), None)
+        tracker.update(t, int(t * 1000), [Sighting(_box(500, 300 + i * 20, 120), read)])
+    reads = tracker.update(2.0, 2_000, [])
+    assert [(r.text, r.frames) for r in reads] == [("5067PER", 10)]
 
 
 def test_iou() -> None:
