@@ -36,6 +36,7 @@ __all__ = ["LaneZone", "Sighting", "Tracker", "iou"]
 _JPEG_QUALITY = 90
 _SAME_PLATE = 0.5  # least similarity of a read to one of a track's recent reads
 _RECENT = 3  # reads of a track a new read is compared with
+_ONE_PLATE = 0.85  # least similarity of two tracks' votes to be one pass's fragments
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,21 @@ def _same_plate(track: _Track, text: PlateText | None) -> bool:
     )
 
 
+def _one_plate(a: str, b: str) -> bool:
+    """Reads of one plate: all but one character in eight alike, or one a piece of the other."""
+    return similarity(a, b) >= _ONE_PLATE or is_piece(a, b) or is_piece(b, a)
+
+
+def _merge(track: _Track, *, into: _Track) -> None:
+    """Give ``track``'s reads, lane votes and best crop to ``into`` (its boxes stay its own)."""
+    into.texts[:0] = track.texts  # the earlier reads first: ``_same_plate`` looks at the last
+    into.lanes.update(track.lanes)
+    into.first_wall_ms = min(into.first_wall_ms, track.first_wall_ms)
+    into.last_wall_ms = max(into.last_wall_ms, track.last_wall_ms)
+    if track.best_conf > into.best_conf:
+        into.best_conf, into.best_crop = track.best_conf, track.best_crop
+
+
 class Tracker:
     """Associates sightings across frames; not thread-safe (one pipeline thread owns it)."""
 
@@ -185,15 +201,50 @@ class Tracker:
         return self.expire(mono_s)
 
     def expire(self, mono_s: float) -> list[PlateRead]:
-        """Close passes unseen for ``timeout_s``; return their reads."""
+        """Close passes unseen for ``timeout_s``; return their reads.
+
+        A track that ends while a track of the same plate is still open (the
+        detector boxed the plate apart for a while: one line of a two-line plate,
+        a jump of the box) hands its reads to that one instead of reading alone.
+        """
         ended = [t for t in self._tracks if mono_s - t.last_mono >= self._timeout]
         self._tracks = [t for t in self._tracks if mono_s - t.last_mono < self._timeout]
-        return [r for r in map(self._close, ended) if r is not None]
+        reads = []
+        for track in ended:
+            host = self._same_pass(track, self._tracks)
+            if host is not None:
+                _merge(track, into=host)
+            elif (read := self._close(track)) is not None:
+                reads.append(read)
+        return reads
 
     def flush(self) -> list[PlateRead]:
-        """Close every open pass (shutdown)."""
-        ended, self._tracks = self._tracks, []
-        return [r for r in map(self._close, ended) if r is not None]
+        """Close every open pass (shutdown), fragments of one pass together."""
+        ended, self._tracks = sorted(self._tracks, key=lambda t: t.last_mono), []
+        reads = []
+        for i, track in enumerate(ended):
+            host = self._same_pass(track, ended[i + 1 :])
+            if host is not None:
+                _merge(track, into=host)
+            elif (read := self._close(track)) is not None:
+                reads.append(read)
+        return reads
+
+    def _same_pass(self, track: _Track, others: Sequence[_Track]) -> _Track | None:
+        """A track among ``others`` that followed the same plate at the same time, if any."""
+        mine = vote(track.texts)
+        if mine is None:
+            return None
+        lane = track.lanes.most_common(1)[0][0]
+        for other in others:
+            if not other.texts or other.boxes[0][0] > track.last_mono + self._timeout:
+                continue  # nothing read, or began well after this one ended: another vehicle
+            if other.lanes.most_common(1)[0][0] != lane:
+                continue
+            theirs = vote(other.texts)
+            if theirs is not None and _one_plate(mine.text, theirs.text):
+                return other
+        return None
 
     def _add(self, track: _Track, mono_s: float, wall_ms: int, sighting: Sighting) -> None:
         box = _xywh(sighting.box)

@@ -183,6 +183,45 @@ def test_a_garbled_read_does_not_split_the_track_it_belongs_to() -> None:
     assert [(r.text, r.frames) for r in reads] == [("5067PER", 10)]
 
 
+def _two_tracks(first: str, second: str, *, first_frames: int = 6) -> list[tuple[str, int]]:
+    """Two plates boxed apart in one lane at the same time; the first track ends first."""
+    tracker = Tracker(frame_size=(1280, 720), lanes=1, timeout_s=0.3, min_support=2)
+    reads = []
+    for i in range(14):
+        t = i * 0.04
+        sightings = [Sighting(_box(900, 100 + i * 20, 120), _text(second))]
+        if i < first_frames:
+            sightings.append(Sighting(_box(300, 100 + i * 20, 60), _text(first)))
+        reads += tracker.update(t, int(t * 1000), sightings)
+    reads += tracker.update(2.0, 2_000, [])
+    return [(r.text, r.frames) for r in reads]
+
+
+def test_a_fragment_track_of_the_same_plate_joins_the_open_track() -> None:
+    # One line of a two-line plate boxed on its own for a while: one pass, one read.
+    assert _two_tracks("5O67", "5067PER") == [("5067PER", 20)]
+    assert _two_tracks("5067PEB", "5067PER") == [("5067PER", 20)]
+
+
+def test_a_shutdown_closes_fragments_of_one_pass_as_one_read() -> None:
+    tracker = Tracker(frame_size=(1280, 720), lanes=1, timeout_s=0.3, min_support=2)
+    for i in range(6):
+        t = i * 0.04
+        tracker.update(
+            t,
+            int(t * 1000),
+            [
+                Sighting(_box(900, 100 + i * 20, 120), _text("5067PER")),
+                Sighting(_box(300, 100 + i * 20, 60), _text("PER")),
+            ],
+        )
+    assert [(r.text, r.frames) for r in tracker.flush()] == [("5067PER", 12)]
+
+
+def test_two_plates_in_view_at_once_stay_two_passes() -> None:
+    assert _two_tracks("1ABC123", "2XYZ789") == [("1ABC123", 6), ("2XYZ789", 14)]
+
+
 def test_iou() -> None:
     assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
     assert iou((0, 0, 10, 10), (20, 20, 5, 5)) == 0.0
