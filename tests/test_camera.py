@@ -67,6 +67,21 @@ def _digest(seed: int, frames: int = 40) -> tuple[str, list[dict[str, object]]]:
     return h.hexdigest(), truth
 
 
+def test_a_tow_bar_leaves_the_characters_of_a_legible_plate_uncovered() -> None:
+    from simulator.camera import sprites  # noqa: PLC0415 - the private drawing helpers
+
+    img = np.full((400, 600, 3), 255, np.uint8)
+    quad = np.array([[100.0, 100.0], [500.0, 100.0], [500.0, 200.0], [100.0, 200.0]])
+    sprites._occlude(sprites._Painter(img, 1.0), quad, "towbar")
+    ink = img.min(axis=2) < 128
+    # Characters span up to 86 % of the plate height from its top edge.
+    assert not ink[100:181].any()  # the ball may clip their bottom 5 % of the plate height
+    assert not ink[181:186, :280].any()  # ... of the middle ones only
+    assert not ink[181:186, 320:].any()
+    assert ink[195:200, 100:500].all()  # the bar is there, across the lower edge
+    assert ink[185:195, 300].all()  # the ball too
+
+
 def test_same_seed_same_frames_and_truth_other_seed_differs() -> None:
     assert _digest(11) == _digest(11)
     assert _digest(11)[0] != _digest(12)[0]

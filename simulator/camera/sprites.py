@@ -187,10 +187,12 @@ def _occlude(p: _Painter, quad: npt.NDArray[np.float64], kind: str) -> None:
     x1, y1 = quad.max(axis=0)
     bar = _BLACK
     if kind == "towbar":  # a hitch in front of the lower edge: characters stay legible
-        band = (y1 - y0) * 0.22
-        cv2.rectangle(p.img, (round(x0), round(y1 - band)), (round(x1), round(y1 + 6)), bar, -1)
-        xm = (x0 + x1) / 2
-        cv2.circle(p.img, (round(xm), round(y1 - band)), round((y1 - y0) * 0.25), bar, -1)
+        # Plate characters end ~14 % of the plate height above its lower edge: the bar
+        # stays below them and the ball clips at most the bottom few pixels of the
+        # middle ones (0.22 / 0.25 hid half of them: B read as R, O as D, Y as X).
+        h = y1 - y0
+        cv2.rectangle(p.img, (round(x0), round(y1 - 0.1 * h)), (round(x1), round(y1 + 6)), bar, -1)
+        cv2.circle(p.img, (round((x0 + x1) / 2), round(y1 - 0.02 * h)), round(0.17 * h), bar, -1)
     else:  # bike rack: arms and a wheel across the characters
         t = max(3, round((x1 - x0) * 0.05))
         for fx in (0.3, 0.62):
