@@ -2,9 +2,9 @@
 
 Each frame's plate boxes are matched to open tracks (greedy on IoU with the
 track's predicted box, then on centre distance for fast, small plates), never
-a syntax-valid read to a track whose recent reads are of another plate (the
-vehicle behind arriving where the one in front left: a piece of the same plate
-still fits); a
+a sure, syntax-valid read to a track whose recent sure reads are of another
+plate (the vehicle behind arriving where the one in front left: a piece of the
+same plate still fits); a
 track unseen for ``timeout_s`` has left the view and is closed: its reads go
 through :func:`agent.vote.vote`, its lane comes from the configured zones (or
 equal vertical strips), its direction from the plate growing (approaching) or
@@ -36,6 +36,7 @@ __all__ = ["LaneZone", "Sighting", "Tracker", "iou"]
 _JPEG_QUALITY = 90
 _SAME_PLATE = 0.5  # least similarity of a read to one of a track's recent reads
 _RECENT = 3  # reads of a track a new read is compared with
+_SURE = 0.95  # mean character confidence of a read that may say "another plate"
 _ONE_PLATE = 0.85  # least similarity of two tracks' votes to be one pass's fragments
 
 
@@ -101,17 +102,24 @@ class _Track:
 def _same_plate(track: _Track, text: PlateText | None) -> bool:
     """Whether a read may be of the plate ``track`` follows.
 
-    Only a read a syntax accepts can say "another plate": a garbled or partial read
-    (no country) of the plate being followed must not split its track in two.
+    Only sure, syntax-valid reads on both sides can say "another plate": a
+    garbled, partial or doubtful read (small plates misread into a valid text)
+    neither splits a track nor keeps the plate's own reads out of the track it
+    began (a plate half in view reads as junk first).
     """
-    if text is None or text.country is None or not track.texts:
+    if text is None or not _sure(text):
         return True
-    return any(
+    sure = [r for r in track.texts if _sure(r)][-_RECENT:]
+    return not sure or any(
         similarity(r.text, text.text) >= _SAME_PLATE
         or is_piece(text.text, r.text)
         or is_piece(r.text, text.text)
-        for r in track.texts[-_RECENT:]
+        for r in sure
     )
+
+
+def _sure(text: PlateText) -> bool:
+    return text.country is not None and text.mean_conf >= _SURE
 
 
 def _one_plate(a: str, b: str) -> bool:

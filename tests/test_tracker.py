@@ -162,14 +162,39 @@ def test_the_vehicle_behind_arriving_where_the_first_left_is_a_second_pass() -> 
     tracker = Tracker(frame_size=(1280, 720), lanes=1, timeout_s=0.5, min_support=2)
     for i in range(6):
         t = i * 0.04
-        tracker.update(t, int(t * 1000), [Sighting(_box(500, 300 + i * 20, 120), _text("1ABC123"))])
+        sure = _text("1ABC123", 990)
+        tracker.update(t, int(t * 1000), [Sighting(_box(500, 300 + i * 20, 120), sure)])
     for i in range(6):
         t = 0.3 + i * 0.04
         box = _box(500, 430 + i * 20, 120)
-        text = _text("2XYZ789" if i != 3 else "2XYZ78")  # a piece of B still goes to B
+        text = _text("2XYZ789" if i != 3 else "2XYZ78", 990)  # a piece of B goes to B
         tracker.update(t, int(t * 1000), [Sighting(box, text)])
     reads = tracker.update(2.0, 2_000, [])
     assert [(r.text, r.frames) for r in reads] == [("1ABC123", 6), ("2XYZ789", 6)]
+
+
+def test_a_doubtful_read_of_another_plate_does_not_split_a_track() -> None:
+    # Small plates misread into another valid text: without a sure read, one pass.
+    tracker = Tracker(frame_size=(1280, 720), lanes=1, timeout_s=0.5, min_support=2)
+    for i, (text, conf) in enumerate(
+        [("1ABC123", 990)] * 3 + [("7XQZ552", 700)] + [("1ABC123", 990)] * 3
+    ):
+        t = i * 0.04
+        tracker.update(
+            t, int(t * 1000), [Sighting(_box(500, 300 + i * 20, 120), _text(text, conf))]
+        )
+    reads = tracker.update(2.0, 2_000, [])
+    assert [(r.text, r.frames) for r in reads] == [("1ABC123", 7)]
+
+
+def test_a_plate_read_as_junk_first_keeps_its_track_when_it_reads_well() -> None:
+    tracker = Tracker(frame_size=(1280, 720), lanes=1, timeout_s=0.5, min_support=2)
+    for i, text in enumerate(["LA1", "IA7", "LA1", "1ABC123", "1ABC123", "1ABC123"]):
+        t = i * 0.04
+        read = PlateText(text, tuple([990] * len(text)), "B" if len(text) == 7 else None)
+        tracker.update(t, int(t * 1000), [Sighting(_box(500, 300 + i * 20, 120), read)])
+    reads = tracker.update(2.0, 2_000, [])
+    assert [(r.text, r.frames) for r in reads] == [("1ABC123", 6)]
 
 
 def test_a_garbled_read_does_not_split_the_track_it_belongs_to() -> None:
