@@ -76,15 +76,11 @@ def build_recognizer(recognition: RecognitionConfig) -> Recognizer:
         countries=recognition.countries,
         threshold=recognition.read_threshold,
     )
+    # The recognizer sets the screen's bar and syntaxes from the reader's on each frame.
     screen = (
         None
         if recognition.screen_card is None
-        else PlateReader(
-            recognition.screen_card,
-            threads=recognition.threads,
-            countries=recognition.countries,
-            threshold=recognition.read_threshold,
-        )
+        else PlateReader(recognition.screen_card, threads=recognition.threads)
     )
     return Recognizer(detector, reader, settings_of(recognition), screen)
 

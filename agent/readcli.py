@@ -27,8 +27,9 @@ import numpy as np
 from agent.config import RecognitionConfig
 from agent.configload import ConfigError, load_config
 from agent.detector import DetectorError, PlateDetector
+from agent.pipeline import settings_of
 from agent.reader import PlateReader, ReaderError
-from agent.recognise import Recognizer, RecognizerSettings
+from agent.recognise import Recognizer
 from agent.syntax import supported
 
 if TYPE_CHECKING:
@@ -115,8 +116,7 @@ def _recognizer(
         except ReaderError as exc:
             _err(f"{exc} (recognition.screen_card)")
             return None
-    settings = RecognizerSettings(rec.min_plate_width, rec.roi, rec.refine_corners)
-    return Recognizer(detector, reader, settings, screen)
+    return Recognizer(detector, reader, settings_of(rec), screen)
 
 
 def _cmd_read(args: argparse.Namespace) -> int:

@@ -25,7 +25,7 @@ from agent.events import PlateRead
 from agent.vote import is_piece, similarity, vote
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     import numpy.typing as npt
 
@@ -217,21 +217,23 @@ class Tracker:
         """
         ended = [t for t in self._tracks if mono_s - t.last_mono >= self._timeout]
         self._tracks = [t for t in self._tracks if mono_s - t.last_mono < self._timeout]
-        reads = []
-        for track in ended:
-            host = self._same_pass(track, self._tracks)
-            if host is not None:
-                _merge(track, into=host)
-            elif (read := self._close(track)) is not None:
-                reads.append(read)
-        return reads
+        return self._end(ended, lambda _: self._tracks)
 
     def flush(self) -> list[PlateRead]:
         """Close every open pass (shutdown), fragments of one pass together."""
         ended, self._tracks = sorted(self._tracks, key=lambda t: t.last_mono), []
+        return self._end(ended, lambda i: ended[i + 1 :])
+
+    def _end(
+        self, ended: list[_Track], still_open: Callable[[int], Sequence[_Track]]
+    ) -> list[PlateRead]:
+        """Read each ended track, or merge it into a track of the same pass still open.
+
+        ``still_open(i)``: the tracks the ``i``-th ended track may hand its reads to.
+        """
         reads = []
         for i, track in enumerate(ended):
-            host = self._same_pass(track, ended[i + 1 :])
+            host = self._same_pass(track, still_open(i))
             if host is not None:
                 _merge(track, into=host)
             elif (read := self._close(track)) is not None:
@@ -264,7 +266,7 @@ class Tracker:
             # longer, but must not date the read into the next vehicle's pass.
             track.last_wall_ms = wall_ms
             track.texts.append(sighting.text)
-            conf = sum(sighting.text.char_conf) / max(1, len(sighting.text.char_conf))
+            conf = sighting.text.mean_conf
             if sighting.crop is not None and conf > track.best_conf:
                 track.best_conf, track.best_crop = conf, sighting.crop
 

@@ -104,7 +104,8 @@ def vote(
     winner = max(
         clusters, key=lambda c: (backing(c), len(c), sum(sum(r.char_conf) for _, r in c), -c[0][0])
     )
-    if backing(winner) < min_support:
+    backed = backing(winner)
+    if backed < min_support:
         return None
     length = Counter(len(r.text) for _, r in winner).most_common(1)[0][0]
     same_length = [r for _, r in winner if len(r.text) == length]
@@ -125,4 +126,4 @@ def vote(
         confs.append(round(share * _mean(support[best_char])))
     countries = Counter(r.country for _, r in winner if r.country)
     country = countries.most_common(1)[0][0] if countries else None
-    return Vote("".join(chars), tuple(confs), country, backing(winner), winner[0][0])
+    return Vote("".join(chars), tuple(confs), country, backed, winner[0][0])
