@@ -153,3 +153,33 @@ def test_french_w_can_be_two_vs_with_the_middle_apex_at_cap_height() -> None:
         assert top[:, -width // 8 :].max() > 0.5, font
         assert bottom[:, width // 2].max() < 0.5, font
         assert bottom[:, width // 4 : width // 3 + 1].max() > 0.5, font
+
+
+def test_french_m_has_upright_sides_and_a_middle_v_short_of_the_baseline() -> None:
+    for font in available_fonts():
+        m = draw._short_m(glyph(font, "M"), glyph(font, "I"), 0.6)
+        h, width = m.shape
+        assert m.shape == glyph(font, "M").shape, font
+        middle = m[:, width // 2 - 1 : width // 2 + 2].max(axis=1)
+        ink = np.flatnonzero(middle > 0.5)
+        # The V's apex ends well above the baseline; the sides run the full height.
+        assert ink.size, font
+        assert ink.max() < 0.75 * h, font
+        assert m[-max(1, h // 10) :, : width // 5].max() > 0.5, font
+        assert m[-max(1, h // 10) :, -width // 5 :].max() > 0.5, font
+
+
+def test_french_q_is_the_fonts_o_with_a_stub_tail() -> None:
+    for font in available_fonts():
+        o, q = glyph(font, "O"), glyph(font, "Q")
+        stub = draw._stub_q(o, q.shape)
+        ring = cv2.resize(o, (q.shape[1], q.shape[0]), interpolation=cv2.INTER_AREA)
+        h, width = stub.shape
+        assert stub.shape == q.shape, font
+        assert np.all(stub >= ring - 1e-6), font  # the ring is all there
+        extra = (stub - ring) > 0.5
+        ys, xs = np.nonzero(extra)
+        # The only added ink is a short stroke at the bottom right.
+        assert ys.size, font
+        assert ys.min() >= 0.55 * h, font
+        assert xs.min() >= 0.35 * width, font

@@ -26,7 +26,7 @@ def test_a_shard_is_the_same_data_every_time(tmp_path: Path) -> None:
     assert a["images"].shape == (16, HEIGHT, WIDTH)
     rows = zip(a["labels"], a["lengths"], strict=True)
     texts = ["".join(ALPHABET[k - 1] for k in row[:n]) for row, n in rows]
-    assert all(t.isalnum() and len(t) >= 5 for t in texts)
+    assert all(t.isalnum() and len(t) >= 3 for t in texts)  # the shortest: German "B A 1"
 
 
 def test_operator_crops_load_with_boxes_and_bad_rows_are_skipped(tmp_path: Path) -> None:

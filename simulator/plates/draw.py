@@ -93,6 +93,8 @@ class _Canvas:
     cap: float = 0.0  # > 0: no glyph wider than cap x the median width (plate fonts' W, M)
     bar_one: bool = False  # draw 1 as a plain bar (the old Brazilian font)
     vv_w: bool = False  # draw W as two joined Vs, the middle apex at full height (French font)
+    french_mq: bool = False  # the French font's M (short middle V) and Q (an O with a stub tail)
+    m_depth: float = 0.7  # how far down the cap height that M's middle V reaches
 
 
 def _stamp(img: Image, mask: npt.NDArray[np.float32], x: int, y: int, colour: Colour) -> None:
@@ -256,6 +258,10 @@ def _draw_line(
                 g = _bar(g)
             elif c == "W" and cv.vv_w:
                 g = _vv(g, glyph(cv.font, "I", cv.weight, cv.boxy))
+            elif c == "M" and cv.french_mq:
+                g = _short_m(g, glyph(cv.font, "I", cv.weight, cv.boxy), cv.m_depth)
+            elif c == "Q" and cv.french_mq:
+                g = _stub_q(glyph(cv.font, "O", cv.weight, cv.boxy), g.shape)
             mask = cv2.resize(g, (widths[i], ch), interpolation=cv2.INTER_AREA)
             _stamp(cv.img, mask, x, top, cv.ink)
             boxes.append((float(x), float(top), float(x + widths[i]), float(top + ch)))
@@ -281,6 +287,54 @@ def _bar(one: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return out
 
 
+def _stem(shape: tuple[int, ...], i: npt.NDArray[np.float32]) -> int:
+    """The stroke width of the font's ``i`` scaled to a glyph box of ``shape``."""
+    h, width = shape[:2]
+    ih, iw = i.shape
+    return max(1, min(width // 4, round(iw * h / ih)))
+
+
+def _polyline(
+    shape: tuple[int, ...], points: list[tuple[float, float]], stem: int
+) -> npt.NDArray[np.float32]:
+    h, width = shape[:2]
+    out = np.zeros((h, width), np.uint8)
+    pts = np.round(np.array(points) * 16).astype(np.int32)
+    cv2.polylines(
+        out, [pts], isClosed=False, color=255, thickness=stem, lineType=cv2.LINE_AA, shift=4
+    )
+    return out.astype(np.float32) / 255.0
+
+
+def _short_m(
+    m: npt.NDArray[np.float32], i: npt.NDArray[np.float32], depth: float
+) -> npt.NDArray[np.float32]:
+    """An M with upright sides whose middle V stops ``depth`` (0..1) down the cap height.
+
+    The French plate font's M does not reach the baseline; blurred, its short V reads
+    as the bar of an H to a reader that only knows text fonts' M.
+    """
+    h, width = m.shape
+    stem = _stem(m.shape, i)
+    half = stem / 2
+    pts = [(half, h - half), (half, half), (width / 2, depth * h), (width - half, half)]
+    return _polyline(m.shape, [*pts, (width - half, h - half)], stem)
+
+
+def _stub_q(o: npt.NDArray[np.float32], shape: tuple[int, ...]) -> npt.NDArray[np.float32]:
+    """The font's O, in the Q's box, with the French plate font's short tail.
+
+    That tail is a stub across the bottom right of the ring, barely past it: at plate
+    resolution the Q is an O with a tick, which the French syntax alone (no O) cannot
+    tell from a D.
+    """
+    h, width = shape[:2]
+    ring = cv2.resize(o, (width, h), interpolation=cv2.INTER_AREA)
+    stem = max(1, round(width * float(np.count_nonzero(o[o.shape[0] // 2] > 0.5)) / o.shape[1] / 2))
+    tail = _polyline(shape, [(0.62 * width, 0.74 * h), (0.9 * width, h - stem / 2)], stem)
+    return np.maximum(ring, tail)
+
+
 def _vv(w: npt.NDArray[np.float32], i: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """A W drawn as two joined Vs in the box of the font's ``w``, with the stem of ``i``.
 
@@ -289,17 +343,11 @@ def _vv(w: npt.NDArray[np.float32], i: npt.NDArray[np.float32]) -> npt.NDArray[n
     of text fonts (whose middle apex stops lower).
     """
     h, width = w.shape
-    ih, iw = i.shape
-    stem = max(1, min(width // 4, round(iw * h / ih)))
-    out = np.zeros((h, width), np.uint8)
+    stem = _stem(w.shape, i)
     half = stem / 2
     xs = [half, width * 0.27, width / 2, width * 0.73, width - half]
     ys = [half, h - half, half, h - half, half]
-    pts = np.round(np.stack([xs, ys], axis=1) * 16).astype(np.int32)
-    cv2.polylines(
-        out, [pts], isClosed=False, color=255, thickness=stem, lineType=cv2.LINE_AA, shift=4
-    )
-    return out.astype(np.float32) / 255.0
+    return _polyline(w.shape, list(zip(xs, ys, strict=True)), stem)
 
 
 def _screws(img: Image, rng: np.random.Generator) -> None:
@@ -407,6 +455,8 @@ def draw_plate(spec: PlateSpec, rng: np.random.Generator, level: float = 1.0) ->
         cv.cap = float(rng.uniform(1.0, 1.2))
     cv.bar_one = spec.style == "br_old" and rng.random() < 0.8
     cv.vv_w = spec.style.startswith("fr") and rng.random() < 0.5
+    cv.french_mq = spec.style == "fr" and rng.random() < 0.6
+    cv.m_depth = float(rng.uniform(0.55, 0.8))
     top = _top_banner(cv, spec, top)
     bottom = round(h * 0.86)
     if spec.lines == 2:
