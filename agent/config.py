@@ -214,6 +214,16 @@ class RecognitionConfig(_Section):
             "and one more crop read per plate."
         ),
     )
+    second_look: int = Field(
+        default=0,
+        ge=0,
+        le=4096,
+        description=(
+            "Long side (px) at which a frame none of whose reads fits a configured syntax is "
+            "searched again (the detector card's own size is 512), e.g. 768; 0: never. A "
+            "stream's empty frames would all pay for it; `anpr-agent read` uses 768 on photos."
+        ),
+    )
     countries: tuple[Annotated[str, Field(pattern=_COUNTRY)], ...] = Field(
         default=("B", "NL", "F", "D", "L"),
         min_length=1,
@@ -237,6 +247,12 @@ class RecognitionConfig(_Section):
         "frame coordinates (0..1, x right, y down); plates whose centre lies outside are "
         "ignored. None reads the whole frame.",
     )
+
+    @model_validator(mode="after")
+    def _second_look_is_a_size(self) -> RecognitionConfig:
+        if 0 < self.second_look < 64:
+            raise ValueError("recognition.second_look is a long side of 64 px or more, or 0")
+        return self
 
     @model_validator(mode="after")
     def _roi_is_a_polygon(self) -> RecognitionConfig:

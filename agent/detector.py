@@ -234,17 +234,21 @@ class PlateDetector:
         # Warm-up at the size a 16:9 frame gets, so the first real frame is not slow.
         self.detect(np.zeros((720, 1280), np.uint8))
 
-    def detect(self, image: Image) -> list[PlateBox]:
+    def detect(self, image: Image, long_side: int | None = None) -> list[PlateBox]:
         """Plate boxes in ``image`` (BGR or grey) pixels, best score first.
 
-        When nothing is found at the card's size, the frame is tried once more at
-        half that size: a plate filling a third of a close-up photo is wider than
-        anything the model saw in training, and at half size it is not.
+        The frame is scaled to the card's ``long_side`` unless ``long_side`` says
+        otherwise (rounded down to the card's multiple). When nothing is found, the
+        frame is tried once more at half that size: a plate filling a third of a
+        close-up photo is wider than anything the model saw in training, and at half
+        size it is not.
         """
-        boxes = self._detect_at(image, self.card.long_side)
+        m = self.card.multiple
+        side = self.card.long_side if long_side is None else max(m, long_side - long_side % m)
+        boxes = self._detect_at(image, side)
         if not boxes and self.coarse_retry:
-            half = max(self.card.multiple, self.card.long_side // 2)
-            boxes = self._detect_at(image, half - half % self.card.multiple)
+            half = max(m, side // 2)
+            boxes = self._detect_at(image, half - half % m)
         return boxes
 
     def refine(self, image: Image, box: PlateBox) -> PlateBox:

@@ -59,7 +59,10 @@ class ReadSink(Protocol):
 def settings_of(recognition: RecognitionConfig) -> RecognizerSettings:
     """The per-frame filters of a ``recognition`` config section."""
     return RecognizerSettings(
-        recognition.min_plate_width, recognition.roi, recognition.refine_corners
+        recognition.min_plate_width,
+        recognition.roi,
+        recognition.refine_corners,
+        recognition.second_look,
     )
 
 

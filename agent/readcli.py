@@ -14,6 +14,7 @@ here logs it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -29,7 +30,7 @@ from agent.configload import ConfigError, load_config
 from agent.detector import DetectorError, PlateDetector
 from agent.pipeline import settings_of
 from agent.reader import PlateReader, ReaderError
-from agent.recognise import Recognizer
+from agent.recognise import PHOTO_SECOND_LOOK, Recognizer
 from agent.syntax import supported
 
 if TYPE_CHECKING:
@@ -100,6 +101,10 @@ def _recognizer(
     args: argparse.Namespace, rec: RecognitionConfig, reader: PlateReader
 ) -> Recognizer | None:
     """Detector (and the configured screen) around ``reader``; None after an error line."""
+    look = args.second_look if args.second_look is not None else PHOTO_SECOND_LOOK
+    if 0 < look < 64 or look < 0:
+        _err(f"--second-look {look}: a long side of 64 px or more, or 0")
+        return None
     try:
         detector = PlateDetector(
             args.detector_card or _default_card(rec, rec.detector_card),
@@ -116,7 +121,8 @@ def _recognizer(
         except ReaderError as exc:
             _err(f"{exc} (recognition.screen_card)")
             return None
-    return Recognizer(detector, reader, settings_of(rec), screen)
+    settings = dataclasses.replace(settings_of(rec), second_look=look)
+    return Recognizer(detector, reader, settings, screen)
 
 
 def _cmd_read(args: argparse.Namespace) -> int:
@@ -176,5 +182,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     read.add_argument("--card", type=Path, metavar="CARD", help="override the reader card")
     read.add_argument(
         "--detector-card", type=Path, metavar="CARD", help="override the detector card"
+    )
+    read.add_argument(
+        "--second-look",
+        type=int,
+        metavar="PX",
+        help=f"search a photo none of whose reads fits a syntax again at this long side "
+        f"(default {PHOTO_SECOND_LOOK}; 0: never)",
     )
     read.set_defaults(func=_cmd_read)

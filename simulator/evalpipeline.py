@@ -29,7 +29,7 @@ import cv2
 
 from agent.config import RecognitionConfig
 from agent.pipeline import Passes, build_recognizer
-from agent.recognise import plausibility
+from agent.recognise import PHOTO_SECOND_LOOK, plausibility
 from agent.tracker import iou
 from simulator.evalreader import DEFAULT_REAL_DEV, REPO, SET_COUNTRIES
 
@@ -76,8 +76,9 @@ def _score_photos(
         if image is None:
             continue
         n += 1
-        boxes = recognizer.detector.detect(image)
         sightings = recognizer.recognise(image)
+        # The frame-level boxes, and those a second look found (sightings carry them).
+        boxes = recognizer.detector.detect(image) + [s.box for s in sightings]
         found += any(iou(b.xywh, box) >= 0.5 for b in boxes)
         plates = sorted(
             (s for s in sightings if s.text is not None), key=plausibility, reverse=True
@@ -130,6 +131,7 @@ def eval_photos(
             reader_card,
             countries=SET_COUNTRIES[subset] or ("F",),
             screen_card=screen_card,
+            second_look=PHOTO_SECOND_LOOK,  # as `anpr-agent read` searches photos
         )
         recognizer = build_recognizer(rec)
         if not SET_COUNTRIES[subset]:

@@ -261,3 +261,12 @@ def test_lane_zones_are_polygons_of_known_lanes(tmp_path: Path) -> None:
     text = EXAMPLE.read_text().replace("[1.0, 0.3], [1.0, 1.0]", "[1.5, 0.3], [1.0, 1.0]")
     (line,) = _problems(_write(tmp_path, text))
     assert line.startswith("camera.lane_zones.1.polygon.1.0: 1.5: ")
+
+
+def test_a_second_look_is_a_frame_size_or_off(tmp_path: Path) -> None:
+    assert load_config(EXAMPLE, {}).config.recognition.second_look == 0
+    text = EXAMPLE.read_text().replace("second_look = 0", "second_look = 768")
+    assert load_config(_write(tmp_path, text), {}).config.recognition.second_look == 768
+    text = EXAMPLE.read_text().replace("second_look = 0", "second_look = 32")
+    (line,) = _problems(_write(tmp_path, text))
+    assert "second_look" in line

@@ -129,6 +129,41 @@ def test_a_frame_with_one_plate_reads_as_well_as_its_true_crop(recognizer: Recog
     assert pipeline_exact >= truth_exact - 1, f"{pipeline_exact} vs {truth_exact} of 8"
 
 
+@needs_model
+def test_a_second_look_runs_only_when_no_read_fits_a_syntax(
+    detector: PlateDetector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sizes: list[int | None] = []
+    detect = detector.detect
+
+    def spy(image: np.ndarray, long_side: int | None = None) -> list[PlateBox]:
+        sizes.append(long_side)
+        return detect(image, long_side)
+
+    monkeypatch.setattr(detector, "detect", spy)
+    reader = PlateReader(READ_CARD, threads=1, countries=("B",), threshold=0.5)
+    rec = Recognizer(detector, reader, RecognizerSettings(min_plate_width=40, second_look=768))
+    frame, _, text = _frame_with_plate(1)
+    assert [s.text.text for s in rec.recognise(frame) if s.text is not None][:1] == [text]
+    assert sizes == [None]  # a valid read: no second search
+    sizes.clear()
+    empty = np.full((720, 1280, 3), 90, np.uint8)
+    assert all(s.text is None for s in rec.recognise(empty))
+    assert sizes == [None, 768]
+
+
+@needs_model
+@pytest.mark.parametrize("width", [80, 140, 220])
+def test_a_plate_both_searches_find_is_one_sighting(detector: PlateDetector, width: int) -> None:
+    # A Belgian plate under a French syntax never reads valid: the second look always runs.
+    reader = PlateReader(READ_CARD, threads=1, countries=("F",), threshold=0.5)
+    rec = Recognizer(detector, reader, RecognizerSettings(min_plate_width=40, second_look=768))
+    frame, quad, _ = _frame_with_plate(2, width=width)
+    truth = (*quad.min(0), *(quad.max(0) - quad.min(0)))
+    on_plate = [s for s in rec.recognise(frame) if iou(s.box.xywh, truth) >= 0.3]
+    assert len(on_plate) == 1
+
+
 def test_the_int8_screen_is_the_quantized_twin_of_the_shipped_reader() -> None:
     # A reader retrained without quantizing again would leave a stale screen beside it.
     reader = json.loads(READ_CARD.read_text(encoding="utf-8"))
@@ -302,6 +337,17 @@ def test_read_cli_exits_2_on_a_tampered_detector(
     rc = agent_main(["read", "--detector-card", str(tmp_path / "detector.card.json"), str(image)])
     assert rc == 2
     assert "sha256" in capsys.readouterr().err
+
+
+def test_read_cli_refuses_a_second_look_smaller_than_a_frame(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = tmp_path / "x.png"
+    cv2.imwrite(str(image), np.zeros((10, 10, 3), np.uint8))
+    assert agent_main(["read", "--second-look", "10", str(image)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "--second-look 10" in err[0]
 
 
 def test_roi_filters_plates_whose_centre_lies_outside() -> None:
