@@ -32,8 +32,9 @@ TRAINING_DATA = (
     "generated texts in the Belgian, Dutch, French (SIV and FNI), German, Luxembourgish, "
     "other-EU and Brazilian syntaxes, drawn in OFL condensed fonts (OSP-DIN, Barlow "
     "Condensed, Roboto Condensed, Oswald, Archivo Narrow, PT Sans Narrow, Bebas Neue), "
-    "some plates with curves squared, W/M squeezed and the old Brazilian 1 printed as a "
-    f"bar, as plate alphabets draw them (renderer v{RENDER_VERSION}), with EU band, "
+    "some plates with curves squared, W/M squeezed, the French W, M and Q and the old "
+    "Brazilian 1 drawn as those plate alphabets draw them "
+    f"(renderer v{RENDER_VERSION}), with EU band, "
     "furniture distractors, pose, blur, noise, glare, IR grey, "
     "occlusion and JPEG. No photographs and no personal data were used for training."
 )
