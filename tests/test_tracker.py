@@ -53,6 +53,14 @@ def test_pieces_of_a_plate_leaving_the_view_count_for_the_whole_plate() -> None:
     assert result.support == 9 + 13 + 4  # 5Q63 is two edits from any piece of it
 
 
+def test_a_two_line_plate_read_whole_a_quarter_as_often_as_its_first_line_is_whole() -> None:
+    # 300 s synthetic video, seed 7: the first line alone 23 times, the whole plate 6.
+    reads = [_text("5O67", 990)] * 12 + [_text("5Q67", 950)] * 11 + [_text("5067PER", 900)] * 6
+    result = vote(reads, min_support=2)
+    assert result is not None
+    assert result.text == "5067PER"
+
+
 def test_a_lone_long_read_does_not_collect_the_reads_of_the_plate_inside_it() -> None:
     reads = [_text("1ABC123")] * 10 + [_text("GH1ABC123QWE", 990)] * 2
     result = vote(reads, min_support=2)
