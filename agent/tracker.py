@@ -110,21 +110,16 @@ def _same_plate(track: _Track, text: PlateText | None) -> bool:
     if text is None or not _sure(text):
         return True
     sure = [r for r in track.texts if _sure(r)][-_RECENT:]
-    return not sure or any(
-        similarity(r.text, text.text) >= _SAME_PLATE
-        or is_piece(text.text, r.text)
-        or is_piece(r.text, text.text)
-        for r in sure
-    )
+    return not sure or any(_alike(r.text, text.text, _SAME_PLATE) for r in sure)
 
 
 def _sure(text: PlateText) -> bool:
     return text.country is not None and text.mean_conf >= _SURE
 
 
-def _one_plate(a: str, b: str) -> bool:
-    """Reads of one plate: all but one character in eight alike, or one a piece of the other."""
-    return similarity(a, b) >= _ONE_PLATE or is_piece(a, b) or is_piece(b, a)
+def _alike(a: str, b: str, least: float) -> bool:
+    """Reads of one plate: at least ``least`` similar, or one a piece of the other."""
+    return similarity(a, b) >= least or is_piece(a, b) or is_piece(b, a)
 
 
 def _merge(track: _Track, *, into: _Track) -> None:
@@ -252,7 +247,8 @@ class Tracker:
             if other.lanes.most_common(1)[0][0] != lane:
                 continue
             theirs = vote(other.texts)
-            if theirs is not None and _one_plate(mine.text, theirs.text):
+            # All but one character in eight alike, or one a piece of the other.
+            if theirs is not None and _alike(mine.text, theirs.text, _ONE_PLATE):
                 return other
         return None
 

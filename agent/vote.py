@@ -37,15 +37,20 @@ class Vote:
     best: int  # index (into the input) of the winning cluster's most confident read
 
 
-def levenshtein(a: str, b: str) -> int:
-    """Edit distance (insertions, deletions, substitutions)."""
-    previous = list(range(len(b) + 1))
+def _last_row(a: str, b: str, first: list[int]) -> list[int]:
+    """The edit-distance table's last row for ``a`` against ``b``, starting from ``first``."""
+    previous = first
     for i, ca in enumerate(a, 1):
         current = [i]
         for j, cb in enumerate(b, 1):
             current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
         previous = current
-    return previous[-1]
+    return previous
+
+
+def levenshtein(a: str, b: str) -> int:
+    """Edit distance (insertions, deletions, substitutions)."""
+    return _last_row(a, b, list(range(len(b) + 1)))[-1]
 
 
 def similarity(a: str, b: str) -> float:
@@ -57,13 +62,8 @@ def similarity(a: str, b: str) -> float:
 
 def piece_distance(piece: str, whole: str) -> int:
     """Fewest edits that turn ``piece`` into some substring of ``whole``."""
-    previous = [0] * (len(whole) + 1)  # a match may start anywhere in ``whole``
-    for i, cp in enumerate(piece, 1):
-        current = [i]
-        for j, cw in enumerate(whole, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (cp != cw)))
-        previous = current
-    return min(previous)  # ... and end anywhere
+    # A match may start anywhere in ``whole`` (a first row of zeros) and end anywhere.
+    return min(_last_row(piece, whole, [0] * (len(whole) + 1)))
 
 
 def is_piece(piece: str, whole: str) -> bool:
