@@ -224,6 +224,15 @@ class RecognitionConfig(_Section):
             "stream's empty frames would all pay for it; `anpr-agent read` uses 768 on photos."
         ),
     )
+    fuse_crops: bool = Field(
+        default=False,
+        description=(
+            "Read each plate that reads also cut a little looser and tighter (and with its "
+            "refined corners), and take the text those crops together find most probable. "
+            "Three more crops read per plate; a stream's voter already weighs many frames, "
+            "`anpr-agent read` does it on photos."
+        ),
+    )
     countries: tuple[Annotated[str, Field(pattern=_COUNTRY)], ...] = Field(
         default=("B", "NL", "F", "D", "L"),
         min_length=1,

@@ -31,7 +31,7 @@ from agent.syntax import SHAPES, SUPPORTED, check, visitors
 if TYPE_CHECKING:
     from agent.ocr import Decoded
 
-__all__ = ["MAX_GAP", "Fitted", "Labels", "Settled", "fit", "settle"]
+__all__ = ["MAX_GAP", "Fitted", "Labels", "Settled", "fit", "log_likelihood", "settle"]
 
 # Nats by which a domestic fit may trail the free read, set with `anpr-sim eval reader`
 # (models/README.md): larger fixes more of the configured countries' misreads,
@@ -111,6 +111,34 @@ def settle(
 
 
 _AS_READ = 0.5  # nats: a fit this close to the free read is the read itself
+_NONE = -1e30  # log of a probability too small to matter, kept finite (no inf warnings)
+
+
+def log_likelihood(probs: Floats, text: str, alphabet: str, blank: int) -> float:
+    """The CTC log-likelihood of ``text``: every alignment of it summed (the forward pass).
+
+    ``probs`` is one T x C softmax output. Greedy and Viterbi decoding score one
+    path; this scores the text, so the reads of several crops of one plate can be
+    weighed on the same footing. A character outside ``alphabet`` gives ``_NONE``.
+    """
+    if any(ch not in alphabet for ch in text):
+        return _NONE
+    cols = [alphabet.index(ch) for ch in text]
+    ext = np.full(2 * len(cols) + 1, blank, np.int64)
+    ext[1::2] = [c + 1 if c >= blank else c for c in cols]
+    # Character state s may be entered from s - 2 (skipping the blank between) unless
+    # it repeats the character before it: "AA" needs a blank between its two As.
+    skip = np.zeros(ext.size, np.bool_)
+    skip[3::2] = ext[3::2] != ext[1:-2:2]
+    logp = np.log(np.maximum(probs, _FLOOR)).astype(np.float64)
+    alpha = np.full(ext.size, _NONE)
+    alpha[: min(2, ext.size)] = logp[0, ext[:2]]
+    one, two = np.full(ext.size, _NONE), np.full(ext.size, _NONE)
+    for t in range(1, logp.shape[0]):
+        one[1:] = alpha[:-1]
+        two[2:] = np.where(skip[2:], alpha[:-2], _NONE)
+        alpha = np.logaddexp(np.logaddexp(alpha, one), two) + logp[t, ext]
+    return float(np.logaddexp(alpha[-1], alpha[-2])) if ext.size > 1 else float(alpha[-1])
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,6 +63,7 @@ def settings_of(recognition: RecognitionConfig) -> RecognizerSettings:
         recognition.roi,
         recognition.refine_corners,
         recognition.second_look,
+        recognition.fuse_crops,
     )
 
 

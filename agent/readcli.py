@@ -121,7 +121,7 @@ def _recognizer(
         except ReaderError as exc:
             _err(f"{exc} (recognition.screen_card)")
             return None
-    settings = dataclasses.replace(settings_of(rec), second_look=look)
+    settings = dataclasses.replace(settings_of(rec), second_look=look, fuse=not args.single_cut)
     return Recognizer(detector, reader, settings, screen)
 
 
@@ -189,5 +189,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="PX",
         help=f"search a photo none of whose reads fits a syntax again at this long side "
         f"(default {PHOTO_SECOND_LOOK}; 0: never)",
+    )
+    read.add_argument(
+        "--single-cut",
+        action="store_true",
+        help="read each plate from its box alone, not also cut looser and tighter as one "
+        "read (faster, a little less exact)",
     )
     read.set_defaults(func=_cmd_read)

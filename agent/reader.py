@@ -14,22 +14,24 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import onnxruntime as ort
 
 from agent.cards import check_rules, need, read_card, verified_model
 from agent.events import PlateText
-from agent.fitctc import MAX_GAP, Settled, settle
+from agent.fitctc import MAX_GAP, Settled, log_likelihood, settle
 from agent.ocr import InputSpec, ctc_greedy, prepare
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
-    import numpy.typing as npt
-
-__all__ = ["PlateReader", "ReaderCard", "ReaderError", "load_card"]
+__all__ = ["PlateReader", "ReaderCard", "ReaderError", "Views", "load_card"]
 
 TASK = "plate-text-ctc"
+# One crop's model outputs (T x C each): the crop whole, and split in two lines where
+# it may hold a two-line plate; empty for a degenerate crop.
+Views = list[npt.NDArray[np.float32]]
 # Crops narrower than this (width / height) may hold a two-line plate.
 TWO_LINE_MAX_ASPECT = 2.0
 MIN_CHARS = 2
@@ -199,6 +201,10 @@ class PlateReader:
 
     def read_many(self, crops: Sequence[npt.NDArray[np.uint8]]) -> list[PlateText | None]:
         """Read each crop (BGR or grey) as one plate, in one batch; None where none is read."""
+        return [self.read_outputs(views) for views in self.outputs(crops)]
+
+    def outputs(self, crops: Sequence[npt.NDArray[np.uint8]]) -> list[Views]:
+        """Each crop's T x C outputs (its ``Views``), all crops in one batch."""
         inputs: list[npt.NDArray[np.float32]] = []
         owners: list[int] = []
         for i, crop in enumerate(crops):
@@ -210,15 +216,57 @@ class PlateReader:
             if self.card.two_line_split and w < TWO_LINE_MAX_ASPECT * h:
                 inputs.append(prepare(crop, self.card.spec, two_line=True))
                 owners.append(i)
-        by_crop: list[list[Settled]] = [[] for _ in crops]
+        views: list[Views] = [[] for _ in crops]
         if inputs:
-            probs = self.infer(np.stack(inputs))
-            for owner, p in zip(owners, probs, strict=True):
-                decoded = ctc_greedy(p, self.card.alphabet, self.card.blank)
-                if len(decoded.text) < MIN_CHARS or decoded.mean_conf < self.threshold:
-                    continue  # no plate here: not worth settling (false boxes are common)
-                by_crop[owner].append(settle(p, decoded, self.card, self.countries, self.max_gap))
-        return [_as_plate(_pick(c)) for c in by_crop]
+            for owner, p in zip(owners, self.infer(np.stack(inputs)), strict=True):
+                views[owner].append(p)
+        return views
+
+    def read_outputs(self, views: Views) -> PlateText | None:
+        """One crop's read from its outputs (``outputs``); None when none is read."""
+        return _as_plate(_pick(self._settled(views)))
+
+    def read_fused(self, crops: Sequence[Views]) -> tuple[PlateText, int] | None:
+        """One plate cut several ways (looser, tighter, corners found again): one read.
+
+        ``crops`` holds each cut's outputs (``outputs``). Each cut's own read is a
+        candidate; the cuts together weigh each candidate by the sum of its CTC
+        log-likelihoods (``fitctc.log_likelihood``, per cut its likelier view), and
+        candidates a configured syntax accepts go first. A cut that clips a stroke
+        may be sure of a wrong character, yet the other cuts still find the true
+        text likelier. Returns the read and the index of the cut surest of it; None
+        when no cut reads as a plate.
+        """
+        best: dict[str, tuple[Settled, int]] = {}
+        for i, views in enumerate(crops):
+            for s in self._settled(views):
+                if s.text not in best or s.mean_conf > best[s.text][0].mean_conf:
+                    best[s.text] = (s, i)
+        if not best:
+            return None
+        pool = [c for c in best.values() if c[0].country is not None] or list(best.values())
+        card = self.card
+
+        def weight(candidate: tuple[Settled, int]) -> float:
+            text = candidate[0].text
+            return sum(
+                max(log_likelihood(p, text, card.alphabet, card.blank) for p in views)
+                for views in crops
+                if views
+            )
+
+        settled, index = max(pool, key=weight)
+        return PlateText(settled.text, settled.char_conf, settled.country), index
+
+    def _settled(self, views: Views) -> list[Settled]:
+        """The views' reads, settled against the syntaxes; none below the threshold."""
+        out = []
+        for p in views:
+            decoded = ctc_greedy(p, self.card.alphabet, self.card.blank)
+            if len(decoded.text) < MIN_CHARS or decoded.mean_conf < self.threshold:
+                continue  # no plate here: not worth settling (false boxes are common)
+            out.append(settle(p, decoded, self.card, self.countries, self.max_gap))
+        return out
 
     def read(self, crop: npt.NDArray[np.uint8]) -> PlateText | None:
         """Read one crop; None when it holds no confident plate."""

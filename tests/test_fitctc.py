@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
+import pytest
 
-from agent.fitctc import MAX_GAP, Labels, Settled, fit, settle
+from agent.fitctc import MAX_GAP, Labels, Settled, fit, log_likelihood, settle
 from agent.ocr import ctc_greedy
 from agent.reader import _pick
 from agent.syntax import visitors
@@ -117,3 +119,27 @@ def test_the_reader_keeps_the_candidate_it_is_surest_of_not_the_one_a_syntax_fit
     split = Settled("SV85509", (990,) * 7, None)
     assert _pick([jumble, split]) == split
     assert _pick([]) is None
+
+
+@pytest.mark.parametrize("blank", [0, 2])
+def test_a_texts_likelihood_sums_every_path_that_spells_it(blank: int) -> None:
+    # Five frames, three letters and the blank: every one of the 4**5 paths, collapsed.
+    rng = np.random.default_rng(blank)
+    probs = rng.dirichlet(np.ones(4), 5).astype(np.float32)
+    letters = "ABC"
+    totals: dict[str, float] = {}
+    for path in itertools.product(range(4), repeat=5):
+        text, prev = "", -1
+        for k in path:
+            if k not in (prev, blank):
+                text += letters[k - 1 if k > blank else k]
+            prev = k
+        totals[text] = totals.get(text, 0.0) + float(np.prod(probs[range(5), path]))
+    for text in ("", "A", "AA", "AB", "ABA", "CCC", "ABCA"):
+        want = math.log(totals[text]) if text in totals else None
+        got = log_likelihood(probs, text, letters, blank)
+        if want is None:  # "AAAA" style texts need more frames than there are
+            assert got < -1e20
+        else:
+            assert got == pytest.approx(want, rel=1e-5)
+    assert log_likelihood(probs, "AZ", letters, blank) < -1e20  # Z is not in the alphabet

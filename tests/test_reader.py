@@ -161,3 +161,49 @@ def test_sim_eval_reader_scores_a_synthetic_set(
 
 def test_real_dev_is_skipped_cleanly_when_absent(tmp_path: Path) -> None:
     assert real_dev(tmp_path / "nowhere", "fr") == []
+
+
+def _spelled(reader: PlateReader, text: str, doubt: dict[int, tuple[str, float]]) -> np.ndarray:
+    """Hand-made T x C outputs spelling ``text`` for the reader's card; ``doubt`` maps a
+    character index to (the other character, its share) at that character's frames."""
+    card = reader.card
+    t_len = 32
+    probs = np.full((t_len, card.classes), 1e-4, np.float32)
+
+    def col(ch: str) -> int:
+        k = card.alphabet.index(ch)
+        return k + 1 if k >= card.blank else k
+
+    probs[:, card.blank] = 1.0
+    for i, ch in enumerate(text):
+        for t in (3 * i + 1, 3 * i + 2):
+            probs[t, card.blank] = 1e-4
+            other, share = doubt.get(i, (ch, 0.0))
+            probs[t, col(ch)] = 1.0 - share
+            probs[t, col(other)] += share
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
+def test_fused_cuts_outvote_one_cut_sure_of_a_wrong_character() -> None:
+    reader = PlateReader(CARD, threads=1, countries=("F",), threshold=0.5)
+    sure_wrong = [_spelled(reader, "AB123CM", {6: ("W", 0.03)})]  # M at 0.97
+    doubtful = [_spelled(reader, "AB123CW", {6: ("M", 0.1)})]  # W at 0.9
+    # Alone, the surer cut wins (what max-confidence over the cuts would send) ...
+    first = reader.read_outputs(sure_wrong)
+    assert first is not None
+    assert first.text == "AB123CM"
+    # ... together, three cuts that lean to W outweigh it.
+    fused = reader.read_fused([sure_wrong, doubtful, doubtful, doubtful])
+    assert fused is not None
+    text, index = fused
+    assert (text.text, text.country, index) == ("AB123CW", "F", 1)
+    # Two of four leaning the other way do not.
+    fused = reader.read_fused([sure_wrong, sure_wrong, doubtful, doubtful])
+    assert fused is not None
+    assert fused[0].text == "AB123CM"
+
+
+def test_fusing_cuts_of_which_none_reads_gives_nothing(reader: PlateReader) -> None:
+    blank = np.full((32, 200, 3), 128, np.uint8)
+    assert reader.read_fused(reader.outputs([blank, blank, np.zeros((1, 5), np.uint8)])) is None
+    assert reader.read_fused([]) is None
