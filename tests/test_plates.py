@@ -153,6 +153,12 @@ def test_french_w_can_be_two_vs_with_the_middle_apex_at_cap_height() -> None:
         assert top[:, -width // 8 :].max() > 0.5, font
         assert bottom[:, width // 2].max() < 0.5, font
         assert bottom[:, width // 4 : width // 3 + 1].max() > 0.5, font
+        # The French font's own W: nearly upright sides, the apex a little short.
+        upright = draw._vv(w, glyph(font, "I"), foot=0.08, apex=0.2)
+        top, bottom = upright[: max(1, h // 8)], upright[h - max(1, h // 8) :]
+        assert bottom[:, : width // 5].max() > 0.5, font  # feet near the sides
+        assert bottom[:, width // 2 - width // 10 : width // 2 + width // 10 + 1].max() < 0.5, font
+        assert top[:, width // 2 - width // 10 : width // 2 + width // 10 + 1].max() < 0.5, font
 
 
 def test_french_m_has_upright_sides_and_a_middle_v_short_of_the_baseline() -> None:

@@ -32,8 +32,8 @@ def test_a_shard_is_the_same_data_every_time(tmp_path: Path) -> None:
 def test_operator_crops_load_with_boxes_and_bad_rows_are_skipped(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     plate = render_plate(rng, "B", level=0.0)
-    photo = np.zeros((300, 400, 3), np.uint8)
     h, w = plate.image.shape[:2]
+    photo = np.zeros((h + 200, w + 100, 3), np.uint8)
     photo[100 : 100 + h, 50 : 50 + w] = plate.image
     cv2.imwrite(str(tmp_path / "photo.jpg"), photo)
     cv2.imwrite(str(tmp_path / "crop.png"), plate.image)

@@ -92,7 +92,9 @@ class _Canvas:
     boxy: float = 0.0  # how square the curves are (glyphs._squarify)
     cap: float = 0.0  # > 0: no glyph wider than cap x the median width (plate fonts' W, M)
     bar_one: bool = False  # draw 1 as a plain bar (the old Brazilian font)
-    vv_w: bool = False  # draw W as two joined Vs, the middle apex at full height (French font)
+    vv_w: bool = False  # draw W as two joined Vs, the French font's (see _vv)
+    vv_foot: float = 0.27  # where the W's left V bottoms out, as a fraction of its width
+    vv_apex: float = 0.0  # how far below the cap height its middle apex stops
     french_mq: bool = False  # the French font's M (short middle V) and Q (an O with a stub tail)
     m_depth: float = 0.7  # how far down the cap height that M's middle V reaches
 
@@ -257,7 +259,7 @@ def _draw_line(
             if c == "1" and cv.bar_one:
                 g = _bar(g)
             elif c == "W" and cv.vv_w:
-                g = _vv(g, glyph(cv.font, "I", cv.weight, cv.boxy))
+                g = _vv(g, glyph(cv.font, "I", cv.weight, cv.boxy), cv.vv_foot, cv.vv_apex)
             elif c == "M" and cv.french_mq:
                 g = _short_m(g, glyph(cv.font, "I", cv.weight, cv.boxy), cv.m_depth)
             elif c == "Q" and cv.french_mq:
@@ -335,18 +337,25 @@ def _stub_q(o: npt.NDArray[np.float32], shape: tuple[int, ...]) -> npt.NDArray[n
     return np.maximum(ring, tail)
 
 
-def _vv(w: npt.NDArray[np.float32], i: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+def _vv(
+    w: npt.NDArray[np.float32], i: npt.NDArray[np.float32], foot: float = 0.27, apex: float = 0.0
+) -> npt.NDArray[np.float32]:
     """A W drawn as two joined Vs in the box of the font's ``w``, with the stem of ``i``.
 
-    The French plate font's W is narrow and its middle apex reaches the cap height,
-    so at plate resolution it reads as M, N or H to a reader that only knows the W
-    of text fonts (whose middle apex stops lower).
+    The French plate font's W is narrow, with nearly upright outer strokes and a
+    middle apex anywhere from the cap height down to about half of it: the
+    font's M upside down. A reader that knows only text fonts' W (slanted sides)
+    and the French M (upright sides, a V from the top) reads it as M, N or H.
+    ``foot`` is where the left V bottoms out (near 0.1: upright sides, near
+    0.27: a text font's slant) and ``apex`` how far below the cap height the
+    middle apex stops, both as fractions of the glyph box.
     """
     h, width = w.shape
     stem = _stem(w.shape, i)
     half = stem / 2
-    xs = [half, width * 0.27, width / 2, width * 0.73, width - half]
-    ys = [half, h - half, half, h - half, half]
+    low = max(foot * width, stem)  # the feet stay inside the box with the stroke
+    xs = [half, low, width / 2, width - low, width - half]
+    ys = [half, h - half, half + apex * h, h - half, half]
     return _polyline(w.shape, list(zip(xs, ys, strict=True)), stem)
 
 
@@ -454,7 +463,10 @@ def draw_plate(spec: PlateSpec, rng: np.random.Generator, level: float = 1.0) ->
     elif rng.random() < 0.4:
         cv.cap = float(rng.uniform(1.0, 1.2))
     cv.bar_one = spec.style == "br_old" and rng.random() < 0.8
-    cv.vv_w = spec.style.startswith("fr") and rng.random() < 0.5
+    cv.vv_w = spec.style.startswith("fr") and rng.random() < 0.7
+    # Real French Ws have nearly upright sides like the font's M; text-font Ws slant.
+    cv.vv_foot = float(rng.uniform(0.08, 0.27))
+    cv.vv_apex = float(rng.uniform(0.0, 0.6))
     cv.french_mq = spec.style == "fr" and rng.random() < 0.6
     cv.m_depth = float(rng.uniform(0.55, 0.8))
     top = _top_banner(cv, spec, top)
