@@ -227,10 +227,10 @@ class RecognitionConfig(_Section):
     fuse_crops: bool = Field(
         default=False,
         description=(
-            "Read each plate that reads also cut a little looser and tighter (and with its "
-            "refined corners), and take the text those crops together find most probable. "
-            "Three more crops read per plate; a stream's voter already weighs many frames, "
-            "`anpr-agent read` does it on photos."
+            "Where a plate's box and its refined box read differently, also cut it looser "
+            "and tighter and take the text the four cuts together find most probable (two "
+            "more crops read). Off: with reader 0.6.0 it mends as many real photos as it "
+            "breaks (models/README); `anpr-agent read --fuse` turns it on for photos."
         ),
     )
     countries: tuple[Annotated[str, Field(pattern=_COUNTRY)], ...] = Field(

@@ -121,7 +121,9 @@ def _recognizer(
         except ReaderError as exc:
             _err(f"{exc} (recognition.screen_card)")
             return None
-    settings = dataclasses.replace(settings_of(rec), second_look=look, fuse=not args.single_cut)
+    settings = dataclasses.replace(settings_of(rec), second_look=look)
+    if args.fuse:
+        settings = dataclasses.replace(settings, fuse=True)
     return Recognizer(detector, reader, settings, screen)
 
 
@@ -191,9 +193,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         f"(default {PHOTO_SECOND_LOOK}; 0: never)",
     )
     read.add_argument(
-        "--single-cut",
+        "--fuse",
         action="store_true",
-        help="read each plate from its box alone, not also cut looser and tighter as one "
-        "read (faster, a little less exact)",
+        help="where a box and its refined box read differently, read the plate from four "
+        "cuts as one (recognition.fuse_crops)",
     )
     read.set_defaults(func=_cmd_read)

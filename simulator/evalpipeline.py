@@ -132,7 +132,6 @@ def eval_photos(
             countries=SET_COUNTRIES[subset] or ("F",),
             screen_card=screen_card,
             second_look=PHOTO_SECOND_LOOK,  # as `anpr-agent read` searches photos
-            fuse_crops=True,  # and reads them
         )
         recognizer = build_recognizer(rec)
         if not SET_COUNTRIES[subset]:

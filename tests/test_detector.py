@@ -373,13 +373,13 @@ def test_read_cli_on_photos_reports_a_corrupt_image_and_reads_the_rest(
 
 
 @needs_model
-def test_read_cli_single_cut_reads_the_plate_too(
+def test_read_cli_fusing_cuts_reads_the_plate_too(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     frame, _, text = _frame_with_plate(3)
     cv2.imwrite(str(tmp_path / "a.png"), frame)
     tops = []
-    for extra in ([], ["--single-cut"]):
+    for extra in ([], ["--fuse"]):
         assert agent_main(["read", "--json", *extra, str(tmp_path / "a.png")]) == 0
         tops.append(json.loads(capsys.readouterr().out)["plates"][0]["text"])
     assert tops == [text, text]
