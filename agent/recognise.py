@@ -50,7 +50,8 @@ SCREEN_MARGIN = 0.15
 PHOTO_SECOND_LOOK = 768  # `anpr-agent read`: real-dev fr top-1 77.3 -> 79.6 % (models/README)
 SAME_BOX = 0.3  # IoU above which two searches' boxes are the same plate
 # ``fuse``: the refined box also cut this much looser and tighter (width, height factors
-# about its centre). Real-dev top-1 (reader 0.5.0) fr 80.1 -> 81.0 % (models/README).
+# about its centre). Real-dev fr top-1 with reader 0.5.0 80.1 -> 81.0 %, with 0.6.0
+# unchanged at 84.4 % (models/README): off by default.
 FUSE_CUTS = ((1.05, 1.10), (0.95, 0.90))
 
 
@@ -136,6 +137,10 @@ class Recognizer:
         a plate on a body of its own brightness (a white plate on a white car) can
         stay below the detector's threshold, and larger it does not; a frame that
         already has a valid read costs nothing more.
+
+        With ``fuse`` (and ``refine``), a box and its refined box that read
+        differently, one of them syntax-valid, are read as one from four cuts
+        (``PlateReader.read_fused``) instead of keeping the surer read.
         """
         first = self._at(image, None)
         look = self.settings.second_look
