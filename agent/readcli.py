@@ -121,9 +121,8 @@ def _recognizer(
         except ReaderError as exc:
             _err(f"{exc} (recognition.screen_card)")
             return None
-    settings = dataclasses.replace(settings_of(rec), second_look=look)
-    if args.fuse:
-        settings = dataclasses.replace(settings, fuse=True)
+    settings = settings_of(rec)
+    settings = dataclasses.replace(settings, second_look=look, fuse=settings.fuse or args.fuse)
     return Recognizer(detector, reader, settings, screen)
 
 
