@@ -189,3 +189,42 @@ def test_french_q_is_the_fonts_o_with_a_stub_tail() -> None:
         assert ys.size, font
         assert ys.min() >= 0.55 * h, font
         assert xs.min() >= 0.35 * width, font
+
+
+def test_old_french_plates_have_no_leading_zero_and_mostly_the_eu_band() -> None:
+    rng = np.random.default_rng(8)
+    fni = [s for s in (random_spec(rng, "F") for _ in range(600)) if s.style == "fr_old"]
+    assert len(fni) > 150
+    assert all(s.groups[0][0] != "0" for s in fni)
+    banded = sum(s.band == "F" for s in fni) / len(fni)
+    assert 0.6 < banded < 0.9
+
+
+def test_black_old_french_plates_drop_the_band_the_reflective_ones_keep() -> None:
+    rng = np.random.default_rng(9)
+    spec = next(
+        s for s in (random_spec(rng, "F") for _ in range(200)) if s.style == "fr_old" and s.band
+    )
+    seen = set()
+    for _ in range(60):
+        flat = draw.draw_plate(spec, rng, level=0.0)
+        img = flat.image.astype(int)
+        h, w = img.shape[:2]
+        body = np.median(img[h // 3 : 2 * h // 3, w // 3 : 2 * w // 3].reshape(-1, 3), axis=0)
+        strip = img[h // 3 : 2 * h // 3, : w // 40].reshape(-1, 3).mean(axis=0)
+        blue = strip[0] > strip[2] + 60  # BGR: far more blue than red
+        dark = body.mean() < 100
+        assert not (dark and blue)
+        seen.add((bool(dark), bool(blue)))
+    assert (False, True) in seen  # a yellow or white one with its band
+    assert (True, False) in seen  # a black one without
+
+
+def test_italic_glyphs_lean_right_by_the_slant() -> None:
+    bar = np.zeros((40, 10), np.float32)
+    bar[:, 4:6] = 1.0
+    leaned = draw._italic(bar, 0.25)
+    assert leaned.shape == (40, 20)
+    top = np.flatnonzero(leaned[1] > 0.5).mean()
+    bottom = np.flatnonzero(leaned[-2] > 0.5).mean()
+    assert top - bottom == pytest.approx(0.25 * 37, abs=1.5)

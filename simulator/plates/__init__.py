@@ -32,7 +32,7 @@ __all__ = [
 
 # Bump when a change alters what the renderer draws for a given seed: training caches
 # name their shards with it, so data of an older renderer is never mixed into a run.
-RENDER_VERSION = 7
+RENDER_VERSION = 8
 
 Quad = tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]]
 

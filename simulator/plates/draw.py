@@ -8,7 +8,7 @@ distractors and never appears in the ground truth.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import cv2
@@ -97,6 +97,8 @@ class _Canvas:
     vv_apex: float = 0.0  # how far below the cap height its middle apex stops
     french_mq: bool = False  # the French font's M (short middle V) and Q (an O with a stub tail)
     m_depth: float = 0.7  # how far down the cap height that M's middle V reaches
+    italic: float = 0.0  # > 0: glyphs sheared right by this much of their height (see _italic)
+    wide: float = 1.2  # the widest horizontal stretch of the glyphs a layout draws
 
 
 def _stamp(img: Image, mask: npt.NDArray[np.float32], x: int, y: int, colour: Colour) -> None:
@@ -240,7 +242,7 @@ def _draw_line(
     """Fit one line of groups into box (x0, y0, x1, y1); return the char boxes."""
     x0, y0, x1, y1 = box
     ch = y1 - y0
-    xscale = float(cv.rng.uniform(0.85, 1.2))
+    xscale = float(cv.rng.uniform(0.85, cv.wide))
     widths, total = _layout_line(cv, groups, seps, ch, xscale)
     if total > x1 - x0:  # condense first, then shrink the height
         xscale *= (x1 - x0) / total
@@ -255,17 +257,10 @@ def _draw_line(
     i = 0
     for gi, group in enumerate(groups):
         for c in group:
-            g = glyph(cv.font, c, cv.weight, cv.boxy)
-            if c == "1" and cv.bar_one:
-                g = _bar(g)
-            elif c == "W" and cv.vv_w:
-                g = _vv(g, glyph(cv.font, "I", cv.weight, cv.boxy), cv.vv_foot, cv.vv_apex)
-            elif c == "M" and cv.french_mq:
-                g = _short_m(g, glyph(cv.font, "I", cv.weight, cv.boxy), cv.m_depth)
-            elif c == "Q" and cv.french_mq:
-                g = _stub_q(glyph(cv.font, "O", cv.weight, cv.boxy), g.shape)
-            mask = cv2.resize(g, (widths[i], ch), interpolation=cv2.INTER_AREA)
-            _stamp(cv.img, mask, x, top, cv.ink)
+            mask = cv2.resize(_shape(cv, c), (widths[i], ch), interpolation=cv2.INTER_AREA)
+            if cv.italic > 0:
+                mask = _italic(mask, cv.italic)
+            _stamp(cv.img, mask, x - (mask.shape[1] - widths[i]) // 2, top, cv.ink)
             boxes.append((float(x), float(top), float(x + widths[i]), float(top + ch)))
             x += widths[i] + gap
             i += 1
@@ -273,6 +268,33 @@ def _draw_line(
             _draw_sep(cv, seps[gi], x - gap // 2, top, ch)
             x += _sep_width(seps[gi], ch)
     return boxes
+
+
+def _shape(cv: _Canvas, c: str) -> npt.NDArray[np.float32]:
+    """The ink mask of character ``c`` in the plate's font and letterforms."""
+    g = glyph(cv.font, c, cv.weight, cv.boxy)
+    if c == "1" and cv.bar_one:
+        return _bar(g)
+    if c == "W" and cv.vv_w:
+        return _vv(g, glyph(cv.font, "I", cv.weight, cv.boxy), cv.vv_foot, cv.vv_apex)
+    if c == "M" and cv.french_mq:
+        return _short_m(g, glyph(cv.font, "I", cv.weight, cv.boxy), cv.m_depth)
+    if c == "Q" and cv.french_mq:
+        return _stub_q(glyph(cv.font, "O", cv.weight, cv.boxy), g.shape)
+    return g
+
+
+def _italic(mask: npt.NDArray[np.float32], slant: float) -> npt.NDArray[np.float32]:
+    """``mask`` sheared so its top leans right by ``slant`` x its height, widened to fit.
+
+    Vintage French plates (white on black, riveted or painted characters) and
+    custom plates are often italic; a reader that only saw upright glyphs reads a
+    slanted 9 as 3 and a slanted 1 as 7.
+    """
+    h, w = mask.shape
+    extra = round(slant * h)
+    shear = np.array([[1.0, -slant, float(extra)], [0.0, 1.0, 0.0]], np.float32)
+    return cv2.warpAffine(mask, shear, (w + extra, h), flags=cv2.INTER_LINEAR)
 
 
 def _bar(one: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -443,6 +465,28 @@ def _plate_size(spec: PlateSpec, rng: np.random.Generator, scale: float) -> tupl
     return round(w_mm * scale), round(h_mm * scale)
 
 
+def _letterforms(cv: _Canvas, spec: PlateSpec, *, dark: bool) -> None:
+    """Roll the plate's letterforms: weight, squareness, the French shapes, italics."""
+    cv.weight = int(cv.rng.integers(0, 3)) if cv.font.endswith(("Medium.ttf", "].ttf")) else 0
+    if cv.rng.random() < 0.35:
+        cv.boxy = float(cv.rng.choice(_BOXY))
+    if spec.style.startswith("fr") and cv.rng.random() < 0.8:  # the French font's narrow W
+        cv.cap = float(cv.rng.uniform(0.85, 1.1))
+    elif cv.rng.random() < 0.4:
+        cv.cap = float(cv.rng.uniform(1.0, 1.2))
+    cv.bar_one = spec.style == "br_old" and cv.rng.random() < 0.8
+    cv.vv_w = spec.style.startswith("fr") and cv.rng.random() < 0.7
+    # Real French Ws have nearly upright sides like the font's M; text-font Ws slant.
+    cv.vv_foot = float(cv.rng.uniform(0.08, 0.27))
+    cv.vv_apex = float(cv.rng.uniform(0.0, 0.6))
+    cv.french_mq = spec.style == "fr" and cv.rng.random() < 0.6
+    cv.m_depth = float(cv.rng.uniform(0.55, 0.8))
+    if cv.rng.random() < (0.4 if spec.style == "fr_old" and dark else 0.05):
+        cv.italic = float(cv.rng.uniform(0.1, 0.3))
+    if spec.style == "fr_old":  # FNI fonts are wider than the SIV one
+        cv.wide = 1.45
+
+
 def draw_plate(spec: PlateSpec, rng: np.random.Generator, level: float = 1.0) -> FlatPlate:
     """Draw ``spec`` flat and frontal; ``level`` (0..1) scales dirt and furniture."""
     fonts = available_fonts()
@@ -451,24 +495,14 @@ def draw_plate(spec: PlateSpec, rng: np.random.Generator, level: float = 1.0) ->
     scale = float(rng.uniform(0.7, 1.1))  # px per mm
     w, h = _plate_size(spec, rng, scale)
     bg, ink = _colours(rng, spec.style)
+    dark = sum(bg) < 3 * 100  # a white-on-black plate (vintage French, old Brazilian)
+    if spec.style == "fr_old" and dark:
+        spec = replace(spec, band=None)  # black plates predate the EU band
     img = np.empty((h, w, 3), np.uint8)
     img[:] = bg
     cv = _Canvas(img, rng, font, small_font, ink, 0)
     left, right, top = _furniture(cv, spec, scale)
-    cv.weight = int(rng.integers(0, 3)) if font.endswith(("Medium.ttf", "].ttf")) else 0
-    if rng.random() < 0.35:
-        cv.boxy = float(rng.choice(_BOXY))
-    if spec.style.startswith("fr") and rng.random() < 0.8:  # the French font's narrow W
-        cv.cap = float(rng.uniform(0.85, 1.1))
-    elif rng.random() < 0.4:
-        cv.cap = float(rng.uniform(1.0, 1.2))
-    cv.bar_one = spec.style == "br_old" and rng.random() < 0.8
-    cv.vv_w = spec.style.startswith("fr") and rng.random() < 0.7
-    # Real French Ws have nearly upright sides like the font's M; text-font Ws slant.
-    cv.vv_foot = float(rng.uniform(0.08, 0.27))
-    cv.vv_apex = float(rng.uniform(0.0, 0.6))
-    cv.french_mq = spec.style == "fr" and rng.random() < 0.6
-    cv.m_depth = float(rng.uniform(0.55, 0.8))
+    _letterforms(cv, spec, dark=dark)
     top = _top_banner(cv, spec, top)
     bottom = round(h * 0.86)
     if spec.lines == 2:

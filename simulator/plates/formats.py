@@ -153,15 +153,20 @@ def _fr(rng: np.random.Generator) -> PlateSpec:
     n_dig = _choice(rng, ["4", "4", "3", "3", "2", "1"])
     n_let = _choice(rng, ["2", "2", "2", "3", "1"])
     dep = _choice(rng, [dept] * 12 + ["2A", "2B", f"97{int(rng.integers(1, 7))}"])
-    groups = (_pick(rng, DIGITS, int(n_dig)), _pick(rng, LETTERS, int(n_let)), dep)
+    number = _pick(rng, DIGITS[1:], 1) + _pick(rng, DIGITS, int(n_dig) - 1)  # no leading 0
+    groups = (number, _pick(rng, LETTERS, int(n_let)), dep)
     two = rng.random() < 0.08
+    sep: Sep = "-" if rng.random() < 0.15 else " "
+    # Reflective FNI plates (yellow or white) mostly carry the EU band; the black
+    # ones of vintage cars do not (the drawing drops it for them).
     return PlateSpec(
         "F",
         "fr_old",
         groups,
-        (" ", " "),
+        (sep, sep),
         lines=2 if two else 1,
         first_line_groups=2 if two else 0,
+        band="F" if rng.random() < 0.75 else None,
     )
 
 
