@@ -234,21 +234,25 @@ class PlateDetector:
         # Warm-up at the size a 16:9 frame gets, so the first real frame is not slow.
         self.detect(np.zeros((720, 1280), np.uint8))
 
-    def detect(self, image: Image, long_side: int | None = None) -> list[PlateBox]:
+    def detect(
+        self, image: Image, long_side: int | None = None, threshold: float | None = None
+    ) -> list[PlateBox]:
         """Plate boxes in ``image`` (BGR or grey) pixels, best score first.
 
         The frame is scaled to the card's ``long_side`` unless ``long_side`` says
-        otherwise (rounded down to the card's multiple). When nothing is found, the
-        frame is tried once more at half that size: a plate filling a third of a
-        close-up photo is wider than anything the model saw in training, and at half
-        size it is not.
+        otherwise (rounded down to the card's multiple), and boxes scoring at least
+        ``threshold`` (default: the detector's own) are kept. When nothing is found,
+        the frame is tried once more at half that size: a plate filling a third of
+        a close-up photo is wider than anything the model saw in training, and at
+        half size it is not.
         """
         m = self.card.multiple
         side = self.card.long_side if long_side is None else max(m, long_side - long_side % m)
-        boxes = self._detect_at(image, side)
+        bar = self.threshold if threshold is None else threshold
+        boxes = self._detect_at(image, side, bar)
         if not boxes and self.coarse_retry:
             half = max(m, side // 2)
-            boxes = self._detect_at(image, half - half % m)
+            boxes = self._detect_at(image, half - half % m, bar)
         return boxes
 
     def refine(self, image: Image, box: PlateBox) -> PlateBox:
@@ -277,7 +281,7 @@ class PlateDetector:
         m = self.card.multiple
         side = round(max(bx - ax, by - ay) * REFINE_PLATE_PX / w / m) * m
         side = int(np.clip(side, 2 * m, self.card.long_side))
-        found = self._detect_at(image[ay:by, ax:bx], side)
+        found = self._detect_at(image[ay:by, ax:bx], side, self.threshold)
         if not found:
             return box
         offsets = [np.array(b.corners).mean(0) - (cx - ax, cy - ay) for b in found]
@@ -287,13 +291,13 @@ class PlateDetector:
         pts = [(x + ax, y + ay) for x, y in found[k].corners]
         return PlateBox((pts[0], pts[1], pts[2], pts[3]), box.score)
 
-    def _detect_at(self, image: Image, long_side: int) -> list[PlateBox]:
+    def _detect_at(self, image: Image, long_side: int, threshold: float) -> list[PlateBox]:
         card = self.card
         lb = letterbox(image, long_side, card.multiple, card.mean, card.std)
         maps = np.asarray(self._session.run(None, {card.input_name: lb.tensor})[0], np.float32)
         return decode(
             maps[0],
-            self.threshold,
+            threshold,
             stride=card.stride,
             offset_unit=card.offset_unit,
             scale=lb.scale,

@@ -182,11 +182,15 @@ def test_a_second_look_runs_only_when_no_read_fits_a_syntax(
     detector: PlateDetector, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sizes: list[int | None] = []
+    bars: list[float | None] = []
     detect = detector.detect
 
-    def spy(image: np.ndarray, long_side: int | None = None) -> list[PlateBox]:
+    def spy(
+        image: np.ndarray, long_side: int | None = None, threshold: float | None = None
+    ) -> list[PlateBox]:
         sizes.append(long_side)
-        return detect(image, long_side)
+        bars.append(threshold)
+        return detect(image, long_side, threshold)
 
     monkeypatch.setattr(detector, "detect", spy)
     reader = PlateReader(READ_CARD, threads=1, countries=("B",), threshold=0.5)
@@ -195,9 +199,13 @@ def test_a_second_look_runs_only_when_no_read_fits_a_syntax(
     assert [s.text.text for s in rec.recognise(frame) if s.text is not None][:1] == [text]
     assert sizes == [None]  # a valid read: no second search
     sizes.clear()
+    bars.clear()
     empty = np.full((720, 1280, 3), 90, np.uint8)
     assert all(s.text is None for s in rec.recognise(empty))
-    assert sizes == [None, 768]
+    # Larger and smaller than the detector's own 512 px, each at half its bar.
+    assert sizes == [None, 768, 384]
+    half = detector.threshold * 0.5
+    assert bars == [None, half, half]
 
 
 @needs_model
