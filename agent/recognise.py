@@ -53,10 +53,6 @@ PHOTO_SECOND_LOOK = 768  # `anpr-agent read`: real-dev fr top-1 77.3 -> 79.6 % (
 # fr top-1 (reader 0.6.0) 84.4 -> 84.8 % for each, 85.3 % together (models/README).
 SECOND_LOOK_SMALL = 0.75
 SECOND_LOOK_BAR = 0.5
-# A frame whose syntax-valid reads are all less sure than this also gets the second look
-# (a sign or a fragment can fit a syntax): fr 85.3 -> 86.3 %, br 94.7 -> 95.6 %; 0.85
-# gains nothing, 0.93 the same, 0.97 less (models/README).
-SECOND_LOOK_SURE = 0.9
 SAME_BOX = 0.3  # IoU above which two searches' boxes are the same plate
 # ``fuse``: the refined box also cut this much looser and tighter (width, height factors
 # about its centre). Real-dev fr top-1 with reader 0.5.0 80.1 -> 81.0 %, with 0.6.0
@@ -145,16 +141,14 @@ class Recognizer:
         few pixels looser or tighter can read worse, and the reader knows which it
         is surer of.
 
-        With ``second_look``, a frame none of whose reads fits a configured syntax
-        with a mean confidence of at least ``SECOND_LOOK_SURE`` is searched again at
-        that size and at ``SECOND_LOOK_SMALL`` of the detector's own, both keeping
-        boxes down to ``SECOND_LOOK_BAR`` of its threshold; their plates join the
-        first search's (a plate found twice keeps the later search's sighting). At
-        the detector's own 512 px a plate on a body of its own brightness (a white
-        plate on a white car) can stay below the detector's threshold, larger or
-        smaller it may not, and the reader still has to accept what the lower bar
-        lets through. A sign or a fragment can fit a syntax too, which is why an
-        unsure valid read does not spare the frame; a frame with a sure one costs
+        With ``second_look``, a frame none of whose reads fits a configured syntax is
+        searched again at that size and at ``SECOND_LOOK_SMALL`` of the detector's
+        own, both keeping boxes down to ``SECOND_LOOK_BAR`` of its threshold; their
+        plates join the first search's (a plate found twice keeps the later search's
+        sighting). At the detector's own 512 px a plate on a body of its own
+        brightness (a white plate on a white car) can stay below the detector's
+        threshold, larger or smaller it may not, and the reader still has to accept
+        what the lower bar lets through; a frame that already has a valid read costs
         nothing more.
 
         With ``fuse`` (and ``refine``), a box and its refined box that read
@@ -163,7 +157,7 @@ class Recognizer:
         """
         found = self._at(image, None)
         look = self.settings.second_look
-        if look <= 0 or any(_sure(s) for s in found):
+        if look <= 0 or any(s.text is not None and s.text.country is not None for s in found):
             return found
         bar = self.detector.threshold * SECOND_LOOK_BAR
         for side in (look, round(self.detector.card.long_side * SECOND_LOOK_SMALL)):
@@ -245,12 +239,6 @@ class Recognizer:
         outputs = self.reader.outputs(crops) if crops else []
         texts = [self.reader.read_outputs(v) for v in outputs]
         return [Sighting(b, t, c) for b, t, c in zip(boxes, texts, crops, strict=True)], outputs
-
-
-def _sure(sighting: Sighting) -> bool:
-    """A read that fits a configured syntax, sure enough to spare its frame a second look."""
-    text = sighting.text
-    return text is not None and text.country is not None and text.mean_conf >= SECOND_LOOK_SURE
 
 
 def _worth_fusing(a: Sighting, b: Sighting) -> bool:
