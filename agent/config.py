@@ -220,8 +220,9 @@ class RecognitionConfig(_Section):
         le=4096,
         description=(
             "Long side (px) at which a frame none of whose reads fits a configured syntax is "
-            "searched again (the detector card's own size is 512), e.g. 768; 0: never. A "
-            "stream's empty frames would all pay for it; `anpr-agent read` uses 768 on photos."
+            "searched again (the detector card's own size is 512), e.g. 768, and at 3/4 of the "
+            "card's size, both at half the detector's bar; 0: never. A stream's empty frames "
+            "would all pay for it; `anpr-agent read` uses 768 on photos."
         ),
     )
     fuse_crops: bool = Field(

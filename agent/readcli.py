@@ -189,7 +189,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         type=int,
         metavar="PX",
         help=f"search a photo none of whose reads fits a syntax again at this long side "
-        f"(default {PHOTO_SECOND_LOOK}; 0: never)",
+        f"and at 3/4 of the detector's, at half its bar (default {PHOTO_SECOND_LOOK}; 0: never)",
     )
     read.add_argument(
         "--fuse",
