@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
+from agent.cli import main as agent_main
 from agent.config import JournalConfig
 from agent.crypto import Sealer, Signer
 from agent.events import PlateRead
@@ -18,6 +20,7 @@ from simulator.pki import DevPki, agent_config_toml, init_pki
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from typing import Any
 
     from simulator.broker import Broker
 
@@ -27,6 +30,15 @@ REPO = Path(__file__).resolve().parents[1]
 def pki_config(pki: DevPki, journal: Path | None = None) -> str:
     """A config using the dev PKI by absolute paths."""
     return agent_config_toml(pki, journal=journal or pki.root / "journal.sqlite")
+
+
+def read_cli(
+    capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, list[dict[str, Any]], str]:
+    """Run ``anpr-agent read --json ARGS``: exit status, one parsed object per line, stderr."""
+    rc = agent_main(["read", "--json", *args])
+    out = capsys.readouterr()
+    return rc, [json.loads(line) for line in out.out.splitlines()], out.err
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import read_cli
 
 from agent.cli import main as agent_main
 from agent.clock import SystemClock
@@ -362,9 +363,7 @@ def test_read_cli_on_photos_reports_a_corrupt_image_and_reads_the_rest(
     (tmp_path / "b.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     cv2.imwrite(str(tmp_path / "c.png"), np.full((480, 640, 3), 128, np.uint8))
     paths = [str(tmp_path / n) for n in ("a.jpg", "b.jpg", "c.png")]
-    rc = agent_main(["read", "--json", *paths])
-    out, err = capsys.readouterr()
-    lines = [json.loads(line) for line in out.splitlines()]
+    rc, lines, err = read_cli(capsys, *paths)
     assert rc == 1
     assert "b.jpg: cannot decode image" in err
     assert [line["image"] for line in lines] == paths
@@ -388,8 +387,9 @@ def test_read_cli_fusing_cuts_reads_the_plate_too(
     cv2.imwrite(str(tmp_path / "a.png"), frame)
     tops = []
     for extra in ([], ["--fuse"]):
-        assert agent_main(["read", "--json", *extra, str(tmp_path / "a.png")]) == 0
-        tops.append(json.loads(capsys.readouterr().out)["plates"][0]["text"])
+        rc, lines, _ = read_cli(capsys, *extra, str(tmp_path / "a.png"))
+        assert rc == 0
+        tops.append(lines[0]["plates"][0]["text"])
     assert tops == [text, text]
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import read_cli
 
 from agent.cli import main as agent_main
 from agent.reader import PlateReader, ReaderError
@@ -130,13 +131,11 @@ def test_cli_reports_a_corrupt_image_and_reads_the_rest(
     cv2.imwrite(str(paths[0]), good[0].image)
     paths[1].write_bytes(b"\xff\xd8\xff\xe0 definitely not a JPEG")
     cv2.imwrite(str(paths[2]), good[1].image)
-    rc = agent_main(["read", "--no-detect", "--json", "--card", str(CARD), *map(str, paths)])
-    out = capsys.readouterr()
-    lines = [json.loads(line) for line in out.out.splitlines()]
+    rc, lines, err = read_cli(capsys, "--no-detect", "--card", str(CARD), *map(str, paths))
     assert rc == 1
     assert [line["image"] for line in lines] == [str(p) for p in paths]
     assert lines[1]["error"] == "cannot decode image"
-    assert "broken.jpg" in out.err
+    assert "broken.jpg" in err
     assert lines[0]["plates"][0]["text"] == good[0].text
     assert lines[0]["plates"][0]["country"] == "B"
     assert 0.0 < lines[0]["plates"][0]["conf"] <= 1.0
