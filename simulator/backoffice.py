@@ -28,11 +28,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from agent.config import broker_endpoint
-from agent.crypto import SealError
-from agent.records import RecordError, open_read, parse_record
-from agent.uplink_wire import MAX_REPLAY
-from agent.verify import ChainVerifier, Problem
+from agent.config.schema import broker_endpoint
+from agent.journal.records import RecordError, open_read, parse_record
+from agent.journal.verify import ChainVerifier, Problem
+from agent.security.crypto import SealError
+from agent.uplink.wire import MAX_REPLAY
 
 if TYPE_CHECKING:
     import ssl
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
     from paho.mqtt.reasoncodes import ReasonCode
 
-    from agent.records import ParsedRecord
+    from agent.journal.records import ParsedRecord
 
 __all__ = ["BackOffice", "CameraFeed", "CivilBackOffice", "PoliceBackOffice"]
 

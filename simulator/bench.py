@@ -28,16 +28,16 @@ import numpy as np
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
-from agent.clock import SystemClock
-from agent.config import JournalConfig, UplinkConfig, broker_endpoint
-from agent.crypto import Sealer, Signer
-from agent.events import PlateRead
-from agent.journal import Journal
-from agent.journal_db import open_readonly
-from agent.keyfiles import load_sealing_public_key, load_signing_key
-from agent.tls import build_client_context
-from agent.uplink import Uplink
-from agent.verify import verify_records
+from agent.config.schema import JournalConfig, UplinkConfig, broker_endpoint
+from agent.core.clock import SystemClock
+from agent.core.events import PlateRead
+from agent.journal.db import open_readonly
+from agent.journal.store import Journal
+from agent.journal.verify import verify_records
+from agent.security.crypto import Sealer, Signer
+from agent.security.keyfiles import load_sealing_public_key, load_signing_key
+from agent.security.tls import build_client_context
+from agent.uplink.client import Uplink
 from simulator.demo import police_broker
 from simulator.mqttc import client_context, connect
 from simulator.pki import init_pki

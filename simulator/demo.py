@@ -34,12 +34,12 @@ from typing import IO, TYPE_CHECKING, Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import x25519
 
-from agent.configload import load_config
-from agent.crypto import key_id
-from agent.journal_db import JournalError, open_readonly
-from agent.keyfiles import load_signing_key
-from agent.probe import probe_broker
-from agent.records import parse_record
+from agent.config.load import load_config
+from agent.journal.db import JournalError, open_readonly
+from agent.journal.records import parse_record
+from agent.security.crypto import key_id
+from agent.security.keyfiles import load_signing_key
+from agent.uplink.probe import probe_broker
 from simulator.backoffice import CivilBackOffice, PoliceBackOffice
 from simulator.broker import Broker, camera_acl, free_port
 from simulator.mqttc import client_context

@@ -27,17 +27,17 @@ from typing import TYPE_CHECKING
 
 import cv2
 
-from agent.config import RecognitionConfig
-from agent.pipeline import Passes, build_recognizer
-from agent.recognise import PHOTO_SECOND_LOOK, plausibility
-from agent.tracker import iou
+from agent.config.schema import RecognitionConfig
+from agent.core.geometry import iou
+from agent.recognition.pipeline import Passes, build_recognizer
+from agent.recognition.recognizer import PHOTO_SECOND_LOOK, plausibility
 from simulator.evalreader import DEFAULT_REAL_DEV, REPO, SET_COUNTRIES
 
 if TYPE_CHECKING:
     import argparse
 
-    from agent.events import PlateRead
-    from agent.recognise import Recognizer
+    from agent.core.events import PlateRead
+    from agent.recognition.recognizer import Recognizer
     from simulator.camera.truth import PassTruth
 
 __all__ = ["eval_photos", "eval_video", "measure_for_card", "recognition"]

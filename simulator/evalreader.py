@@ -19,8 +19,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from agent.reader import PlateReader
-from agent.vote import levenshtein
+from agent.recognition.reader import PlateReader
+from agent.recognition.vote import levenshtein
 from simulator.plates import render_plate
 
 __all__ = ["EvalResult", "Sample", "evaluate", "measure_for_card", "real_dev", "synthetic"]

@@ -31,14 +31,14 @@ from typing import TYPE_CHECKING, Unpack
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
-from agent.clock import SystemClock
-from agent.config import JournalConfig, UplinkConfig
-from agent.crypto import Sealer, Signer
-from agent.events import PlateRead
-from agent.journal import Journal
-from agent.keyfiles import load_private_key, load_sealing_public_key
-from agent.tls import build_client_context
-from agent.uplink import Uplink
+from agent.config.schema import JournalConfig, UplinkConfig
+from agent.core.clock import SystemClock
+from agent.core.events import PlateRead
+from agent.journal.store import Journal
+from agent.security.crypto import Sealer, Signer
+from agent.security.keyfiles import load_private_key, load_sealing_public_key
+from agent.security.tls import build_client_context
+from agent.uplink.client import Uplink
 from simulator.backoffice import Options, PoliceBackOffice
 from simulator.bench import synthetic_crop
 from simulator.demo import police_broker
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     import paho.mqtt.client as mqtt
     from paho.mqtt.reasoncodes import ReasonCode
 
-    from agent.records import ParsedRecord
+    from agent.journal.records import ParsedRecord
     from simulator.backoffice import CameraFeed
 
 __all__ = ["FleetBackOffice", "add_parsers", "run_fleet"]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from agent.config import broker_endpoint
+from agent.config.schema import broker_endpoint
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from agent.reader import ReaderError
+from agent.recognition.reader import ReaderError
 from simulator.evalpipeline import add_parser as add_pipeline_eval
 from simulator.evalreader import DEFAULT_REAL_DEV, REPO, SYNTHETIC_SEED, misread_grid, report, run
 from simulator.plates import COUNTRIES, render_plate

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.vote import levenshtein
+from agent.recognition.vote import levenshtein
 from simulator.camera.truth import PassTruth, read_truth
 
 if TYPE_CHECKING:

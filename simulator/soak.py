@@ -29,16 +29,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 from cryptography.hazmat.primitives import serialization
 
-from agent.configload import load_config
-from agent.crypto import key_id
-from agent.events import PlateRead
-from agent.keyfiles import load_signing_key
+from agent.config.load import load_config
+from agent.core.events import PlateRead
+from agent.security.crypto import key_id
+from agent.security.keyfiles import load_signing_key
 from agent.service import run_service
-from agent.testing import FakeReadSource
 from simulator.backoffice import CivilBackOffice, PoliceBackOffice
 from simulator.bench import synthetic_crop
 from simulator.broker import free_port
 from simulator.demo import civil_broker, police_broker
+from simulator.fakes import FakeReadSource
 from simulator.mqttc import client_context
 from simulator.pki import DevPki, agent_config_toml, init_pki
 

@@ -16,9 +16,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import make_read
 from service_rig import plates
 
-from agent.configload import load_config
+from agent.config.load import load_config
 from agent.service import run_service
-from agent.testing import FakeReadSource
+from simulator.fakes import FakeReadSource
 
 
 def main() -> int:

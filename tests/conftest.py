@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
-from agent.cli import main as agent_main
-from agent.config import JournalConfig
-from agent.crypto import Sealer, Signer
-from agent.events import PlateRead
-from agent.journal import Journal
-from agent.testing import FakeClock
+from agent.cli.main import main as agent_main
+from agent.config.schema import JournalConfig
+from agent.core.events import PlateRead
+from agent.journal.store import Journal
+from agent.security.crypto import Sealer, Signer
 from simulator.demo import civil_broker, police_broker
+from simulator.fakes import FakeClock
 from simulator.pki import DevPki, agent_config_toml, init_pki
 
 if TYPE_CHECKING:

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 from conftest import pki_config
 from cryptography.hazmat.primitives import serialization
 
-from agent.crypto import key_id
-from agent.keyfiles import load_signing_key
+from agent.security.crypto import key_id
+from agent.security.keyfiles import load_signing_key
 from simulator.backoffice import PoliceBackOffice
 from simulator.broker import free_port
 from simulator.mqttc import client_context

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from agent.probe import probe_broker
+from agent.uplink.probe import probe_broker
 from simulator.mqttc import ConnectError, client_context, connect
 from simulator.pki import issue_cert, load_issued, new_ca, save_issued
 

@@ -149,7 +149,7 @@ def test_the_reader_oracle_reads_true_plate_boxes_when_a_reader_model_is_present
     card = REPO / "models" / "reader.card.json"
     if not card.is_file():
         pytest.skip("no reader model in models/ (it is trained, not downloaded)")
-    from agent.reader import PlateReader  # noqa: PLC0415 - only with a model
+    from agent.recognition.reader import PlateReader  # noqa: PLC0415 - only with a model
     from simulator.camera.oracle import oracle_reads  # noqa: PLC0415
 
     result = oracle_reads(PlateReader(card), SceneConfig(seed=5, **BUSY), 6.0)  # type: ignore[arg-type]

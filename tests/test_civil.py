@@ -11,19 +11,19 @@ import pytest
 from conftest import make_read
 from uplink_rig import wait_until
 
-from agent.civil import CivilFlux
-from agent.config import CountsConfig, UplinkConfig
-from agent.journal_db import open_readonly
-from agent.uplink import Uplink
-from agent.verify import verify_records
+from agent.civil.flux import CivilFlux
+from agent.config.schema import CountsConfig, UplinkConfig
+from agent.journal.db import open_readonly
+from agent.journal.verify import verify_records
+from agent.uplink.client import Uplink
 from simulator.backoffice import CivilBackOffice
 from simulator.mqttc import client_context
 
 if TYPE_CHECKING:
     from conftest import JournalKit
 
-    from agent.events import PlateRead
-    from agent.journal import Journal
+    from agent.core.events import PlateRead
+    from agent.journal.store import Journal
     from simulator.broker import Broker
     from simulator.pki import DevPki
 
@@ -145,7 +145,7 @@ def test_restart_mid_window_publishes_each_window_exactly_once(kit: JournalKit) 
         wires = [r.wire for r in store.iter_records("counts")]
     _, problems = verify_records("cam-01", "counts", kit.keys, wires)
     assert problems == []
-    from agent.records import parse_record  # noqa: PLC0415
+    from agent.journal.records import parse_record  # noqa: PLC0415
 
     ids = [parse_record(w).body["data"]["id"] for w in wires if parse_record(w).kind == "count"]  # type: ignore[index]
     assert ids == [f"cam-01/{T0 + 60 * i}" for i in range(4)]

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from conftest import pki_config
 
-from agent.config import AgentConfig
-from agent.configfiles import check_files
-from agent.configload import ConfigError, LoadedConfig, load_config
+from agent.config.files import check_files
+from agent.config.load import ConfigError, LoadedConfig, load_config
+from agent.config.schema import AgentConfig
 from simulator.pki import DevPki, issue_cert, load_issued, save_issued
 
 REPO = Path(__file__).resolve().parents[1]

@@ -20,8 +20,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from agent.config import CountsConfig
-from agent.counts import (
+from agent.civil.counts import (
     OTHER,
     SCHEMA,
     UNKNOWN,
@@ -32,8 +31,9 @@ from agent.counts import (
     civil_message,
     protect,
 )
-from agent.events import PlateRead
-from agent.testing import FakeClock
+from agent.config.schema import CountsConfig
+from agent.core.events import PlateRead
+from simulator.fakes import FakeClock
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -19,15 +19,21 @@ import numpy as np
 import pytest
 from conftest import read_cli
 
-from agent.cli import main as agent_main
-from agent.clock import SystemClock
-from agent.detector import DetectorError, PlateDetector, decode, letterbox, load_detector_card
-from agent.events import PlateBox, PlateRead, PlateText
-from agent.pipeline import Pipeline
-from agent.reader import PlateReader
-from agent.recognise import Recognizer, RecognizerSettings, _cut, plausibility, rectify
-from agent.sources import IteratorSource
-from agent.tracker import Sighting, iou
+from agent.cli.main import main as agent_main
+from agent.core.clock import SystemClock
+from agent.core.events import PlateBox, PlateRead, PlateText, Sighting
+from agent.core.geometry import iou
+from agent.recognition.capture import IteratorSource
+from agent.recognition.detector import (
+    DetectorError,
+    PlateDetector,
+    decode,
+    letterbox,
+    load_detector_card,
+)
+from agent.recognition.pipeline import Pipeline
+from agent.recognition.reader import PlateReader
+from agent.recognition.recognizer import Recognizer, RecognizerSettings, _cut, plausibility, rectify
 from simulator.evalpipeline import eval_photos
 from simulator.plates import draw_plate, random_spec
 
@@ -253,7 +259,8 @@ def test_boxes_the_screen_rejects_never_reach_the_reader(
     screened = Recognizer(recognizer.detector, recognizer.reader, recognizer.settings, screen)
     frame, _, _ = _frame_with_plate(0)
     assert any(s.text is not None for s in screened.recognise(frame))
-    monkeypatch.setattr("agent.recognise.SCREEN_MARGIN", -1.0)  # a bar no read can pass
+    # a bar no read can pass
+    monkeypatch.setattr("agent.recognition.recognizer.SCREEN_MARGIN", -1.0)
     sightings = screened.recognise(frame)
     assert sightings  # the boxes are still reported, unread
     assert all(s.text is None for s in sightings)
@@ -420,7 +427,7 @@ def test_read_cli_refuses_a_second_look_smaller_than_a_frame(
 
 
 def test_roi_filters_plates_whose_centre_lies_outside() -> None:
-    from agent.recognise import _in_roi  # noqa: PLC0415 - the filter alone
+    from agent.recognition.recognizer import _in_roi  # noqa: PLC0415 - the filter alone
 
     box = PlateBox(((100.0, 600.0), (300.0, 600.0), (300.0, 650.0), (100.0, 650.0)), 0.9)
     lower_half = ((0.0, 0.5), (1.0, 0.5), (1.0, 1.0), (0.0, 1.0))
@@ -432,7 +439,7 @@ def test_roi_filters_plates_whose_centre_lies_outside() -> None:
 def test_a_roi_needs_three_points() -> None:
     from pydantic import ValidationError  # noqa: PLC0415
 
-    from agent.config import RecognitionConfig  # noqa: PLC0415
+    from agent.config.schema import RecognitionConfig  # noqa: PLC0415
 
     assert RecognitionConfig(roi=((0, 0.3), (1, 0.3), (1, 1))).roi is not None
     with pytest.raises(ValidationError, match="at least 3 points"):

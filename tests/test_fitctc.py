@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from agent.fitctc import MAX_GAP, Labels, Settled, fit, log_likelihood, settle
-from agent.ocr import ctc_greedy
-from agent.reader import _pick
-from agent.syntax import visitors
+from agent.recognition.ctc import ctc_greedy
+from agent.recognition.reader import _pick
+from agent.recognition.syntax import visitors
+from agent.recognition.syntaxfit import MAX_GAP, Labels, Settled, fit, log_likelihood, settle
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 BLANK = 0

@@ -12,12 +12,12 @@ import pytest
 from conftest import JournalKit, make_read
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from agent.canonical import b64, canonical, unb64
-from agent.crypto import SealError, Signer, seal_info, unseal
-from agent.journal import JournalFullError
-from agent.journal_db import JournalError, open_readonly
-from agent.records import open_read, parse_record
-from agent.verify import Problem, checkpoints_from, verify_records
+from agent.core.canonical import b64, canonical, unb64
+from agent.journal.db import JournalError, open_readonly
+from agent.journal.records import open_read, parse_record
+from agent.journal.store import JournalFullError
+from agent.journal.verify import Problem, checkpoints_from, verify_records
+from agent.security.crypto import SealError, Signer, seal_info, unseal
 
 if TYPE_CHECKING:
     from pathlib import Path

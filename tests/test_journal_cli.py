@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 
 from conftest import make_read, pki_config
 
-from agent.clock import SystemClock
-from agent.configload import load_config
-from agent.crypto import Sealer, Signer
-from agent.journal import Journal
-from agent.keyfiles import load_sealing_public_key, load_signing_key
+from agent.config.load import load_config
+from agent.core.clock import SystemClock
+from agent.journal.store import Journal
+from agent.security.crypto import Sealer, Signer
+from agent.security.keyfiles import load_sealing_public_key, load_signing_key
 
 if TYPE_CHECKING:
     from pathlib import Path

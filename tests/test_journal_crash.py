@@ -13,10 +13,10 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
-from agent.crypto import Signer
-from agent.journal_db import open_readonly
-from agent.records import parse_record
-from agent.verify import verify_records
+from agent.journal.db import open_readonly
+from agent.journal.records import parse_record
+from agent.journal.verify import verify_records
+from agent.security.crypto import Signer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -25,11 +25,11 @@ CHILD = """
 import sys
 from pathlib import Path
 from cryptography.hazmat.primitives import serialization
-from agent.clock import SystemClock
-from agent.config import JournalConfig
-from agent.crypto import Sealer, Signer
-from agent.events import PlateRead
-from agent.journal import Journal
+from agent.core.clock import SystemClock
+from agent.config.schema import JournalConfig
+from agent.security.crypto import Sealer, Signer
+from agent.core.events import PlateRead
+from agent.journal.store import Journal
 
 path, sign_pem, seal_pem = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 signer = Signer(serialization.load_pem_private_key(sign_pem.read_bytes(), None))

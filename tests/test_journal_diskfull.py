@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 from conftest import JournalKit, make_read
 
-from agent.journal import JournalFullError
+from agent.journal.store import JournalFullError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -9,8 +9,8 @@ from conftest import JournalKit, make_read
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.journal_db import open_readonly
-from agent.verify import verify_records
+from agent.journal.db import open_readonly
+from agent.journal.verify import verify_records
 
 OPS = st.lists(
     st.one_of(

@@ -9,16 +9,16 @@ import pytest
 from conftest import make_read
 from service_rig import write_config
 
-from agent.cli import main
-from agent.clock import SystemClock
-from agent.configload import load_config
-from agent.crypto import Sealer, Signer, key_id
-from agent.journal import Journal
-from agent.journal_db import open_readonly
-from agent.journallock import JournalLock
-from agent.keyfiles import load_sealing_public_key, load_signing_key
-from agent.records import parse_record
-from agent.verify import verify_records
+from agent.cli.main import main
+from agent.config.load import load_config
+from agent.core.clock import SystemClock
+from agent.journal.db import open_readonly
+from agent.journal.lock import JournalLock
+from agent.journal.records import parse_record
+from agent.journal.store import Journal
+from agent.journal.verify import verify_records
+from agent.security.crypto import Sealer, Signer, key_id
+from agent.security.keyfiles import load_sealing_public_key, load_signing_key
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from agent.clock import SystemClock
-from agent.sources import Capture, VideoSource
+from agent.core.clock import SystemClock
+from agent.recognition.capture import Capture, VideoSource
 from simulator.camera import SceneConfig, read_truth
 from simulator.camera.mjpeg import MjpegCamera
 

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.syntax import check
+from agent.recognition.syntax import check
 from simulator.cli import main as sim_main
 from simulator.plates import COUNTRIES, draw, random_spec, render_plate
 from simulator.plates.glyphs import available_fonts, glyph

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from conftest import read_cli
 
-from agent.cli import main as agent_main
-from agent.reader import PlateReader, ReaderError
+from agent.cli.main import main as agent_main
+from agent.recognition.reader import PlateReader, ReaderError
 from simulator.cli import main as sim_main
 from simulator.evalreader import real_dev
 from simulator.plates import render_plate

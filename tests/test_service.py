@@ -14,10 +14,10 @@ from conftest import make_read
 from service_rig import LogCapture, NotifyListener, backoffice, plates, write_config
 from uplink_rig import wait_until
 
-from agent.cli import main
-from agent.configload import load_config
+from agent.cli.main import main
+from agent.config.load import load_config
 from agent.service import Notifier, Service, ServiceOptions, status_fields
-from agent.testing import FakeReadSource
+from simulator.fakes import FakeReadSource
 from simulator.pki import issue_cert, load_issued, save_issued
 
 if TYPE_CHECKING:

@@ -14,12 +14,12 @@ import pytest
 from service_rig import backoffice, write_config
 from uplink_rig import wait_until
 
-from agent.crypto import key_id
-from agent.journal_db import open_readonly
-from agent.keyfiles import load_signing_key
-from agent.records import parse_record
-from agent.runcli import fetch_metrics
-from agent.verify import verify_records
+from agent.cli.run import fetch_metrics
+from agent.journal.db import open_readonly
+from agent.journal.records import parse_record
+from agent.journal.verify import verify_records
+from agent.security.crypto import key_id
+from agent.security.keyfiles import load_signing_key
 
 if TYPE_CHECKING:
     from simulator.broker import Broker

@@ -12,7 +12,7 @@ from conftest import make_read, pki_config
 from service_rig import NotifyListener, plates
 from uplink_rig import wait_until
 
-from agent.configload import load_config
+from agent.config.load import load_config
 from agent.service import Notifier, configure_logging, redact, watchdog_interval
 from agent.service._reload import plan_reload
 

@@ -9,8 +9,14 @@ import cv2
 import numpy as np
 from uplink_rig import wait_until
 
-from agent.clock import SystemClock
-from agent.sources import Capture, DirectorySource, IteratorSource, SourceError, VideoSource
+from agent.core.clock import SystemClock
+from agent.recognition.capture import (
+    Capture,
+    DirectorySource,
+    IteratorSource,
+    SourceError,
+    VideoSource,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.ocr import InputSpec, ctc_greedy, prepare, split_two_line
-from agent.syntax import check, supported
+from agent.recognition.ctc import InputSpec, ctc_greedy, prepare, split_two_line
+from agent.recognition.syntax import check, supported
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 ALL = ("B", "NL", "F", "D", "L")

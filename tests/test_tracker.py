@@ -6,9 +6,10 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.events import PlateBox, PlateText
-from agent.tracker import LaneZone, Sighting, Tracker, iou
-from agent.vote import piece_distance, similarity, vote
+from agent.core.events import PlateBox, PlateText, Sighting
+from agent.core.geometry import iou
+from agent.recognition.tracker import LaneZone, Tracker
+from agent.recognition.vote import piece_distance, similarity, vote
 
 
 def _text(text: str, conf: int = 900) -> PlateText:

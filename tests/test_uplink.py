@@ -20,8 +20,8 @@ from uplink_rig import (
     wait_until,
 )
 
-from agent.configload import load_config
-from agent.descriptor import build_descriptor, verify_descriptor
+from agent.config.load import load_config
+from agent.uplink.descriptor import build_descriptor, verify_descriptor
 from simulator.mqttc import client_context, connect
 from simulator.pki import issue_cert, load_issued, save_issued
 

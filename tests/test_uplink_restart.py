@@ -28,12 +28,12 @@ CHILD = """
 import sys, threading
 from pathlib import Path
 from cryptography.hazmat.primitives import serialization
-from agent.clock import SystemClock
-from agent.config import JournalConfig, UplinkConfig
-from agent.crypto import Sealer, Signer
-from agent.journal import Journal
-from agent.tls import build_client_context
-from agent.uplink import Uplink
+from agent.core.clock import SystemClock
+from agent.config.schema import JournalConfig, UplinkConfig
+from agent.security.crypto import Sealer, Signer
+from agent.journal.store import Journal
+from agent.security.tls import build_client_context
+from agent.uplink.client import Uplink
 
 path, sign_pem, seal_pem, cfg_json = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 signer = Signer(serialization.load_pem_private_key(Path(sign_pem).read_bytes(), None))

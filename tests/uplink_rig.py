@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from agent.clock import SystemClock
-from agent.config import UplinkConfig
-from agent.uplink import Uplink
+from agent.config.schema import UplinkConfig
+from agent.core.clock import SystemClock
+from agent.uplink.client import Uplink
 from simulator.backoffice import PoliceBackOffice
 from simulator.mqttc import client_context
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from conftest import JournalKit
 
-    from agent.journal import Journal
+    from agent.journal.store import Journal
     from simulator.pki import DevPki
 
 

@@ -5,6 +5,9 @@
 - :class:`Service` — wires journal, uplinks, civil flux and the source;
 - :func:`run_service` — what ``anpr-agent run`` does: logging, signals, run;
 - :func:`configure_logging` / :class:`Redactor` — the one redaction point.
+
+May import: every stage package (``core``, ``config``, ``security``,
+``recognition``, ``journal``, ``uplink``, ``civil``); never ``agent.cli``.
 """
 
 from agent.service._health import Snapshot, UplinkFigures, status_fields

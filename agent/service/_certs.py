@@ -13,10 +13,10 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from agent.keyfiles import KeyFileError, load_certificates
+from agent.security.keyfiles import KeyFileError, load_certificates
 
 if TYPE_CHECKING:
-    from agent.config import AgentConfig
+    from agent.config.schema import AgentConfig
 
 __all__ = ["CertWatch"]
 

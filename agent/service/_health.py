@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from prometheus_client import Metric
 
-    from agent.journal_db import JournalStats
+    from agent.journal.db import JournalStats
 
 __all__ = ["HealthCollector", "Snapshot", "UplinkFigures", "own_resources", "status_fields"]
 

@@ -28,7 +28,7 @@ import re
 import sys
 from typing import IO, TYPE_CHECKING
 
-from agent.events import Frame, PlateBox, PlateRead, PlateText
+from agent.core.events import Frame, PlateBox, PlateRead, PlateText
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

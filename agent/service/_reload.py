@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from agent.config import AgentConfig
+    from agent.config.schema import AgentConfig
 
 __all__ = ["SAFE_KEYS", "ReloadPlan", "plan_reload"]
 

@@ -10,7 +10,7 @@ from agent.service._logs import configure_logging
 from agent.service._service import Service, ServiceOptions, StartupError
 
 if TYPE_CHECKING:
-    from agent.configload import LoadedConfig
+    from agent.config.load import LoadedConfig
     from agent.service._source import ReadSource
 
 __all__ = ["run_service"]

@@ -35,21 +35,21 @@ from prometheus_client import ProcessCollector, start_http_server
 from prometheus_client.registry import CollectorRegistry
 
 from agent import __version__
-from agent.civil import CivilFlux
-from agent.clock import SystemClock
-from agent.configfiles import check_files
-from agent.configload import ConfigError, load_config
-from agent.crypto import Sealer, Signer
-from agent.descriptor import build_descriptor
-from agent.journal import Journal, JournalError, JournalFullError
-from agent.journallock import JournalLock, JournalLockError
-from agent.keyfiles import (
+from agent.civil.flux import CivilFlux
+from agent.config.files import check_files
+from agent.config.load import ConfigError, load_config
+from agent.core.clock import SystemClock
+from agent.journal.lock import JournalLock, JournalLockError
+from agent.journal.store import Journal, JournalError, JournalFullError
+from agent.security.crypto import Sealer, Signer
+from agent.security.keyfiles import (
     KeyFileError,
     cert_fingerprint,
     load_certificates,
     load_sealing_public_key,
     load_signing_key,
 )
+from agent.security.tls import build_client_context
 from agent.service._certs import CertWatch
 from agent.service._health import (
     HealthCollector,
@@ -62,18 +62,18 @@ from agent.service._logs import set_level
 from agent.service._notify import Notifier, watchdog_interval
 from agent.service._reload import plan_reload
 from agent.service._source import Intake, SourceUnavailableError, recognition_source
-from agent.tls import build_client_context
-from agent.uplink import Uplink
+from agent.uplink.client import Uplink
+from agent.uplink.descriptor import build_descriptor
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from concurrent.futures import Future
     from pathlib import Path
 
-    from agent.clock import Clock
-    from agent.config import AgentConfig, UplinkConfig
-    from agent.configload import LoadedConfig
-    from agent.events import PlateRead
+    from agent.config.load import LoadedConfig
+    from agent.config.schema import AgentConfig, UplinkConfig
+    from agent.core.clock import Clock
+    from agent.core.events import PlateRead
     from agent.service._source import ReadSource
 
 __all__ = ["Service", "ServiceOptions", "StartupError"]

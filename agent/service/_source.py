@@ -20,9 +20,9 @@ from prometheus_client import Histogram
 from prometheus_client.registry import CollectorRegistry
 
 if TYPE_CHECKING:
-    from agent.clock import Clock
-    from agent.config import CameraConfig, RecognitionConfig
-    from agent.events import PlateRead
+    from agent.config.schema import CameraConfig, RecognitionConfig
+    from agent.core.clock import Clock
+    from agent.core.events import PlateRead
 
 __all__ = ["Intake", "ReadSource", "SourceUnavailableError", "recognition_source"]
 
@@ -138,10 +138,10 @@ def recognition_source(
         )
     # Imported here: loading the pipeline pulls in onnxruntime and OpenCV, which
     # --drain-only and the other commands do not need.
-    from agent.detector import DetectorError  # noqa: PLC0415
-    from agent.pipeline import build_pipeline  # noqa: PLC0415
-    from agent.reader import ReaderError  # noqa: PLC0415
-    from agent.tracker import LaneZone  # noqa: PLC0415
+    from agent.recognition.detector import DetectorError  # noqa: PLC0415
+    from agent.recognition.pipeline import build_pipeline  # noqa: PLC0415
+    from agent.recognition.reader import ReaderError  # noqa: PLC0415
+    from agent.recognition.tracker import LaneZone  # noqa: PLC0415
 
     try:
         zones = [LaneZone(z.lane, z.polygon) for z in camera.lane_zones]

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import argparse
     from pathlib import Path
 
-    from agent.ocr import InputSpec
+    from agent.recognition.ctc import InputSpec
 
 TRAINING_DATA = (
     "Synthetic only: plates rendered by simulator/plates (anpr-edge) with randomly "

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.ocr import split_two_line, to_gray_input
+from agent.recognition.ctc import split_two_line, to_gray_input
 from simulator.plates import RENDER_VERSION, render_plate
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"

@@ -21,13 +21,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from agent.detector import decode
+from agent.recognition.detector import decode
 from models.train import detdata
 from models.train.detnet import OFFSET_UNIT, STRIDE, DetectorNet
 from models.train.reader import _lr, _save, _total_at, phases
 
 if TYPE_CHECKING:
-    from agent.events import PlateBox
+    from agent.core.events import PlateBox
 
 MEAN, STD = 127.5, 127.5
 CROP = 192  # training window cut from each 256 x 256 cached patch

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from agent.ocr import to_gray_input
+from agent.recognition.ctc import to_gray_input
 from models.train.data import ALPHABET, HEIGHT, MAX_LEN, WIDTH, encode
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from agent.ocr import InputSpec
+from agent.recognition.ctc import InputSpec
 from models.train import card as cardmod
 from models.train.data import ALPHABET, BLANK, HEIGHT, WIDTH, ensure_shards, load_shards
 from models.train.finetune import load_labelled_crops

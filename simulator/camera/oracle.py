@@ -16,17 +16,17 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.events import PlateBox
-from agent.reader import PlateReader, ReaderError
-from agent.recognise import rectify
-from agent.vote import vote
+from agent.core.events import PlateBox
+from agent.recognition.reader import PlateReader, ReaderError
+from agent.recognition.recognizer import rectify
+from agent.recognition.vote import vote
 from simulator.camera.cli import scene_config, scene_options
 from simulator.camera.source import FrameSource
 
 if TYPE_CHECKING:
     import argparse
 
-    from agent.events import PlateText
+    from agent.core.events import PlateText
     from simulator.camera.scene import SceneConfig
 
 __all__ = ["add_parsers", "oracle_reads"]

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from agent.events import Frame
+from agent.core.events import Frame
 from simulator.camera.background import noise_layers, rain_layers, road_background
 from simulator.camera.geometry import camera_for, layout_for
 from simulator.camera.sprites import Sprite, build_sprite

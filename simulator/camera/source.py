@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-    from agent.events import Frame
+    from agent.core.events import Frame
     from simulator.camera.truth import PassTruth
 
 __all__ = ["FrameSource"]

@@ -1,0 +1,141 @@
+"""``anpr-agent``: the daemon's command line.
+
+Exit codes: 0 fine; 1 the check ran and found a problem (e.g. a broker refused us);
+2 bad usage, configuration or keys — always with one line per problem, never a
+traceback for a user error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from agent import __version__
+from agent.cli.journal import add_parsers as add_journal_parsers
+from agent.cli.read import add_parser as add_read_parser
+from agent.cli.run import add_parsers as add_run_parsers
+from agent.config.files import check_files
+from agent.config.load import ConfigError, LoadedConfig, load_config
+from agent.security.keyfiles import KeyFileError
+from agent.security.tls import build_client_context
+from agent.uplink.probe import probe_broker
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _err(line: str) -> None:
+    print(f"anpr-agent: {line}", file=sys.stderr)
+
+
+def _load(path: Path) -> LoadedConfig | None:
+    """Load and fully check a config; print problems and return None when unusable."""
+    try:
+        loaded = load_config(path, os.environ)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            _err(f"{path}: {problem}")
+        return None
+    problems = check_files(loaded)
+    for problem in problems:
+        _err(f"{path}: {problem}")
+    return None if problems else loaded
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    loaded = _load(args.file)
+    if loaded is None:
+        return EXIT_USAGE
+    cfg = loaded.config
+    summary = (
+        f"ok: {args.file}: camera {cfg.camera.id} at {cfg.camera.site!r}; "
+        f"police {len(cfg.police.brokers)} broker(s) under {cfg.police.topic_prefix}/; "
+        f"civil {len(cfg.civil.brokers)} broker(s) under {cfg.civil.topic_prefix}/; "
+        f"counts {cfg.counts.window_s} s windows, k={cfg.counts.k}; "
+        f"journal {cfg.journal.path} ({cfg.journal.synchronous})"
+    )
+    if loaded.unresolved_credentials:
+        summary += (
+            f"; {len(loaded.unresolved_credentials)} credential file(s) not checked "
+            "($CREDENTIALS_DIRECTORY unset)"
+        )
+    print(summary)
+    return EXIT_OK
+
+
+def _cmd_check_connect(args: argparse.Namespace) -> int:
+    loaded = _load(args.config)
+    if loaded is None:
+        return EXIT_USAGE
+    if loaded.unresolved_credentials:
+        _err(
+            f"{args.config}: {', '.join(loaded.unresolved_credentials)} name credentials "
+            "but $CREDENTIALS_DIRECTORY is unset"
+        )
+        return EXIT_USAGE
+    cfg = loaded.config
+    failed = False
+    for name, uplink in (("police", cfg.police), ("civil", cfg.civil)):
+        try:
+            ctx = build_client_context(uplink)
+        except KeyFileError as exc:
+            _err(f"{name}: {exc}")
+            return EXIT_USAGE
+        reachable = False
+        for url in uplink.brokers:
+            result = probe_broker(url, ctx, f"{cfg.camera.id}-probe", timeout=args.timeout)
+            print(f"{name} {url}: {'ok' if result.ok else 'FAILED'}: {result.detail}")
+            reachable = reachable or result.ok
+        failed = failed or not reachable
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    parser = argparse.ArgumentParser(
+        prog="anpr-agent",
+        description="Edge ANPR agent: full reads to the police back office, "
+        "anonymous counts to the civil side.",
+    )
+    parser.add_argument("--version", action="version", version=f"anpr-agent {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = sub.add_parser(
+        "check-config", help="validate a config file and the keys and certificates it names"
+    )
+    check.add_argument("file", type=Path, metavar="FILE")
+    check.set_defaults(func=_cmd_check_config)
+
+    connect = sub.add_parser(
+        "check-connect", help="connect once to every police and civil broker over mutual TLS"
+    )
+    connect.add_argument("--config", type=Path, required=True, metavar="FILE")
+    connect.add_argument("--timeout", type=float, default=5.0, help="seconds per broker")
+    connect.set_defaults(func=_cmd_check_connect)
+    add_journal_parsers(sub)
+    add_read_parser(sub)
+    add_run_parsers(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

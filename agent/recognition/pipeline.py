@@ -1,0 +1,228 @@
+"""The recognition pipeline: camera → detector → reader → tracker → one read per pass.
+
+:class:`Pipeline` is the read source ``anpr-agent run`` drives (its
+``run(intake, stop)`` / ``reconfigure(recognition)`` seam): a :class:`Capture`
+thread fills a bounded, drop-oldest frame queue; this thread takes the newest
+frames, recognises each one (all crops of a frame in one reader batch), feeds
+the :class:`Tracker`, and hands every finished pass to the intake. Frame
+counts, drops and inference times go to the intake too, which is what the
+service's metrics and watchdog watch. No plate text is ever logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from typing import TYPE_CHECKING, Protocol
+
+from agent.recognition.capture import Capture, open_source
+from agent.recognition.detector import PlateDetector
+from agent.recognition.reader import PlateReader
+from agent.recognition.recognizer import Recognizer, RecognizerSettings
+from agent.recognition.tracker import LaneZone, Tracker
+
+if TYPE_CHECKING:
+    import threading
+    from collections.abc import Sequence
+
+    from agent.config.schema import RecognitionConfig
+    from agent.core.clock import Clock
+    from agent.core.events import Frame, PlateRead
+    from agent.recognition.capture import Source
+
+__all__ = ["Passes", "Pipeline", "ReadSink", "build_pipeline", "build_recognizer"]
+
+log = logging.getLogger(__name__)
+_GET_TIMEOUT_S = 0.25
+
+
+class ReadSink(Protocol):
+    """Where the pipeline reports (the service's ``Intake`` fits this)."""
+
+    def read(self, read: PlateRead) -> None:
+        """One finished vehicle pass (may block: a read is never dropped)."""
+
+    def frame(self) -> None:
+        """One frame taken from the camera."""
+
+    def dropped(self, frames: int = 1) -> None:
+        """Frames the capture dropped because inference fell behind."""
+
+    def inference(self, ms: float) -> None:
+        """Detector + reader time of one frame."""
+
+    def idle(self) -> None:
+        """Alive, but no frame came."""
+
+
+def settings_of(recognition: RecognitionConfig) -> RecognizerSettings:
+    """The per-frame filters of a ``recognition`` config section."""
+    return RecognizerSettings(
+        recognition.min_plate_width,
+        recognition.roi,
+        recognition.refine_corners,
+        recognition.second_look,
+        recognition.fuse_crops,
+    )
+
+
+def build_recognizer(recognition: RecognitionConfig) -> Recognizer:
+    """Load both models as the config says (raises DetectorError / ReaderError)."""
+    detector = PlateDetector(
+        recognition.detector_card,
+        threads=recognition.threads,
+        threshold=recognition.detect_threshold,
+    )
+    reader = PlateReader(
+        recognition.reader_card,
+        threads=recognition.threads,
+        countries=recognition.countries,
+        threshold=recognition.read_threshold,
+    )
+    # The recognizer sets the screen's bar and syntaxes from the reader's on each frame.
+    screen = (
+        None
+        if recognition.screen_card is None
+        else PlateReader(recognition.screen_card, threads=recognition.threads)
+    )
+    return Recognizer(detector, reader, settings_of(recognition), screen)
+
+
+class Passes:
+    """Frames in, finished passes out: recognise each frame, track, vote (one thread)."""
+
+    def __init__(
+        self,
+        recognizer: Recognizer,
+        *,
+        lanes: int = 1,
+        zones: Sequence[LaneZone] = (),
+        pass_timeout_s: float = 2.0,
+    ) -> None:
+        self.recognizer = recognizer
+        self.timeout_s = pass_timeout_s
+        self._lanes = lanes
+        self._zones = tuple(zones)
+        self._tracker: Tracker | None = None
+        self.last_ms = 0.0  # detector + reader time of the last frame
+
+    def _tracker_for(self, width: int, height: int) -> Tracker:
+        if self._tracker is None:  # the frame size is known only once a frame came
+            self._tracker = Tracker(
+                frame_size=(width, height),
+                lanes=self._lanes,
+                zones=self._zones,
+                timeout_s=self.timeout_s,
+            )
+        return self._tracker
+
+    def feed(self, frame: Frame) -> list[PlateRead]:
+        """Recognise one frame; the passes that ended with it."""
+        started = time.perf_counter()
+        sightings = self.recognizer.recognise(frame.image)
+        self.last_ms = (time.perf_counter() - started) * 1000.0
+        h, w = frame.image.shape[:2]
+        return self._tracker_for(w, h).update(frame.mono_s, frame.wall_ms, sightings)
+
+    def expire(self, mono_s: float) -> list[PlateRead]:
+        """Passes unseen for the timeout (call while no frame comes)."""
+        return [] if self._tracker is None else self._tracker.expire(mono_s)
+
+    def flush(self) -> list[PlateRead]:
+        """Close every open pass (end of stream, shutdown)."""
+        return [] if self._tracker is None else self._tracker.flush()
+
+
+class Pipeline:
+    """Capture → :class:`Passes`; one instance per camera, run on one thread."""
+
+    def __init__(  # noqa: PLR0913 - the pipeline's seams
+        self,
+        recognizer: Recognizer,
+        source: Source,
+        clock: Clock,
+        *,
+        lanes: int = 1,
+        zones: Sequence[LaneZone] = (),
+        pass_timeout_s: float = 2.0,
+        queue_size: int = 4,
+        reconnect_at_end: bool = True,
+    ) -> None:
+        self.passes = Passes(recognizer, lanes=lanes, zones=zones, pass_timeout_s=pass_timeout_s)
+        self.capture = Capture(
+            source, clock, queue_size=queue_size, reconnect_at_end=reconnect_at_end
+        )
+        self._clock = clock
+        self._dropped_seen = 0
+
+    def reconfigure(self, recognition: RecognitionConfig) -> None:
+        """Take new thresholds and filters (SIGHUP); the models stay loaded.
+
+        A new pass timeout applies to the tracker made at the next start.
+        """
+        recognizer = self.passes.recognizer
+        recognizer.detector.threshold = recognition.detect_threshold
+        recognizer.reader.threshold = recognition.read_threshold
+        recognizer.settings = settings_of(recognition)
+        self.passes.timeout_s = recognition.pass_timeout_s
+
+    def _report_drops(self, sink: ReadSink) -> None:
+        dropped = self.capture.stats.dropped
+        if dropped > self._dropped_seen:
+            sink.dropped(dropped - self._dropped_seen)
+            self._dropped_seen = dropped
+
+    def run(self, sink: ReadSink, stop: threading.Event) -> None:
+        """Produce passes until ``stop`` is set (or a finite source ends), then flush."""
+        self.capture.start()
+        try:
+            while not stop.is_set():
+                try:
+                    frame = self.capture.frames.get(timeout=_GET_TIMEOUT_S)
+                except queue.Empty:
+                    sink.idle()
+                    for read in self.passes.expire(self._clock.monotonic()):
+                        sink.read(read)
+                    if self.capture.ended.is_set() and self.capture.frames.empty():
+                        break
+                    continue
+                sink.frame()
+                self._report_drops(sink)
+                reads = self.passes.feed(frame)
+                sink.inference(self.passes.last_ms)
+                for read in reads:
+                    sink.read(read)
+        finally:
+            self.capture.stop()
+            self._report_drops(sink)
+            for read in self.passes.flush():
+                sink.read(read)
+
+
+def build_pipeline(  # noqa: PLR0913 - a pipeline is built from these parts
+    recognition: RecognitionConfig,
+    camera_source: str,
+    clock: Clock,
+    *,
+    lanes: int = 1,
+    zones: Sequence[LaneZone] = (),
+    source: Source | None = None,
+) -> Pipeline:
+    """The pipeline for a config: ``source`` overrides ``camera_source`` (e.g. ``sim:``)."""
+    recognizer = build_recognizer(recognition)
+    log.info(
+        "recognition: detector %s %s, reader %s %s",
+        recognizer.detector.card.name,
+        recognizer.detector.card.version,
+        recognizer.reader.card.name,
+        recognizer.reader.card.version,
+    )
+    return Pipeline(
+        recognizer,
+        source if source is not None else open_source(camera_source),
+        clock,
+        lanes=lanes,
+        zones=zones,
+        pass_timeout_s=recognition.pass_timeout_s,
+    )

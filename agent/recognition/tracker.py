@@ -1,0 +1,292 @@
+"""Follow plates across frames and turn each vehicle pass into one :class:`PlateRead`.
+
+Each frame's plate boxes are matched to open tracks (greedy on IoU with the
+track's predicted box, then on centre distance for fast, small plates), never
+a sure, syntax-valid read to a track whose recent sure reads are of another
+plate (the vehicle behind arriving where the one in front left: a piece of the
+same plate still fits); a
+track unseen for ``timeout_s`` has left the view and is closed: its reads go
+through :func:`agent.vote.vote`, its lane comes from the configured zones (or
+equal vertical strips), its direction from the plate growing (approaching) or
+shrinking (receding), and its best crop is kept as a JPEG.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from agent.core.events import PlateRead
+from agent.core.geometry import iou
+from agent.recognition.vote import is_piece, similarity, vote
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    import numpy.typing as npt
+
+    from agent.core.events import Direction, PlateBox, PlateText, Sighting
+
+__all__ = ["LaneZone", "Tracker"]
+
+_JPEG_QUALITY = 90
+_SAME_PLATE = 0.5  # least similarity of a read to one of a track's recent reads
+_RECENT = 3  # reads of a track a new read is compared with
+_SURE = 0.95  # mean character confidence of a read that may say "another plate"
+_ONE_PLATE = 0.85  # least similarity of two tracks' votes to be one pass's fragments
+
+
+@dataclass(frozen=True, slots=True)
+class LaneZone:
+    """A lane as a polygon in normalised image coordinates (0..1, x right, y down)."""
+
+    lane: int
+    polygon: tuple[tuple[float, float], ...]
+
+
+def _xywh(box: PlateBox) -> tuple[float, float, float, float]:
+    xs = [c[0] for c in box.corners]
+    ys = [c[1] for c in box.corners]
+    return min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
+
+
+@dataclass
+class _Track:
+    id: int
+    boxes: list[tuple[float, tuple[float, float, float, float]]]  # (mono_s, xywh)
+    first_wall_ms: int
+    last_wall_ms: int
+    texts: list[PlateText] = field(default_factory=list)
+    lanes: Counter[int] = field(default_factory=Counter)
+    best_crop: npt.NDArray[np.uint8] | None = None
+    best_conf: float = -1.0
+
+    @property
+    def last_mono(self) -> float:
+        return self.boxes[-1][0]
+
+    def predict(self, mono_s: float) -> tuple[float, float, float, float]:
+        t1, (x1, y1, w1, h1) = self.boxes[-1]
+        if len(self.boxes) < 2:
+            return x1, y1, w1, h1
+        t0, (x0, y0, w0, h0) = self.boxes[-2]
+        dt = max(t1 - t0, 1e-3)
+        k = (mono_s - t1) / dt
+        return x1 + (x1 - x0) * k, y1 + (y1 - y0) * k, w1 + (w1 - w0) * k, h1 + (h1 - h0) * k
+
+
+def _same_plate(track: _Track, text: PlateText | None) -> bool:
+    """Whether a read may be of the plate ``track`` follows.
+
+    Only sure, syntax-valid reads on both sides can say "another plate": a
+    garbled, partial or doubtful read (small plates misread into a valid text)
+    neither splits a track nor keeps the plate's own reads out of the track it
+    began (a plate half in view reads as junk first).
+    """
+    if text is None or not _sure(text):
+        return True
+    sure = [r for r in track.texts if _sure(r)][-_RECENT:]
+    return not sure or any(_alike(r.text, text.text, _SAME_PLATE) for r in sure)
+
+
+def _sure(text: PlateText) -> bool:
+    return text.country is not None and text.mean_conf >= _SURE
+
+
+def _alike(a: str, b: str, least: float) -> bool:
+    """Reads of one plate: at least ``least`` similar, or one a piece of the other."""
+    return similarity(a, b) >= least or is_piece(a, b) or is_piece(b, a)
+
+
+def _merge(track: _Track, *, into: _Track) -> None:
+    """Give ``track``'s reads, lane votes and best crop to ``into`` (its boxes stay its own)."""
+    into.texts[:0] = track.texts  # the earlier reads first: ``_same_plate`` looks at the last
+    into.lanes.update(track.lanes)
+    into.first_wall_ms = min(into.first_wall_ms, track.first_wall_ms)
+    into.last_wall_ms = max(into.last_wall_ms, track.last_wall_ms)
+    if track.best_conf > into.best_conf:
+        into.best_conf, into.best_crop = track.best_conf, track.best_crop
+
+
+class Tracker:
+    """Associates sightings across frames; not thread-safe (one pipeline thread owns it)."""
+
+    def __init__(  # noqa: PLR0913 - the tracker's geometry and thresholds
+        self,
+        *,
+        frame_size: tuple[int, int],
+        lanes: int = 1,
+        zones: Sequence[LaneZone] = (),
+        timeout_s: float = 1.0,
+        min_support: int = 2,
+        min_iou: float = 0.05,
+        max_jump: float = 2.0,
+    ) -> None:
+        self._width, self._height = frame_size
+        self._lanes = lanes
+        self._zones = [
+            (
+                z.lane,
+                np.array([(x * self._width, y * self._height) for x, y in z.polygon], np.float32),
+            )
+            for z in zones
+        ]
+        self._timeout = timeout_s
+        self._min_support = min_support
+        self._min_iou = min_iou
+        self._max_jump = max_jump
+        self._tracks: list[_Track] = []
+        self._ids = itertools.count(1)
+
+    @property
+    def open_tracks(self) -> int:
+        """Vehicles currently in view."""
+        return len(self._tracks)
+
+    def update(self, mono_s: float, wall_ms: int, sightings: Sequence[Sighting]) -> list[PlateRead]:
+        """Add one frame's sightings; return the reads of passes that just ended."""
+        unmatched = list(range(len(sightings)))
+        pairs = []
+        for t_index, track in enumerate(self._tracks):
+            predicted = track.predict(mono_s)
+            for s_index in unmatched:
+                if not _same_plate(track, sightings[s_index].text):
+                    continue
+                box = _xywh(sightings[s_index].box)
+                overlap = iou(predicted, box)
+                if overlap >= self._min_iou:
+                    pairs.append((1.0 - overlap, t_index, s_index))
+                    continue
+                dx = (predicted[0] + predicted[2] / 2) - (box[0] + box[2] / 2)
+                dy = (predicted[1] + predicted[3] / 2) - (box[1] + box[3] / 2)
+                reach = self._max_jump * max(predicted[2], box[2], 1.0)
+                distance = float(np.hypot(dx, dy))
+                if distance <= reach:
+                    pairs.append((1.0 + distance / reach, t_index, s_index))
+        pairs.sort()
+        used_tracks: set[int] = set()
+        used_sightings: set[int] = set()
+        for _, t_index, s_index in pairs:
+            if t_index in used_tracks or s_index in used_sightings:
+                continue
+            used_tracks.add(t_index)
+            used_sightings.add(s_index)
+            self._add(self._tracks[t_index], mono_s, wall_ms, sightings[s_index])
+        for s_index in unmatched:
+            if s_index not in used_sightings:
+                track = _Track(next(self._ids), [], wall_ms, wall_ms)
+                self._add(track, mono_s, wall_ms, sightings[s_index])
+                self._tracks.append(track)
+        return self.expire(mono_s)
+
+    def expire(self, mono_s: float) -> list[PlateRead]:
+        """Close passes unseen for ``timeout_s``; return their reads.
+
+        A track that ends while a track of the same plate is still open (the
+        detector boxed the plate apart for a while: one line of a two-line plate,
+        a jump of the box) hands its reads to that one instead of reading alone.
+        """
+        ended = [t for t in self._tracks if mono_s - t.last_mono >= self._timeout]
+        self._tracks = [t for t in self._tracks if mono_s - t.last_mono < self._timeout]
+        return self._end(ended, lambda _: self._tracks)
+
+    def flush(self) -> list[PlateRead]:
+        """Close every open pass (shutdown), fragments of one pass together."""
+        ended, self._tracks = sorted(self._tracks, key=lambda t: t.last_mono), []
+        return self._end(ended, lambda i: ended[i + 1 :])
+
+    def _end(
+        self, ended: list[_Track], still_open: Callable[[int], Sequence[_Track]]
+    ) -> list[PlateRead]:
+        """Read each ended track, or merge it into a track of the same pass still open.
+
+        ``still_open(i)``: the tracks the ``i``-th ended track may hand its reads to.
+        """
+        reads = []
+        for i, track in enumerate(ended):
+            host = self._same_pass(track, still_open(i))
+            if host is not None:
+                _merge(track, into=host)
+            elif (read := self._close(track)) is not None:
+                reads.append(read)
+        return reads
+
+    def _same_pass(self, track: _Track, others: Sequence[_Track]) -> _Track | None:
+        """A track among ``others`` that followed the same plate at the same time, if any."""
+        mine = vote(track.texts)
+        if mine is None:
+            return None
+        lane = track.lanes.most_common(1)[0][0]
+        for other in others:
+            if not other.texts or other.boxes[0][0] > track.last_mono + self._timeout:
+                continue  # nothing read, or began well after this one ended: another vehicle
+            if other.lanes.most_common(1)[0][0] != lane:
+                continue
+            theirs = vote(other.texts)
+            # All but one character in eight alike, or one a piece of the other.
+            if theirs is not None and _alike(mine.text, theirs.text, _ONE_PLATE):
+                return other
+        return None
+
+    def _add(self, track: _Track, mono_s: float, wall_ms: int, sighting: Sighting) -> None:
+        box = _xywh(sighting.box)
+        track.boxes.append((mono_s, box))
+        track.lanes[self._lane(box)] += 1
+        if sighting.text is not None and sighting.text.text:
+            # The pass is stamped with the last frame its plate was *read*: unread boxes
+            # (a grille of the vehicle behind, a lamp) may keep a track open a little
+            # longer, but must not date the read into the next vehicle's pass.
+            track.last_wall_ms = wall_ms
+            track.texts.append(sighting.text)
+            conf = sighting.text.mean_conf
+            if sighting.crop is not None and conf > track.best_conf:
+                track.best_conf, track.best_crop = conf, sighting.crop
+
+    def _lane(self, box: tuple[float, float, float, float]) -> int:
+        cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+        for lane, polygon in self._zones:
+            if cv2.pointPolygonTest(polygon, (cx, cy), measureDist=False) >= 0:
+                return lane
+        strip = int(cx / max(1.0, self._width) * self._lanes)
+        return min(max(strip, 0), self._lanes - 1) + 1
+
+    def _direction(self, track: _Track) -> Direction | None:
+        boxes = [b for _, b in track.boxes]
+        if len(boxes) < 2:
+            return None
+        head, tail = boxes[: max(1, len(boxes) // 3)], boxes[-max(1, len(boxes) // 3) :]
+        growth = np.mean([b[2] for b in tail]) / max(1.0, float(np.mean([b[2] for b in head])))
+        if growth > 1.08:
+            return "approaching"
+        if growth < 1 / 1.08:
+            return "receding"
+        # Same size: fall back to motion down the image (towards a camera that looks at traffic).
+        drift = np.mean([b[1] for b in tail]) - np.mean([b[1] for b in head])
+        return "approaching" if drift > 0 else "receding"
+
+    def _close(self, track: _Track) -> PlateRead | None:
+        result = vote(track.texts, min_support=self._min_support)
+        if result is None:
+            return None
+        crop = b""
+        if track.best_crop is not None:
+            ok, jpeg = cv2.imencode(
+                ".jpg", track.best_crop, [cv2.IMWRITE_JPEG_QUALITY, _JPEG_QUALITY]
+            )
+            crop = bytes(jpeg.tobytes()) if ok else b""
+        return PlateRead(
+            text=result.text,
+            char_conf=result.char_conf,
+            country=result.country,
+            lane=track.lanes.most_common(1)[0][0],
+            direction=self._direction(track),
+            vehicle_class=None,
+            wall_ms=track.last_wall_ms,
+            frames=len(track.texts),
+            crop_jpeg=crop,
+        )
