@@ -12,11 +12,13 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
+import onnxruntime as ort
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from pathlib import Path
 
-__all__ = ["check_rules", "need", "read_card", "verified_model"]
+__all__ = ["check_rules", "need", "open_session", "read_card", "verified_model"]
 
 
 def need(obj: dict[str, Any], key: str, kind: type, where: str, error: type[Exception]) -> Any:  # noqa: ANN401 - the caller knows the kind it asked for
@@ -71,3 +73,20 @@ def verified_model(
             "the model file was changed or belongs to another card"
         )
     return model, digest
+
+
+def open_session(model_path: Path, threads: int, error: type[Exception]) -> ort.InferenceSession:
+    """A CPU session for a card's model: ``threads`` intra-op threads, sequential, quiet.
+
+    A file onnxruntime cannot load is one line of ``error``, as a broken card is.
+    """
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
+    # onnxruntime's errors (InvalidProtobuf, Fail, ...) derive from Exception only.
+    except Exception as exc:  # noqa: BLE001
+        raise error(f"{model_path}: not a loadable ONNX model ({exc})") from None

@@ -16,11 +16,10 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 
 from agent.core.events import PlateBox
 from agent.core.geometry import iou as box_iou
-from agent.recognition.cards import check_rules, need, read_card, verified_model
+from agent.recognition.cards import check_rules, need, open_session, read_card, verified_model
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -200,20 +199,7 @@ class PlateDetector:
         self.card = load_detector_card(card_path)
         self.threshold = threshold
         self.coarse_retry = coarse_retry
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(
-                str(self.card.model_path), opts, providers=["CPUExecutionProvider"]
-            )
-        # onnxruntime's errors (InvalidProtobuf, Fail, ...) derive from Exception only.
-        except Exception as exc:  # noqa: BLE001
-            raise DetectorError(
-                f"{self.card.model_path}: not a loadable ONNX model ({exc})"
-            ) from None
+        self._session = open_session(self.card.model_path, threads, DetectorError)
         inputs = self._session.get_inputs()
         if len(inputs) != 1 or inputs[0].name != self.card.input_name:
             raise DetectorError(

@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 
 from agent.core.events import PlateText
-from agent.recognition.cards import check_rules, need, read_card, verified_model
+from agent.recognition.cards import check_rules, need, open_session, read_card, verified_model
 from agent.recognition.ctc import InputSpec, ctc_greedy, prepare
 from agent.recognition.syntaxfit import MAX_GAP, Settled, log_likelihood, settle
 
@@ -158,20 +157,7 @@ class PlateReader:
         self.countries = countries
         self.threshold = threshold
         self.max_gap = max_gap
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(
-                str(self.card.model_path), opts, providers=["CPUExecutionProvider"]
-            )
-        # onnxruntime's errors (InvalidProtobuf, Fail, ...) derive from Exception only.
-        except Exception as exc:  # noqa: BLE001
-            raise ReaderError(
-                f"{self.card.model_path}: not a loadable ONNX model ({exc})"
-            ) from None
+        self._session = open_session(self.card.model_path, threads, ReaderError)
         self._check_graph()
         self.infer(np.zeros((1, 1, self.card.spec.height, self.card.spec.width), np.float32))
 
