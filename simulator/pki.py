@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,8 +16,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, x25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from agent.security.keyfiles import write_private_key
+
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 __all__ = [
     "DevPki",
@@ -45,20 +48,10 @@ class Issued:
     key: ec.EllipticCurvePrivateKey
 
 
-def write_key(path: Path, key: object) -> None:
-    """Write a private key as unencrypted PEM, readable by its owner only (0600)."""
-    assert isinstance(  # noqa: S101 - programming error, not input
-        key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | x25519.X25519PrivateKey
-    )
-    data = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
+def write_key(path: Path, key: PrivateKeyTypes) -> None:
+    """Write a private key as unencrypted PEM, readable by its owner only (0600), replacing any."""
     path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
+    write_private_key(path, key)
 
 
 def write_cert(path: Path, *certs: x509.Certificate) -> None:

@@ -25,6 +25,7 @@ from agent.security.keyfiles import (
     load_certificates,
     load_sealing_public_key,
     load_signing_key,
+    write_private_key,
 )
 
 if TYPE_CHECKING:
@@ -138,17 +139,12 @@ def _cmd_keys_init(args: argparse.Namespace) -> int:
     loaded = _config(args.config)
     path = _resolved(loaded, "keys.signing_key", loaded.config.keys.signing_key)
     key = ed25519.Ed25519PrivateKey.generate()
-    data = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        write_private_key(path, key)
     except FileExistsError:
         raise _UsageError(f"signing key {path} exists: refusing to replace it") from None
     except OSError as exc:
         raise _UsageError(f"signing key {path} cannot be created: {exc.strerror}") from None
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
     public = path.with_name(path.name + ".pub")
     public.write_bytes(
         key.public_key().public_bytes(

@@ -32,7 +32,11 @@ from agent.journal.lock import JournalLock
 from agent.journal.records import STREAMS, parse_record
 from agent.journal.store import Journal
 from agent.security.crypto import Sealer, Signer, key_id
-from agent.security.keyfiles import load_sealing_public_key, load_signing_key
+from agent.security.keyfiles import (
+    load_sealing_public_key,
+    load_signing_key,
+    write_private_key,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -57,17 +61,6 @@ def _public_pem(key: ed25519.Ed25519PublicKey) -> bytes:
     return key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-
-
-def _write_private(path: Path, key: ed25519.Ed25519PrivateKey) -> None:
-    data = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 def _fsync_dir(path: Path) -> None:
@@ -97,7 +90,7 @@ def rotate_signing_key(cfg: AgentConfig, clock: Clock | None = None) -> Rotation
             new = load_signing_key(staged)
         else:
             new = ed25519.Ed25519PrivateKey.generate()
-            _write_private(staged, new)
+            write_private_key(staged, new, durable=True)
         old_kid, new_kid = key_id(old.public_key()), key_id(new.public_key())
         announcement: dict[str, object] = {
             "new_kid": new_kid,

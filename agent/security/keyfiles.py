@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ __all__ = [
     "load_private_key",
     "load_sealing_public_key",
     "load_signing_key",
+    "write_private_key",
 ]
 
 
@@ -98,3 +100,20 @@ def load_certificates(path: Path, what: str = "certificate") -> list[x509.Certif
 def cert_fingerprint(cert: x509.Certificate) -> str:
     """SHA-256 fingerprint of a certificate, lowercase hex."""
     return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def write_private_key(path: Path, key: PrivateKeyTypes, *, durable: bool = False) -> None:
+    """Write ``key`` as unencrypted PKCS#8 PEM, created 0600 and never over an existing file.
+
+    ``FileExistsError`` when ``path`` exists (the caller decides whether replacing
+    a key is allowed); ``durable`` fsyncs the file before returning.
+    """
+    data = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        if durable:
+            fh.flush()
+            os.fsync(fh.fileno())
