@@ -8,7 +8,9 @@ APT    := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 .PHONY: demo test lint check deps system-deps clean
 
 # System packages: mosquitto (the tests start their own throwaway brokers; the
-# packaged service is not used), python3-venv where Debian splits it out, and the
+# packaged service is not used), postgresql (the hub's tests start a throwaway
+# cluster on a free port), chromium (the hub's recipient page is checked headless),
+# python3-venv where Debian splits it out, and the
 # plate renderer's fonts (DIN 1451 from fonts-opendin, DejaVu).
 system-deps:
 	@need=""; \
@@ -17,6 +19,8 @@ system-deps:
 	[ -f /usr/share/fonts/truetype/opendin/OSP-DIN.ttf ] || need="$$need fonts-opendin"; \
 	[ -f /usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf ] || need="$$need fonts-dejavu-core"; \
 	[ -f /usr/share/fonts/truetype/dejavu/DejaVuSansCondensed-Bold.ttf ] || need="$$need fonts-dejavu-extra"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$$need postgresql"; \
+	command -v chromium >/dev/null 2>&1 || need="$$need chromium"; \
 	if [ -n "$$need" ]; then \
 	  echo "installing:$$need"; \
 	  $(APT) update -qq && $(APT) install -y -qq --no-install-recommends $$need; \
@@ -26,7 +30,7 @@ system-deps:
 $(BIN)/.installed: pyproject.toml | system-deps
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,sim]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,sim,hub]'
 	touch $@
 
 deps: system-deps $(BIN)/.installed
@@ -40,6 +44,7 @@ lint: deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict agent
+	$(BIN)/mypy --strict hub
 
 ## make test: set up, lint, type-check and run the whole test suite (real mosquitto)
 test: lint

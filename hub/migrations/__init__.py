@@ -1,0 +1,1 @@
+"""Alembic migrations of the hub's schema (shipped inside the package)."""
