@@ -314,7 +314,9 @@ def privacy_violations(
 
     ``civil`` holds what the civil side got: count messages (dicts), raw
     payloads (bytes) or log lines (str). Texts are compared upper-cased with
-    separators (spaces, dashes, dots) removed, so ``1-abc-123`` is caught.
+    separators (spaces, dashes, dots) removed, so ``1-abc-123`` is caught; a
+    log line is compared field by field (its JSON strings, or its ``key=value``
+    keys and values), never across two fields.
     JSON numbers are not texts (counts and epoch seconds); a plate hidden in
     one would still show in the raw payload's digits if given as bytes.
     """
@@ -326,10 +328,46 @@ def privacy_violations(
         return leaks
     for index, item in enumerate(civil):
         for text, where in _strings(item, f"[{index}]"):
-            norm = _SEPARATORS.sub("", text.upper())
-            runs = set(_DIGIT_RUN.findall(norm))
-            leaks += [CivilLeak(f, where) for f in sorted(fragments) if _found(f, norm, runs)]
+            for unit in _units(text) if isinstance(item, str) else (text,):
+                norm = _SEPARATORS.sub("", unit.upper())
+                runs = set(_DIGIT_RUN.findall(norm))
+                leaks += [CivilLeak(f, where) for f in sorted(fragments) if _found(f, norm, runs)]
     return leaks
+
+
+_KV_FIELD = re.compile(r'([A-Za-z_][A-Za-z0-9_.-]*)=("(?:[^"\\]|\\.)*"|\S*)')
+_PRIORITY_PREFIX = re.compile(r"^<[0-7]>")
+
+
+def _units(line: str) -> list[str]:
+    """The texts of a log line in which a plate could be written, each on its own.
+
+    A JSON line gives its keys and string values, a ``key=value`` line its keys
+    and values (quoted ones decoded); anything else is one text. Separators are
+    removed within a text only: joining ``ts=…28.042Z level=INFO`` across the
+    field boundary would make ``042ZLEVEL`` of two fields.
+    """
+    text = _PRIORITY_PREFIX.sub("", line.strip())
+    if text.startswith("{"):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            pass
+        else:
+            return [s for s, _ in _strings(parsed, "")]
+    fields = list(_KV_FIELD.finditer(text))
+    if not fields or _KV_FIELD.sub("", text).strip():
+        return [line]
+    units: list[str] = []
+    for field in fields:
+        key, value = field.group(1), field.group(2)
+        if value.startswith('"'):
+            try:
+                value = str(json.loads(value))
+            except ValueError:
+                value = value.strip('"')
+        units += [key, value]
+    return units
 
 
 # ------------------------------------------------------------------ summary

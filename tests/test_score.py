@@ -147,6 +147,27 @@ def test_any_piece_of_a_plate_on_the_civil_side_is_found() -> None:
     assert {leak.fragment for leak in leaks if leak.where == "[0].cells[0].label"} >= {"1ABC123"}
 
 
+def test_log_fields_are_matched_one_by_one_not_across_their_boundaries() -> None:
+    # The line a 300 s demo flagged: "28.042Z level=INFO" became "…042ZLEVEL…" and
+    # matched a plate's "42ZL" once separators were removed across the two fields.
+    line = (
+        "ts=2026-12-04T22:28:28.042Z level=INFO logger=anpr.service "
+        'msg="anpr-agent 0.1.0 started: camera cam-01, reading, journal .demo/journal.sqlite"'
+    )
+    plates = ["HB42ZLE", "1ABC123", "AB123CD"]
+    assert privacy_violations(plates, [line]) == []
+    assert privacy_violations(plates, [f"<6>{line}"]) == []
+    leaky = [
+        'ts=2026-12-04T22:28:28.042Z level=INFO msg="read 1 ABC 123 done"',  # spaced, in a value
+        "ts=2026-12-04T22:28:28.042Z level=INFO plate=hb-42z-le",  # dashed, a token
+        '{"ts": "2026-12-04T22:28:28.042Z", "level": "INFO", "msg": "AB.123.CD"}',  # JSON line
+    ]
+    found = {(leak.where, leak.fragment) for leak in privacy_violations(plates, leaky)}
+    assert ("[0]", "1ABC123") in found
+    assert ("[1]", "HB42ZLE") in found
+    assert ("[2]", "AB123CD") in found
+
+
 def test_score_run_summary_has_the_demo_fields() -> None:
     passes = [_pass(1, "1ABC123", 10), _pass(2, "2XYZ789", 20)]
     police = [
