@@ -41,7 +41,11 @@ _MAX_SHOWN_VALUE = 60
 
 
 class ConfigError(Exception):
-    """The configuration cannot be used; ``problems`` holds one line per problem."""
+    """The configuration, or what it names, cannot be used: ``problems`` holds one line each.
+
+    Raised by loading (TOML, schema, overrides) and by the service when it starts
+    (keys, certificates, journal, models); either way the agent exits 2.
+    """
 
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
@@ -195,5 +199,6 @@ def load_config(path: Path, env: Mapping[str, str]) -> LoadedConfig:
         "",
         unresolved,
     )
-    assert isinstance(resolved, AgentConfig)  # noqa: S101 - model_copy keeps the type
+    if not isinstance(resolved, AgentConfig):  # model_copy keeps the type; -O strips asserts
+        raise TypeError("resolved config is not an AgentConfig")
     return LoadedConfig(resolved, path, tuple(unresolved))

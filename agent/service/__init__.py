@@ -14,7 +14,7 @@ from agent.service._health import Snapshot, UplinkFigures, status_fields
 from agent.service._logs import Redactor, configure_logging, redact
 from agent.service._notify import Notifier, watchdog_interval
 from agent.service._run import run_service
-from agent.service._service import Service, ServiceOptions, StartupError
+from agent.service._service import Service, ServiceOptions
 from agent.service._source import Intake, ReadSource, SourceUnavailableError
 
 __all__ = [
@@ -26,7 +26,6 @@ __all__ = [
     "ServiceOptions",
     "Snapshot",
     "SourceUnavailableError",
-    "StartupError",
     "UplinkFigures",
     "configure_logging",
     "redact",

@@ -6,8 +6,9 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
+from agent.config.load import ConfigError
 from agent.service._logs import configure_logging
-from agent.service._service import Service, ServiceOptions, StartupError
+from agent.service._service import Service, ServiceOptions
 
 if TYPE_CHECKING:
     from agent.config.load import LoadedConfig
@@ -30,7 +31,7 @@ def run_service(
     configure_logging(cfg.log_level, cfg.log_format)
     try:
         service = Service(loaded, source, options=options)
-    except StartupError as exc:
+    except ConfigError as exc:
         for problem in exc.problems:
             print(f"anpr-agent: {loaded.source}: {problem}", file=sys.stderr)  # noqa: T201
         return EXIT_USAGE

@@ -76,7 +76,7 @@ if TYPE_CHECKING:
     from agent.core.events import PlateRead
     from agent.service._source import ReadSource
 
-__all__ = ["Service", "ServiceOptions", "StartupError"]
+__all__ = ["Service", "ServiceOptions"]
 
 log = logging.getLogger("anpr.service")
 
@@ -84,14 +84,6 @@ _CERT_CHECK_S = 3600.0
 _STATUS_LINE_S = 10.0
 _FPS_WINDOW_S = 5.0
 _REFUSED_LOG_S = 60.0
-
-
-class StartupError(Exception):
-    """The agent cannot start; ``problems`` holds one line each (exit 2)."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +152,7 @@ class Service:
         try:
             return recognition_source(self.config.recognition, self.config.camera, self._clock)
         except SourceUnavailableError as exc:
-            raise StartupError([str(exc)]) from None
+            raise ConfigError([str(exc)]) from None
 
     def _open(self, source: ReadSource | None) -> None:
         loaded, cfg = self._loaded, self.config
@@ -174,10 +166,10 @@ class Service:
         if not problems:  # models load only once the keys are known to be usable
             try:
                 self._source = self._choose_source(source)
-            except StartupError as exc:
+            except ConfigError as exc:
                 problems += exc.problems
         if problems:
-            raise StartupError(problems)
+            raise ConfigError(problems)
         try:
             signer = Signer(load_signing_key(cfg.keys.signing_key))
             sealer = Sealer(load_sealing_public_key(cfg.keys.sealing_public_key))
@@ -188,7 +180,7 @@ class Service:
             build_client_context(cfg.police)
             build_client_context(cfg.civil)
         except KeyFileError as exc:
-            raise StartupError([str(exc)]) from None
+            raise ConfigError([str(exc)]) from None
         self._take_lock(cfg.journal.path)
         try:
             self.journal = Journal(
@@ -201,10 +193,10 @@ class Service:
             )
         except JournalError as exc:
             self._release_lock()
-            raise StartupError([str(exc)]) from None
+            raise ConfigError([str(exc)]) from None
         try:
             self._build(signer, sealer, fingerprints)
-        except StartupError:
+        except ConfigError:
             self.journal.close()
             self._release_lock()
             raise
@@ -213,7 +205,7 @@ class Service:
         try:
             self._lock = JournalLock(journal)
         except JournalLockError as exc:
-            raise StartupError([str(exc)]) from None
+            raise ConfigError([str(exc)]) from None
 
     def _release_lock(self) -> None:
         if self._lock is not None:
@@ -253,7 +245,7 @@ class Service:
                     f"service.metrics_address {cfg.service.metrics_address}: cannot listen: "
                     f"{exc.strerror or exc}"
                 )
-                raise StartupError([line]) from None
+                raise ConfigError([line]) from None
         self._check_certs()
 
     def _uplink(self, name: str, up: UplinkConfig, stream: str, descriptor: bytes | None) -> Uplink:
@@ -376,9 +368,11 @@ class Service:
     # ------------------------------------------------------------ threads
 
     def _run_source(self) -> None:
-        assert self._source is not None  # noqa: S101 - started only with a source
+        source = self._source
+        if source is None:  # started only with a source
+            return
         try:
-            self._source.run(self.intake, self._source_stop)
+            source.run(self.intake, self._source_stop)
         except Exception:
             log.exception("read source failed; stopping so that the service manager restarts us")
             self.exit_code = 1
