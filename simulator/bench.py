@@ -23,7 +23,6 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
@@ -39,8 +38,10 @@ from agent.security.keyfiles import load_sealing_public_key, load_signing_key
 from agent.security.tls import build_client_context
 from agent.uplink.client import Uplink
 from simulator.demo import police_broker
+from simulator.fakes import synthetic_crop
 from simulator.mqttc import client_context, connect
 from simulator.pki import init_pki
+from simulator.soak import add_parser as add_soak
 
 _SEQ = re.compile(rb'"seq":(\d+)')
 
@@ -49,21 +50,7 @@ if TYPE_CHECKING:
     import ssl
     from concurrent.futures import Future
 
-__all__ = ["add_parsers", "bench_journal", "bench_uplink", "synthetic_crop"]
-
-
-def synthetic_crop(rng: np.random.Generator, width: int = 200, height: int = 48) -> bytes:
-    """A plate-sized JPEG with texture, about the size a real crop has (a few KB)."""
-    image = np.full((height, width), 235, np.uint8)
-    for i in range(7):
-        x = 10 + i * 26
-        cv2.rectangle(image, (x, 8), (x + 16, height - 8), int(rng.integers(10, 60)), -1)
-    noise = rng.normal(0, 12, image.shape)
-    image = np.clip(image + noise, 0, 255).astype(np.uint8)
-    ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
-    return bytes(jpeg.tobytes())
+__all__ = ["add_parsers", "bench_journal", "bench_uplink"]
 
 
 def _bench_read() -> PlateRead:
@@ -345,6 +332,4 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     uplink.add_argument("--inflight", type=int, default=100)
     uplink.add_argument("--json", action="store_true", help="one JSON object")
     uplink.set_defaults(func=_cmd_uplink)
-    from simulator.soak import add_parser as add_soak  # noqa: PLC0415 - soak imports this module
-
     add_soak(kinds)

@@ -25,7 +25,7 @@ from simulator.demo import (
 from simulator.fleet import add_parsers as add_fleet_parsers
 from simulator.pki import init_pki
 from simulator.platecli import add_parsers as add_plate_parsers
-from simulator.score import add_parsers as add_score_parsers
+from simulator.report import add_parsers as add_score_parsers
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -44,7 +44,8 @@ from simulator.backoffice import CivilBackOffice, PoliceBackOffice
 from simulator.broker import Broker, camera_acl, free_port
 from simulator.mqttc import client_context
 from simulator.pki import DevPki, init_pki
-from simulator.score import html_from_files, load_jsonl, privacy_violations, score_files
+from simulator.report import html_from_files
+from simulator.score import load_jsonl, privacy_violations, score_files
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey

@@ -1,4 +1,4 @@
-"""Fakes for the agent's own seams (clock, read source), for tests and the simulator.
+"""Fakes for the agent's own seams (clock, read source) and a synthetic plate crop.
 
 Only our seams are faked: paho, SQLite and cryptography are always the real ones.
 """
@@ -9,6 +9,9 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+import cv2
+import numpy as np
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -16,7 +19,7 @@ if TYPE_CHECKING:
     from agent.core.events import PlateRead
     from agent.service import Intake
 
-__all__ = ["FakeClock", "FakeReadSource"]
+__all__ = ["FakeClock", "FakeReadSource", "synthetic_crop"]
 
 
 class FakeClock:
@@ -98,3 +101,17 @@ class FakeReadSource:
     def release(self) -> None:
         """Make progress again."""
         self._running.set()
+
+
+def synthetic_crop(rng: np.random.Generator, width: int = 200, height: int = 48) -> bytes:
+    """A plate-sized JPEG with texture, about the size a real crop has (a few KB)."""
+    image = np.full((height, width), 235, np.uint8)
+    for i in range(7):
+        x = 10 + i * 26
+        cv2.rectangle(image, (x, 8), (x + 16, height - 8), int(rng.integers(10, 60)), -1)
+    noise = rng.normal(0, 12, image.shape)
+    image = np.clip(image + noise, 0, 255).astype(np.uint8)
+    ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return bytes(jpeg.tobytes())

@@ -40,8 +40,8 @@ from agent.security.keyfiles import load_private_key, load_sealing_public_key
 from agent.security.tls import build_client_context
 from agent.uplink.client import Uplink
 from simulator.backoffice import Options, PoliceBackOffice
-from simulator.bench import synthetic_crop
 from simulator.demo import police_broker
+from simulator.fakes import synthetic_crop
 from simulator.mqttc import client_context
 from simulator.pki import DevPki, init_pki, issue_cert, load_issued, save_issued
 from simulator.plates import random_spec

@@ -12,23 +12,35 @@ from __future__ import annotations
 
 import base64
 import html
+import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from simulator.score import match_reads
+from simulator.camera.truth import PassTruth
+from simulator.score import (
+    civil_windows,
+    count_errors,
+    load_jsonl,
+    match_reads,
+    police_reads,
+    privacy_violations,
+    score_files,
+    truth_span,
+)
 
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Mapping, Sequence
 
-    from simulator.camera.truth import PassTruth
     from simulator.score import CivilLeak, PoliceRead, WindowCount
 
-__all__ = ["html_report"]
+__all__ = ["add_parsers", "html_from_files", "html_report"]
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .6em}
 th{background:#f3f3f3;text-align:left}.ok{color:#176317}.bad{color:#a11;font-weight:bold}
-.mono{font-family:ui-monospace,monospace}img{height:32px}
+.mono{font-family:ui-monospace,monospace}img{height:32px}img.overview{height:120px}
 """
 
 
@@ -45,15 +57,23 @@ def _summary(summary: Mapping[str, Any]) -> str:
     return f"<h2>Summary</h2><table>{rows}</table>"
 
 
+def _img(jpeg: bytes | None, kind: str) -> str:
+    if not jpeg:
+        return ""
+    data = base64.b64encode(jpeg).decode()
+    return f'<img class="{kind}" alt="{kind}" src="data:image/jpeg;base64,{data}">'
+
+
 def _passes(
     passes: Sequence[PassTruth],
     reads: Sequence[PoliceRead],
     crops: Mapping[tuple[str, int], bytes],
+    overviews: Mapping[tuple[str, int], bytes] | None = None,
 ) -> str:
     by_pass = {m.pass_index: m for m in match_reads(passes, reads)}
     head = (
         "<tr><th>vehicle</th><th>lane</th><th>direction</th><th>class</th><th>truth</th>"
-        "<th>read</th><th>result</th><th>exit → receipt</th><th>crop</th></tr>"
+        "<th>read</th><th>result</th><th>exit → receipt</th><th>crop</th><th>overview</th></tr>"
     )
     rows = []
     for i, p in enumerate(passes):
@@ -65,17 +85,17 @@ def _passes(
         else:
             verdict, cls = ("exact", "ok") if m.distance == 0 else (f"{m.distance} off", "bad")
         crop = crops.get((read.camera, read.seq)) if read else None
-        img = (
-            f'<img alt="crop" src="data:image/jpeg;base64,{base64.b64encode(crop).decode()}">'
-            if crop
-            else ""
+        img = _img(crop, "crop")
+        overview = _img(
+            (overviews or {}).get((read.camera, read.seq)) if read else None, "overview"
         )
         rows.append(
             f"<tr><td>{p.vehicle}</td><td>{p.lane}</td><td>{_e(p.direction)}</td>"
             f"<td>{_e(p.vclass)}</td><td class=mono>{_e(p.text or '(no plate)')}</td>"
             f"<td class=mono>{_e(read.text if read else '')}</td>"
             f"<td class={cls or 'none'}>{_e(verdict)}</td>"
-            f"<td>{_e(f'{m.latency_ms} ms' if m else '')}</td><td>{img}</td></tr>"
+            f"<td>{_e(f'{m.latency_ms} ms' if m else '')}</td>"
+            f"<td>{img}</td><td>{overview}</td></tr>"
         )
     return f"<h2>Passes ({len(passes)})</h2><table>{head}{''.join(rows)}</table>"
 
@@ -140,6 +160,7 @@ def html_report(  # noqa: PLR0913 - one page, its parts
     leaks: Sequence[CivilLeak],
     *,
     crops: Mapping[tuple[str, int], bytes] | None = None,
+    overviews: Mapping[tuple[str, int], bytes] | None = None,
     title: str = "anpr-edge demo",
 ) -> str:
     """The report as one HTML document."""
@@ -149,10 +170,62 @@ def html_report(  # noqa: PLR0913 - one page, its parts
             _summary(summary),
             _privacy(leaks),
             _counts_chart(counts),
-            _passes(passes, reads, crops or {}),
+            _passes(passes, reads, crops or {}, overviews),
         )
     )
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
         f"<style>{_STYLE}</style></head><body>{body}</body></html>\n"
     )
+
+
+def html_from_files(  # noqa: PLR0913 - the run's files, its figures and images
+    truth: Path,
+    police: Path,
+    civil: Path | None,
+    summary: dict[str, Any],
+    crops: Mapping[tuple[str, int], bytes] | None = None,
+    *,
+    overviews: Mapping[tuple[str, int], bytes] | None = None,
+) -> str:
+    """The HTML report of the files :func:`simulator.score.score_files` scored."""
+    truth_lines = load_jsonl(truth)
+    passes = [PassTruth.from_json(x) for x in truth_lines if x.get("kind") == "pass"]
+    civil_lines = load_jsonl(civil) if civil is not None else []
+    windows = civil_windows(civil_lines)
+    plates = [p.text for p in passes if p.text]
+    return html_report(
+        summary,
+        passes,
+        police_reads(load_jsonl(police)),
+        count_errors(passes, windows, span_ms=truth_span(truth_lines)),
+        privacy_violations(plates, [*windows, *civil_lines]),
+        crops=crops,
+        overviews=overviews,
+    )
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    summary = score_files(args.truth, args.police, args.civil)
+    if args.html is not None:
+        args.html.write_text(
+            html_from_files(args.truth, args.police, args.civil, summary), encoding="utf-8"
+        )
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        for key, value in summary.items():
+            if key != "count_errors":
+                print(f"{key:>24}: {value}")
+    return 0 if summary["civil_privacy_violations"] == 0 else 1
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``score``."""
+    score = sub.add_parser("score", help="score back-office output against the camera's truth")
+    score.add_argument("--truth", type=Path, required=True, help="the camera's truth JSONL")
+    score.add_argument("--police", type=Path, required=True, help="police back office JSONL")
+    score.add_argument("--civil", type=Path, help="civil back office JSONL")
+    score.add_argument("--html", type=Path, help="also write the HTML report here")
+    score.add_argument("--json", action="store_true", help="one JSON object")
+    score.set_defaults(func=_cmd_score)

@@ -18,15 +18,14 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.recognition.vote import levenshtein
 from simulator.camera.truth import PassTruth, read_truth
 
 if TYPE_CHECKING:
-    import argparse
     from collections.abc import Iterable, Mapping, Sequence
+    from pathlib import Path
 
 __all__ = [
     "CivilLeak",
@@ -34,10 +33,8 @@ __all__ = [
     "PassScores",
     "PoliceRead",
     "WindowCount",
-    "add_parsers",
     "civil_windows",
     "count_errors",
-    "html_from_files",
     "levenshtein",
     "load_jsonl",
     "load_passes",
@@ -464,54 +461,3 @@ def score_files(
         span_ms=truth_span(truth_lines),
         reads_sent=reads_sent,
     )
-
-
-def html_from_files(
-    truth: Path,
-    police: Path,
-    civil: Path | None,
-    summary: dict[str, Any],
-    crops: Mapping[tuple[str, int], bytes] | None = None,
-) -> str:
-    """The HTML report (``simulator.report``) of the files :func:`score_files` scored."""
-    from simulator.report import html_report  # noqa: PLC0415 - the report imports this module
-
-    truth_lines = load_jsonl(truth)
-    passes = [PassTruth.from_json(x) for x in truth_lines if x.get("kind") == "pass"]
-    civil_lines = load_jsonl(civil) if civil is not None else []
-    windows = civil_windows(civil_lines)
-    plates = [p.text for p in passes if p.text]
-    return html_report(
-        summary,
-        passes,
-        police_reads(load_jsonl(police)),
-        count_errors(passes, windows, span_ms=truth_span(truth_lines)),
-        privacy_violations(plates, [*windows, *civil_lines]),
-        crops=crops,
-    )
-
-
-def _cmd_score(args: argparse.Namespace) -> int:
-    summary = score_files(args.truth, args.police, args.civil)
-    if args.html is not None:
-        args.html.write_text(
-            html_from_files(args.truth, args.police, args.civil, summary), encoding="utf-8"
-        )
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        for key, value in summary.items():
-            if key != "count_errors":
-                print(f"{key:>24}: {value}")
-    return 0 if summary["civil_privacy_violations"] == 0 else 1
-
-
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``score``."""
-    score = sub.add_parser("score", help="score back-office output against the camera's truth")
-    score.add_argument("--truth", type=Path, required=True, help="the camera's truth JSONL")
-    score.add_argument("--police", type=Path, required=True, help="police back office JSONL")
-    score.add_argument("--civil", type=Path, help="civil back office JSONL")
-    score.add_argument("--html", type=Path, help="also write the HTML report here")
-    score.add_argument("--json", action="store_true", help="one JSON object")
-    score.set_defaults(func=_cmd_score)

@@ -35,10 +35,9 @@ from agent.security.crypto import key_id
 from agent.security.keyfiles import load_signing_key
 from agent.service import run_service
 from simulator.backoffice import CivilBackOffice, PoliceBackOffice
-from simulator.bench import synthetic_crop
 from simulator.broker import free_port
 from simulator.demo import civil_broker, police_broker
-from simulator.fakes import FakeReadSource
+from simulator.fakes import FakeReadSource, synthetic_crop
 from simulator.mqttc import client_context
 from simulator.pki import DevPki, agent_config_toml, init_pki
 
