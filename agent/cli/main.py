@@ -90,12 +90,10 @@ def _cmd_check_connect(args: argparse.Namespace) -> int:
         except KeyFileError as exc:
             _err(f"{name}: {exc}")
             return EXIT_USAGE
-        reachable = False
-        for url in uplink.brokers:
+        for url in uplink.brokers:  # every broker: a failover target that refuses us is a fault
             result = probe_broker(url, ctx, f"{cfg.camera.id}-probe", timeout=args.timeout)
             print(f"{name} {url}: {'ok' if result.ok else 'FAILED'}: {result.detail}")
-            reachable = reachable or result.ok
-        failed = failed or not reachable
+            failed = failed or not result.ok
     return EXIT_FAILED if failed else EXIT_OK
 
 

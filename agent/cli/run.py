@@ -16,7 +16,7 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -144,6 +144,13 @@ def _from_journal(cfg: AgentConfig) -> dict[str, object]:
     }
 
 
+def _mapping(value: object) -> dict[str, Any]:
+    """Narrow a status section to a dict (a real check: ``python -O`` strips asserts)."""
+    if not isinstance(value, dict):
+        raise TypeError(f"status section is {type(value).__name__}, not a mapping")
+    return value
+
+
 def _print(status: dict[str, object], cfg: AgentConfig, where: str) -> None:
     print(f"anpr-agent {cfg.camera.id}: {where}")
     if status["running"]:
@@ -152,9 +159,7 @@ def _print(status: dict[str, object], cfg: AgentConfig, where: str) -> None:
             f"{status['fps']} fps, {status['reads']} reads ({status['reads_refused']} refused), "
             f"up {status['uptime_s']} s"
         )
-    journal = status["journal"]
-    assert isinstance(journal, dict)  # noqa: S101 - built above
-    for stream, s in journal.items():
+    for stream, s in _mapping(status["journal"]).items():
         age = f" (oldest {s['oldest_pending_age_s']} s)" if "oldest_pending_age_s" in s else ""
         print(
             f"  {stream:<8} head seq {s['head_seq']}, pending {s['pending']}{age}, "
@@ -170,9 +175,7 @@ def _print(status: dict[str, object], cfg: AgentConfig, where: str) -> None:
             f"  process  {int(str(status['rss_bytes'])) / _MIB:.0f} MiB resident, "
             f"{status['open_fds']} open files, {status['threads']} threads"
         )
-    uplinks = status.get("uplinks", {})
-    assert isinstance(uplinks, dict)  # noqa: S101
-    for name, u in uplinks.items():
+    for name, u in _mapping(status.get("uplinks", {})).items():
         print(
             f"  {name:<8} {'connected' if u['connected'] else 'NOT CONNECTED'}, "
             f"{u['connects']} connect(s), {u['connect_failures']} failure(s), "
@@ -180,7 +183,8 @@ def _print(status: dict[str, object], cfg: AgentConfig, where: str) -> None:
             f"client cert expires in {u['cert_expiry_days']} day(s)"
         )
     alarms = status["alarms"]
-    assert isinstance(alarms, list)  # noqa: S101
+    if not isinstance(alarms, list):
+        raise TypeError("status: alarms is not a list")
     print(f"  alarms   {len(alarms) or 'none'}")
     for alarm in alarms:
         print(f"    - {alarm}")

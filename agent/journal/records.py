@@ -97,7 +97,11 @@ def open_read(record: ParsedRecord, private: x25519.X25519PrivateKey) -> OpenedR
     except ValueError as exc:
         raise SealError(f"sealed blob is not base64: {exc}") from None
     plain = unseal(blob, private, seal_info(camera, "reads", seq))
+    if len(plain) < 4:
+        raise SealError("sealed content is shorter than its length prefix")
     size = int.from_bytes(plain[:4], "big")
+    if size > len(plain) - 4:
+        raise SealError(f"sealed meta says {size} bytes, {len(plain) - 4} follow the prefix")
     try:
         meta = json.loads(plain[4 : 4 + size])
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -154,7 +158,8 @@ class ParsedRecord:
     def seq(self) -> int:
         """The record's seq."""
         value = self.body["seq"]
-        assert isinstance(value, int)  # noqa: S101 - checked by parse_record
+        if not isinstance(value, int):  # parse_record checked it; python -O strips asserts
+            raise RecordError("seq is not an integer")
         return value
 
     @property

@@ -101,11 +101,22 @@ class Passes:
         pass_timeout_s: float = 2.0,
     ) -> None:
         self.recognizer = recognizer
-        self.timeout_s = pass_timeout_s
+        self._timeout_s = pass_timeout_s
         self._lanes = lanes
         self._zones = tuple(zones)
         self._tracker: Tracker | None = None
         self.last_ms = 0.0  # detector + reader time of the last frame
+
+    @property
+    def timeout_s(self) -> float:
+        """Seconds a pass may go unseen before it closes."""
+        return self._timeout_s
+
+    @timeout_s.setter
+    def timeout_s(self, value: float) -> None:
+        self._timeout_s = value
+        if self._tracker is not None:  # the running tracker too, not only the next one
+            self._tracker.timeout_s = value
 
     def _tracker_for(self, width: int, height: int) -> Tracker:
         if self._tracker is None:  # the frame size is known only once a frame came
@@ -113,7 +124,7 @@ class Passes:
                 frame_size=(width, height),
                 lanes=self._lanes,
                 zones=self._zones,
-                timeout_s=self.timeout_s,
+                timeout_s=self._timeout_s,
             )
         return self._tracker
 
@@ -157,10 +168,7 @@ class Pipeline:
         self._dropped_seen = 0
 
     def reconfigure(self, recognition: RecognitionConfig) -> None:
-        """Take new thresholds and filters (SIGHUP); the models stay loaded.
-
-        A new pass timeout applies to the tracker made at the next start.
-        """
+        """Take new thresholds, filters and pass timeout (SIGHUP); the models stay loaded."""
         recognizer = self.passes.recognizer
         recognizer.detector.threshold = recognition.detect_threshold
         recognizer.reader.threshold = recognition.read_threshold

@@ -144,6 +144,15 @@ class Tracker:
         self._ids = itertools.count(1)
 
     @property
+    def timeout_s(self) -> float:
+        """Seconds a track may go unseen before its pass closes."""
+        return self._timeout
+
+    @timeout_s.setter
+    def timeout_s(self, value: float) -> None:
+        self._timeout = value  # applies from the next frame on (SIGHUP reload)
+
+    @property
     def open_tracks(self) -> int:
         """Vehicles currently in view."""
         return len(self._tracks)
