@@ -106,7 +106,8 @@ def real_dev(root: Path, subset: str, pad: float = 0.1) -> list[Sample]:
             px, py = round(w * pad), round(h * pad)
             x0, y0 = max(0, x - px), max(0, y - py)
             x1, y1 = min(image.shape[1], x + w + px), min(image.shape[0], y + h + py)
-            out.append(Sample(image[y0:y1, x0:x1].copy(), row["plate"], row["file"]))
+            crop = np.asarray(image[y0:y1, x0:x1], np.uint8).copy()
+            out.append(Sample(crop, row["plate"], row["file"]))
     return out
 
 

@@ -94,7 +94,7 @@ def road_background(
         g = grey.astype(np.float32)
         g = np.where(markings, g * 0.5, g * 0.12)  # markings reflect the IR a little
         f = np.repeat(g[..., None], 3, axis=2)
-    return np.clip(f, 0, 255).astype(np.uint8)
+    return np.asarray(np.clip(f, 0, 255), np.uint8)
 
 
 def noise_layers(
@@ -125,6 +125,6 @@ def rain_layers(w: int, h: int, rain: float, count: int, rng: np.random.Generato
             p0 = (round(x), round(y))
             p1 = (round(x + slant * ln), round(y + ln))
             cv2.line(layer, p0, p1, int(c), 1, cv2.LINE_AA)
-        layer = cv2.GaussianBlur(layer, (3, 3), 0)
-        out.append(cv2.cvtColor(layer, cv2.COLOR_GRAY2BGR))
+        blurred = np.asarray(cv2.GaussianBlur(layer, (3, 3), 0), np.uint8)
+        out.append(np.asarray(cv2.cvtColor(blurred, cv2.COLOR_GRAY2BGR), np.uint8))
     return out

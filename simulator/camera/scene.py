@@ -137,7 +137,7 @@ def _line_kernel(dx: int, dy: int) -> npt.NDArray[np.float32]:
     k = np.zeros((n, n), np.float32)
     c = n // 2
     cv2.line(k, (c - dx, c - dy), (c + dx, c + dy), 1.0, 1, cv2.LINE_AA)
-    return k / k.sum()
+    return np.asarray(k / k.sum(), np.float32)
 
 
 class Scene:
@@ -297,7 +297,7 @@ class Scene:
             if sprite.plate_quad is not None:
                 hom = self._face_homography(sprite, face)
                 quad = sprite.plate_quad.reshape(-1, 1, 2).astype(np.float32)
-                plate = cv2.perspectiveTransform(quad, hom).reshape(4, 2)
+                plate = np.asarray(cv2.perspectiveTransform(quad, hom), np.float32).reshape(4, 2)
         shutter = _SHUTTER_MS[self.cfg.light] * self.cfg.blur / 1000.0
         if shutter > 0:
             centre = (x, 0.5, 0.0)

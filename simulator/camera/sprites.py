@@ -179,7 +179,7 @@ def _paste_plate(
         slice(max(0, x0), min(w_tex, x0 + img.shape[1])),
     )
     p.img[ys, xs] = img[ys.start - y0 : ys.stop - y0, xs.start - x0 : xs.stop - x0]
-    return corners * scale + (x0, y0)
+    return np.asarray(corners * scale + (x0, y0), np.float64)
 
 
 def _occlude(p: _Painter, quad: npt.NDArray[np.float64], kind: str) -> None:
@@ -241,7 +241,7 @@ def build_sprite(v: Vehicle, light: str, haze: float = 0.0) -> Sprite:
     lit = _light(img, quad, light, haze)
     levels = [lit]
     while min(levels[-1].shape[:2]) >= 24 and len(levels) < 6:
-        levels.append(cv2.pyrDown(levels[-1]))
+        levels.append(np.asarray(cv2.pyrDown(levels[-1]), np.uint8))
     top_factor, side_factor = (0.9, 0.6) if light == "day" else (0.45, 0.3)
     if light == "night":
         grey = int(sum(v.colour) / 3)
