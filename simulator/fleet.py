@@ -18,6 +18,7 @@ share per message can be read off.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -174,7 +175,128 @@ def _cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_fleet(  # noqa: PLR0913, PLR0915 - the load test's knobs and its one linear story
+@dataclass(frozen=True)
+class _Identities:
+    """Who takes part: the PKI, the cameras' names and signing keys, the sealing key."""
+
+    pki: DevPki
+    names: list[str]
+    keys: dict[str, ed25519.Ed25519PrivateKey]
+
+    @classmethod
+    def make(cls, cameras: int, work: Path, pki_dir: Path | None, id_prefix: str) -> _Identities:
+        pki = (
+            DevPki(pki_dir, "external") if pki_dir is not None else init_pki(work / "pki", "fleet")
+        )
+        names = [f"{id_prefix}-{i:04d}" for i in range(cameras)]
+        return cls(pki, names, {n: ed25519.Ed25519PrivateKey.generate() for n in names})
+
+    def trusted(self) -> dict[str, dict[str, ed25519.Ed25519PublicKey]]:
+        return {n: {Signer(k).key_id: k.public_key()} for n, k in self.keys.items()}
+
+
+def _start_office(
+    ids: _Identities, url: str, *, shared_broker: bool, id_prefix: str
+) -> FleetBackOffice:
+    pki = ids.pki
+    office = FleetBackOffice(
+        url,
+        client_context(
+            pki.path("police-ca.crt"), pki.path("backoffice.crt"), pki.path("backoffice.key")
+        ),
+        seal_key=_seal_key(pki.path("backoffice-seal.key")),
+        trusted=ids.trusted(),
+        gap_after_s=1.0,
+        # On a shared broker each fleet is its own consumer of its own cameras.
+        cameras=ids.names if shared_broker else (),
+        client_id=f"{id_prefix}-backoffice",
+    )
+    office.start()
+    return office
+
+
+def _start_cameras(  # noqa: PLR0913 - each camera's identity, broker, journal and pace
+    ids: _Identities,
+    url: str,
+    work: Path,
+    *,
+    inflight: int,
+    synchronous: str,
+    rate: float,
+) -> list[_Camera]:
+    """One journal and one police uplink per camera, their first reads spread over a period."""
+    police_ca = load_issued(ids.pki.path("police-ca.crt"), ids.pki.root / "police-ca.key")
+    seal_pub = load_sealing_public_key(ids.pki.path("backoffice-seal.pub"))
+    certs = work / "certs"
+    certs.mkdir(parents=True, exist_ok=True)
+    fleet: list[_Camera] = []
+    for i, name in enumerate(ids.names):
+        crt, key = save_issued(certs, name, issue_cert(police_ca, name))
+        cfg = UplinkConfig(
+            brokers=(url,),
+            ca=ids.pki.path("police-ca.crt"),
+            cert=crt,
+            key=key,
+            topic_prefix="anpr/v1",
+            inflight=inflight,
+            keepalive_s=30,
+            backoff_min_s=0.2,
+            backoff_max_s=2.0,
+        )
+        path = work / f"{name}.sqlite"
+        journal = Journal(
+            path,
+            camera=name,
+            signer=Signer(ids.keys[name]),
+            sealer=Sealer(seal_pub),
+            config=JournalConfig(path=path, synchronous=synchronous, quota_bytes=2**34),
+            clock=SystemClock(),
+        )
+        uplink = Uplink(
+            "police",
+            cfg,
+            camera_id=name,
+            journal=journal,
+            stream="reads",
+            leaf="reads",
+            context=lambda cfg=cfg: build_client_context(cfg),  # type: ignore[misc]
+            clock=SystemClock(),
+            heartbeat_s=2.0,
+        )
+        uplink.start()
+        due = (i / max(len(ids.names), 1)) / max(rate, 1e-9)
+        fleet.append(_Camera(name, journal, uplink, due=due))
+    return fleet
+
+
+def _offer_load(fleet: list[_Camera], reads: list[PlateRead], seconds: float, rate: float) -> None:
+    """Submit each camera's reads at ``rate`` a second for ``seconds``, stamped now."""
+    started = time.monotonic()
+    k = 0
+    while (elapsed := time.monotonic() - started) < seconds:
+        for cam in fleet:
+            while cam.due <= elapsed:
+                base = reads[k % len(reads)]
+                k += 1
+                read = dataclasses.replace(base, wall_ms=int(time.time() * 1000))
+                cam.futures.append(cam.journal.submit_read(read))
+                cam.due += 1.0 / rate
+        time.sleep(_TICK_S)
+
+
+def _delivered(office: FleetBackOffice, names: list[str]) -> tuple[int, int]:
+    """Reads the back office received and those it verified and unsealed, over all cameras."""
+    received = verified = 0
+    for name in names:
+        feed = office.feed(name)
+        if feed is None:
+            continue
+        received += sum(1 for kind in feed.kinds.values() if kind == "read")
+        verified += len(feed.opened)
+    return received, verified
+
+
+def run_fleet(  # noqa: PLR0913 - the load test's knobs
     cameras: int,
     seconds: float,
     rate: float,
@@ -196,98 +318,27 @@ def run_fleet(  # noqa: PLR0913, PLR0915 - the load test's knobs and its one lin
     (CN ``{id_prefix}-NNNN``) are issued from that CA, and the back office uses its
     ``backoffice`` certificate and sealing key. Run several fleets (other machines,
     other ``id_prefix``) to go beyond what one process carries.
+
+    The story: identities -> broker and back office -> cameras -> load -> drain ->
+    figures.
     """
-    pki = DevPki(pki_dir, "external") if pki_dir is not None else init_pki(work / "pki", "fleet")
-    police_ca = load_issued(pki.path("police-ca.crt"), pki.root / "police-ca.key")
-    certs = work / "certs"
-    certs.mkdir(parents=True, exist_ok=True)
-    seal_pub = load_sealing_public_key(pki.path("backoffice-seal.pub"))
-    names = [f"{id_prefix}-{i:04d}" for i in range(cameras)]
-    keys = {n: ed25519.Ed25519PrivateKey.generate() for n in names}
-    trusted = {n: {Signer(k).key_id: k.public_key()} for n, k in keys.items()}
-    reads = _reads(seed)
+    ids = _Identities.make(cameras, work, pki_dir, id_prefix)
     with contextlib.ExitStack() as stack:
-        broker = None if broker_url else stack.enter_context(police_broker(work / "broker", pki))
+        broker = (
+            None if broker_url else stack.enter_context(police_broker(work / "broker", ids.pki))
+        )
         url = broker_url or (broker.url if broker else "")
         pid = broker.pid if broker else None
-        office = FleetBackOffice(
-            url,
-            client_context(
-                pki.path("police-ca.crt"), pki.path("backoffice.crt"), pki.path("backoffice.key")
-            ),
-            seal_key=_seal_key(pki.path("backoffice-seal.key")),
-            trusted=trusted,
-            gap_after_s=1.0,
-            # On a shared broker each fleet is its own consumer of its own cameras.
-            cameras=names if broker_url else (),
-            client_id=f"{id_prefix}-backoffice",
+        office = _start_office(ids, url, shared_broker=broker_url is not None, id_prefix=id_prefix)
+        fleet = _start_cameras(
+            ids, url, work, inflight=inflight, synchronous=synchronous, rate=rate
         )
-        office.start()
-        fleet: list[_Camera] = []
-        for i, name in enumerate(names):
-            crt, key = save_issued(certs, name, issue_cert(police_ca, name))
-            cfg = UplinkConfig(
-                brokers=(url,),
-                ca=pki.path("police-ca.crt"),
-                cert=crt,
-                key=key,
-                topic_prefix="anpr/v1",
-                inflight=inflight,
-                keepalive_s=30,
-                backoff_min_s=0.2,
-                backoff_max_s=2.0,
-            )
-            path = work / f"{name}.sqlite"
-            journal = Journal(
-                path,
-                camera=name,
-                signer=Signer(keys[name]),
-                sealer=Sealer(seal_pub),
-                config=JournalConfig(path=path, synchronous=synchronous, quota_bytes=2**34),  # type: ignore[arg-type]
-                clock=SystemClock(),
-            )
-            uplink = Uplink(
-                "police",
-                cfg,
-                camera_id=name,
-                journal=journal,
-                stream="reads",
-                leaf="reads",
-                context=lambda cfg=cfg: build_client_context(cfg),  # type: ignore[misc]
-                clock=SystemClock(),
-                heartbeat_s=2.0,
-            )
-            uplink.start()
-            # Spread the cameras' first reads over one period so they do not fire together.
-            fleet.append(
-                _Camera(name, journal, uplink, due=(i / max(cameras, 1)) / max(rate, 1e-9))
-            )
         broker_cpu0 = _cpu_seconds(pid) if pid else None
         cpu0 = time.process_time()
         started = time.monotonic()
-        k = 0
-        while (elapsed := time.monotonic() - started) < seconds:
-            for cam in fleet:
-                while cam.due <= elapsed:
-                    base = reads[k % len(reads)]
-                    k += 1
-                    read = PlateRead(
-                        text=base.text,
-                        char_conf=base.char_conf,
-                        country=base.country,
-                        lane=base.lane,
-                        direction=base.direction,
-                        vehicle_class=base.vehicle_class,
-                        wall_ms=int(time.time() * 1000),
-                        frames=base.frames,
-                        crop_jpeg=base.crop_jpeg,
-                    )
-                    cam.futures.append(cam.journal.submit_read(read))
-                    cam.due += 1.0 / rate
-            time.sleep(_TICK_S)
+        _offer_load(fleet, _reads(seed), seconds, rate)
         load_s = time.monotonic() - started
         heads = {c.name: max((f.result() for f in c.futures), default=0) for c in fleet}
-        sent = sum(len(c.futures) for c in fleet)
         deadline = time.monotonic() + drain_s
         for cam in fleet:
             office.wait_complete(cam.name, heads[cam.name], max(0.0, deadline - time.monotonic()))
@@ -300,15 +351,10 @@ def run_fleet(  # noqa: PLR0913, PLR0915 - the load test's knobs and its one lin
         office.stop()
         for cam in fleet:
             cam.journal.close()
-    received = verified = 0
-    for name in names:
-        feed = office.feed(name)
-        if feed is None:
-            continue
-        received += sum(1 for kind in feed.kinds.values() if kind == "read")
-        verified += len(feed.opened)
+    sent = sum(len(c.futures) for c in fleet)
+    received, verified = _delivered(office, ids.names)
     lat = office.latencies_ms
-    figures: dict[str, object] = {
+    return {
         "benchmark": "fleet",
         "cameras": cameras,
         "rate_per_camera_per_s": rate,
@@ -333,7 +379,6 @@ def run_fleet(  # noqa: PLR0913, PLR0915 - the load test's knobs and its one lin
         if broker_cpu is None or broker_cpu0 is None
         else round(broker_cpu - broker_cpu0, 2),
     }
-    return figures
 
 
 def _cmd_fleet(args: argparse.Namespace) -> int:
