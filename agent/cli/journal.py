@@ -115,6 +115,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     problems: list[Problem] = []
     summary = []
     with open_readonly(_journal_path(args, cfg), cfg.camera.id) as store:
+        heads = store.heads()
         for stream in STREAMS if args.stream == "all" else (args.stream,):
             known, bad = checkpoints_from(seen, cfg.camera.id, stream, keys)
             verifier, found = verify_records(
@@ -123,6 +124,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
                 keys,
                 (r.wire for r in store.iter_records(stream)),
                 known_checkpoints=known,
+                head=heads.get(stream),
             )
             for problem in [*bad, *found]:
                 print(f"{stream}: {problem}")

@@ -5,8 +5,9 @@ and by back offices (records in arrival order, replays included). Each problem
 names the seq it concerns:
 
 - ``malformed``, ``not-canonical``, ``wrong-camera``, ``wrong-stream``;
-- ``unknown-key`` (signed by a key the verifier does not trust, or by a new
-  key before the ``key`` record that announced it), ``retired-key`` (signed
+- ``unknown-key`` (signed by a key the verifier does not trust, by a new
+  key before the ``key`` record that announced it, or by another key than
+  the record before it with no ``key`` record between), ``retired-key`` (signed
   by a key after a ``key`` record retired it) and ``bad-signature`` (any
   edit of a body, a sealed blob included);
 - ``broken-chain`` (``prev`` is not the previous record's hash);
@@ -16,14 +17,19 @@ names the seq it concerns:
   disagrees with the record it names);
 - ``unaccounted-start`` (the stream starts after seq 1 and no purge record
   accounts for the missing head);
-- ``truncation`` (a checkpoint seen earlier names a seq past the end: the tail
-  was cut or an older copy was restored) and ``rollback`` (a checkpoint seen
-  earlier names a head hash that the file does not have).
+- ``truncation`` (a checkpoint seen earlier, or the file's own heads table,
+  names a seq past the end: the tail was cut or an older copy was restored)
+  and ``rollback`` (a checkpoint seen earlier names a head hash that the file
+  does not have; or the heads table names another hash, or a lower seq, than
+  the records hold).
 
 Key rotation: a well-signed ``key`` record at seq N makes the verifier trust
 its ``new_key`` for records after N, and stop trusting the key it ``retires``
 after N. Trust comes only from keys given to the verifier and from
 announcements signed by them, so a key nobody announced is still refused.
+The chain changes signer only at a ``key`` record: two neighbouring records
+signed by different keys with no announcement between are refused even when
+the verifier trusts both keys.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from typing import TYPE_CHECKING
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agent.core.canonical import unb64
-from agent.journal.records import GENESIS, ParsedRecord, RecordError, parse_record
+from agent.journal.records import GENESIS, STREAMS, ParsedRecord, RecordError, parse_record
 from agent.security.crypto import key_id, verify_signature
 
 if TYPE_CHECKING:
@@ -85,6 +91,9 @@ class ChainVerifier:
         self._ordered = ordered
         self._hash: dict[int, str] = {}
         self._prev: dict[int, str] = {}
+        self._kid: dict[int, str] = {}  # seq -> key that signed it
+        self._announced: dict[int, str] = {}  # seq of a key record -> the kid it announces
+        self._head: tuple[int, str] | None = None  # the file's own heads table, if given
         self._purge: tuple[int, int, str] | None = None  # (at seq, below, head_before)
         self.checkpoints: list[Checkpoint] = []
         self.duplicates = 0
@@ -157,8 +166,9 @@ class ChainVerifier:
             return problems
         self._hash[seq] = record.hash
         self._prev[seq] = record.text("prev")
-        problems += self._links(seq)
+        self._kid[seq] = record.text("kid")
         problems += self._special(record)
+        problems += self._links(seq)
         return problems
 
     def _links(self, seq: int) -> list[Problem]:
@@ -169,7 +179,21 @@ class ChainVerifier:
         after = self._prev.get(seq + 1)
         if after is not None and after != self._hash[seq]:
             problems.append(Problem(seq + 1, "broken-chain", f"prev is not the hash of seq {seq}"))
+        problems += [p for s in (seq, seq + 1) if (p := self._signer_change(s)) is not None]
         return problems
+
+    def _signer_change(self, seq: int) -> Problem | None:
+        """Seq signed by another key than seq - 1 without a ``key`` record at seq - 1."""
+        kid, before = self._kid.get(seq), self._kid.get(seq - 1)
+        if kid is None or before is None or kid == before:
+            return None
+        if self._announced.get(seq - 1) == kid:
+            return None
+        return Problem(
+            seq,
+            "unknown-key",
+            f"signed by key {kid!r}, seq {seq - 1} by {before!r}, and no key record between",
+        )
 
     def _special(self, record: ParsedRecord) -> list[Problem]:
         seq = record.seq
@@ -200,6 +224,7 @@ class ChainVerifier:
         if new_kid not in self._keys:
             self._keys[new_kid] = new_key
             self._valid_from[new_kid] = seq + 1
+        self._announced[seq] = new_kid
         self._retired_after[retires] = min(self._retired_after.get(retires, seq), seq)
         return []
 
@@ -209,26 +234,43 @@ class ChainVerifier:
             Checkpoint(checkpoint.seq, checkpoint.head_seq, checkpoint.head, external=True)
         )
 
+    def expect_head(self, seq: int, digest: str) -> None:
+        """The head the journal file itself records (its heads table): the records must reach it."""
+        self._head = (seq, digest)
+
     def finish(self) -> list[Problem]:
         """Problems only the whole stream shows: gaps, unaccounted start, truncation, rollback."""
+        problems: list[Problem] = []
         if not self._hash:
-            return [
+            problems += [
                 Problem(None, "truncation", f"journal ends before seq {c.seq}, a seen checkpoint")
                 for c in self.checkpoints[-1:]
             ]
-        problems: list[Problem] = []
+            if self._head is not None and self._head[0] > 0:
+                problems.append(
+                    Problem(
+                        None,
+                        "truncation",
+                        f"the journal's heads table names seq {self._head[0]} as the head "
+                        "but the stream holds no record",
+                    )
+                )
+            return problems
         first, last = min(self._hash), max(self._hash)
         if not self._ordered:
             problems += _gaps(self._hash, first, last)
         if first > 1:
             problems += self._start(first)
+        problems += self._head_problems(last)
         for cp in self.checkpoints:
             if cp.seq > last or cp.head_seq > last:
+                seen = "seen earlier" if cp.external else "in this stream"
                 problems.append(
                     Problem(
                         last,
                         "truncation",
-                        f"a checkpoint vouched for seq {cp.head_seq} but the stream ends at {last}",
+                        f"the stream ends at seq {last} but a checkpoint {seen} is seq {cp.seq} "
+                        f"(vouching for seq {cp.head_seq})",
                     )
                 )
             elif self._hash.get(cp.head_seq, cp.head) != cp.head:
@@ -239,6 +281,20 @@ class ChainVerifier:
                 )
                 problems.append(Problem(cp.head_seq, kind, why))
         return problems
+
+    def _head_problems(self, last: int) -> list[Problem]:
+        if self._head is None:
+            return []
+        seq, digest = self._head
+        if seq > last:
+            why = f"the journal's heads table names seq {seq} as the head; records end at {last}"
+            return [Problem(last, "truncation", why)]
+        if seq < last:
+            why = f"the journal's heads table names seq {seq} as the head; records run to {last}"
+            return [Problem(seq, "rollback", why)]
+        if self._hash[last] != digest:
+            return [Problem(last, "rollback", "the journal's heads table names another head hash")]
+        return []
 
     def _start(self, first: int) -> list[Problem]:
         if self._purge is None or self._purge[1] != first:
@@ -274,14 +330,21 @@ def verify_records(  # noqa: PLR0913 - explicit inputs of a verification
     *,
     known_checkpoints: Iterable[Checkpoint] = (),
     ordered: bool = True,
+    head: tuple[int, str] | None = None,
 ) -> tuple[ChainVerifier, list[Problem]]:
-    """Verify a whole stream; return the verifier (for its figures) and every problem."""
+    """Verify a whole stream; return the verifier (for its figures) and every problem.
+
+    ``head`` is the (seq, hash) the journal file's heads table records, when
+    the records come from a file: a tail cut after the last checkpoint shows there.
+    """
     verifier = ChainVerifier(camera, stream, keys, ordered=ordered)
     problems: list[Problem] = []
     for wire in wires:
         problems += verifier.feed(wire)
     for checkpoint in known_checkpoints:
         verifier.add_checkpoint(checkpoint)
+    if head is not None:
+        verifier.expect_head(*head)
     problems += verifier.finish()
     return verifier, problems
 
@@ -289,7 +352,12 @@ def verify_records(  # noqa: PLR0913 - explicit inputs of a verification
 def checkpoints_from(
     wires: Iterable[bytes], camera: str, stream: str, keys: Mapping[str, Ed25519PublicKey]
 ) -> tuple[list[Checkpoint], list[Problem]]:
-    """Checkpoint records a back office kept: only well-signed ones of this stream count."""
+    """Checkpoint records a back office kept: only well-signed ones of this stream count.
+
+    Records of the camera's other stream are skipped (one file may hold both
+    streams' checkpoints); anything else that is not a good checkpoint of this
+    stream is a problem.
+    """
     probe = ChainVerifier(camera, stream, keys)
     checkpoints: list[Checkpoint] = []
     problems: list[Problem] = []
@@ -298,6 +366,8 @@ def checkpoints_from(
             record = parse_record(wire)
         except RecordError as exc:
             problems.append(Problem(None, "malformed", f"checkpoint: {exc}"))
+            continue
+        if record.text("stream") in STREAMS and record.text("stream") != stream:
             continue
         bad = probe.check_record(record)
         head_seq, head = record.integer("head_seq"), record.text("head")
