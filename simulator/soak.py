@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -112,34 +113,41 @@ def _proc(pid: int) -> dict[str, int]:
     }
 
 
-def bench_soak(minutes: float, rate: float, work: Path) -> dict[str, object]:
-    """Run the agent for ``minutes`` at ``rate`` reads/s; sample it; count what arrived."""
-    pki = init_pki(work / "pki", "cam-01")
+def _back_offices(
+    pki: DevPki, police_url: str, civil_url: str
+) -> tuple[PoliceBackOffice, CivilBackOffice]:
+    """The police back office and the city, started, both trusting the camera's key."""
     sign = load_signing_key(pki.path("device-sign.key")).public_key()
     trusted = {"cam-01": {key_id(sign): sign}}
     seal = serialization.load_pem_private_key(pki.path("backoffice-seal.key").read_bytes(), None)
-    seconds = minutes * 60
-    warmup = min(30.0, seconds * 0.1)
-    with (
-        police_broker(work / "police-broker", pki) as police,
-        civil_broker(work / "civil-broker", pki) as civil,
-    ):
-        config = _config(work, pki, police.url, civil.url)
-        office = PoliceBackOffice(
-            police.url,
-            client_context(
-                pki.path("police-ca.crt"), pki.path("backoffice.crt"), pki.path("backoffice.key")
-            ),
-            seal_key=seal,  # type: ignore[arg-type]
-            trusted=trusted,
-        )
-        city = CivilBackOffice(
-            civil.url,
-            client_context(pki.path("civil-ca.crt"), pki.path("city.crt"), pki.path("city.key")),
-            trusted=trusted,
-        )
-        office.start()
-        city.start()
+    office = PoliceBackOffice(
+        police_url,
+        client_context(
+            pki.path("police-ca.crt"), pki.path("backoffice.crt"), pki.path("backoffice.key")
+        ),
+        seal_key=seal,  # type: ignore[arg-type]
+        trusted=trusted,
+    )
+    city = CivilBackOffice(
+        civil_url,
+        client_context(pki.path("civil-ca.crt"), pki.path("city.crt"), pki.path("city.key")),
+        trusted=trusted,
+    )
+    office.start()
+    city.start()
+    return office, city
+
+
+@dataclass
+class _Agent:
+    """The agent under test in a child process, its output collected line by line."""
+
+    child: subprocess.Popen[str]
+    output: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
+
+    @classmethod
+    def spawn(cls, config: Path, rate: float, seconds: float) -> _Agent:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ANPR_", "NOTIFY_"))}
         child = subprocess.Popen(
             [sys.executable, "-m", "simulator.soak", str(config), str(rate), str(seconds)],
@@ -148,40 +156,76 @@ def bench_soak(minutes: float, rate: float, work: Path) -> dict[str, object]:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        output: list[str] = []
-        reader = threading.Thread(
-            target=lambda: output.extend(line.rstrip() for line in child.stdout or ()),
+        agent = cls(child)
+        agent.reader = threading.Thread(
+            target=lambda: agent.output.extend(line.rstrip() for line in child.stdout or ()),
             daemon=True,
         )
-        reader.start()
-        started = time.monotonic()
-        samples: list[dict[str, int]] = []
-        while time.monotonic() - started < seconds and child.poll() is None:
-            time.sleep(_SAMPLE_S)
-            if time.monotonic() - started >= warmup:
-                samples.append(_proc(child.pid))
-        # Source done: let the journal drain to the back office, then sample once more.
-        deadline = time.monotonic() + 120
+        agent.reader.start()
+        return agent
+
+    def stop(self) -> int:
+        """SIGTERM, wait; the exit code."""
+        self.child.send_signal(signal.SIGTERM)
+        code = self.child.wait(120)
+        if self.reader is not None:
+            self.reader.join(10)
+        if self.child.stdout is not None:
+            self.child.stdout.close()
+        return code
+
+    def emitted(self) -> int:
+        """How many reads the agent's source handed over (its last words), -1 if unknown."""
+        lines = (x for x in reversed(self.output) if x.startswith("emitted "))
+        return next((int(x.removeprefix("emitted ")) for x in lines), -1)
+
+
+def _sample(agent: _Agent, seconds: float, warmup: float) -> list[dict[str, int]]:
+    """Sample the agent's memory, threads and fds every few seconds after the warm-up."""
+    started = time.monotonic()
+    samples: list[dict[str, int]] = []
+    while time.monotonic() - started < seconds and agent.child.poll() is None:
+        time.sleep(_SAMPLE_S)
+        if time.monotonic() - started >= warmup:
+            samples.append(_proc(agent.child.pid))
+    return samples
+
+
+def _wait_drained(agent: _Agent, office: PoliceBackOffice, timeout_s: float = 120) -> None:
+    """Until the back office holds every record the agent journaled (or the agent ended)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and agent.child.poll() is None:
         feed = office.feed("cam-01")
-        while time.monotonic() < deadline and child.poll() is None:
-            feed = office.feed("cam-01")
-            status = office.status.get("cam-01", {})
-            if feed and status.get("pending") == 0 and feed.acked >= feed.max_seq > 0:
-                break
-            time.sleep(1)
-        if child.poll() is None:
-            samples.append(_proc(child.pid))
-        child.send_signal(signal.SIGTERM)
-        code = child.wait(120)
-        reader.join(10)
-        if child.stdout is not None:
-            child.stdout.close()
+        status = office.status.get("cam-01", {})
+        if feed and status.get("pending") == 0 and feed.acked >= feed.max_seq > 0:
+            return
+        time.sleep(1)
+
+
+def bench_soak(minutes: float, rate: float, work: Path) -> dict[str, object]:
+    """Run the agent for ``minutes`` at ``rate`` reads/s; sample it; count what arrived.
+
+    The story: brokers and back offices -> the agent in a child process -> samples
+    while it runs -> drain -> stop -> figures.
+    """
+    pki = init_pki(work / "pki", "cam-01")
+    seconds = minutes * 60
+    with (
+        police_broker(work / "police-broker", pki) as police,
+        civil_broker(work / "civil-broker", pki) as civil,
+    ):
+        office, city = _back_offices(pki, police.url, civil.url)
+        agent = _Agent.spawn(_config(work, pki, police.url, civil.url), rate, seconds)
+        samples = _sample(agent, seconds, warmup=min(30.0, seconds * 0.1))
+        # Source done: let the journal drain to the back office, then sample once more.
+        _wait_drained(agent, office)
+        if agent.child.poll() is None:
+            samples.append(_proc(agent.child.pid))
+        code = agent.stop()
         time.sleep(2)  # the last PUBACKed records reach the back office
         office.stop()
         city.stop()
-    emitted = next(
-        (int(x.removeprefix("emitted ")) for x in reversed(output) if x.startswith("emitted ")), -1
-    )
+    emitted = agent.emitted()
     feed = office.feed("cam-01")
     received = len(feed.opened) if feed else 0
     first, last = (samples[0], samples[-1]) if samples else ({}, {})
