@@ -1,0 +1,120 @@
+"""Shared pieces of the hub tests: a migrated store, count cameras, an HTTPS API server."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import ssl
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from hub.api import create_app
+from hub.config import ApiConfig, DisclosureConfig, HubConfig, StoreConfig
+from hub.ingest.core import Ingestor
+from hub.server import make_server
+from hub.store import make_engine, upgrade
+from simulator.broker import free_port
+from simulator.hubcams import CountCamera
+from simulator.pki import issue_cert, load_issued, save_issued
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from sqlalchemy.engine import Engine
+
+    from simulator.pki import DevPki
+
+T0 = 1_800_000_000 - 1_800_000_000 % 86400  # a UTC midnight
+
+
+def migrated(url: str) -> Engine:
+    engine = make_engine(url)
+    upgrade(engine)
+    return engine
+
+
+def cameras(n: int, k: int = 5) -> list[CountCamera]:
+    return [
+        CountCamera(f"cam-{i:02d}", 51.05 + 0.01 * i, 3.72 + 0.01 * i, seed=i, k=k)
+        for i in range(n)
+    ]
+
+
+def load(engine: Engine, cams: list[CountCamera], start: int, end: int) -> Ingestor:
+    ing = Ingestor(engine, base_s=3600)
+    for cam in cams:
+        ing.trust(cam.camera, cam.public_key)
+        assert ing.feed_descriptor(cam.camera, cam.descriptor(start * 1000)) is None
+        assert ing.feed_records([(cam.camera, w) for w in cam.records(start, end)]) == []
+    return ing
+
+
+class Certs:
+    """A recipients' CA (the civil CA of the dev PKI), the API's server cert, client certs."""
+
+    def __init__(self, pki: DevPki, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.ca = pki.path("civil-ca.crt")
+        ca = load_issued(pki.path("civil-ca.crt"), pki.path("civil-ca.key"))
+        self.server = (pki.path("civil-broker.crt"), pki.path("civil-broker.key"))
+        self.clients = {
+            cn: save_issued(root, cn, issue_cert(ca, cn)) for cn in ("gent", "brugge", "nobody")
+        }
+        police = load_issued(pki.path("police-ca.crt"), pki.path("police-ca.key"))
+        self.clients["stranger"] = save_issued(root, "stranger", issue_cert(police, "gent"))
+
+    def context(self, cn: str | None) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=str(self.ca))
+        if cn is not None:
+            crt, key = self.clients[cn]
+            ctx.load_cert_chain(str(crt), str(key))
+        return ctx
+
+
+def hub_config(url: str, certs: Certs, port: int, k: int = 5) -> HubConfig:
+    return HubConfig(
+        store=StoreConfig(url=url),
+        api=ApiConfig(
+            host="127.0.0.1", port=port, cert=certs.server[0], key=certs.server[1],
+            client_ca=certs.ca,
+        ),
+        disclosure=DisclosureConfig(k=k, base_s=3600),
+    )
+
+
+@contextlib.contextmanager
+def api_server(engine: Engine, cfg: HubConfig, now: float) -> Iterator[int]:
+    assert cfg.api is not None
+    server = make_server(create_app(engine, cfg, clock=lambda: now), cfg.api)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield cfg.api.port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def get(port: int, ctx: ssl.SSLContext, path: str) -> tuple[int, bytes, dict[str, str]]:
+    conn = http.client.HTTPSConnection("localhost", port, context=ctx, timeout=30)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read(), dict(resp.getheaders())
+    finally:
+        conn.close()
+
+
+def get_json(port: int, ctx: ssl.SSLContext, path: str) -> tuple[int, dict[str, object]]:
+    status, body, _ = get(port, ctx, path)
+    return status, json.loads(body)
+
+
+__all__ = ["T0", "Certs", "api_server", "cameras", "free_port", "get", "get_json", "hub_config", "load", "migrated"]  # noqa: E501

@@ -1,0 +1,257 @@
+"""The civil hub: store and migrations, ingest over real mTLS mosquitto, grants, the HTTPS API."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import select
+
+from hub import grants as grantlib
+from hub.cli import main as hub_main
+from hub.config import MqttConfig
+from hub.ingest import Ingestor, MqttIngest
+from hub.store.models import Audit, Base, Window
+from simulator.broker import Broker, camera_acl
+from simulator.hubcams import CountCamera
+from simulator.mqttc import client_context, connect
+from tests.hubkit import T0, Certs, api_server, cameras, free_port, get, get_json, hub_config, load, migrated  # noqa: E501
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from simulator.pki import DevPki
+
+
+def _grant(engine, recipient="gent", **kw):  # type: ignore[no-untyped-def]
+    terms = {
+        "recipient": recipient, "purpose": "mobility plan", "cameras": ["cam-00", "cam-01", "cam-02"],
+        "area": None, "dimensions": ["vehicle_class"], "granularity_s": 3600, "per_camera": True,
+        "retention_days": 30, "onward_sharing": False, "valid_from": T0, "valid_until": T0 + 5 * 86400,
+        "actor": "test",
+    }
+    terms.update(kw)
+    gid = grantlib.request(engine, **terms)
+    grantlib.approve(engine, gid, actor="test", base_s=3600)
+    return gid
+
+
+def test_migration_matches_the_models(tmp_path: Path) -> None:
+    engine = migrated(f"sqlite:///{tmp_path}/hub.sqlite")
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
+def test_ingest_dedupes_windows_and_refuses_unknown_or_forged_records(tmp_path: Path) -> None:
+    engine = migrated(f"sqlite:///{tmp_path}/hub.sqlite")
+    cams = cameras(2)
+    ing = load(engine, cams, T0, T0 + 86400)
+    assert ing.stats.windows == 2 * 96
+    again = cams[0].records(T0 + 86400, T0 + 86400 + 1800)
+    assert ing.feed_records([("cam-00", w) for w in again + again]) == []
+    assert ing.stats.duplicates == 2 and ing.stats.windows == 2 * 96 + 2
+    forged = again[0].replace(b'"coverage":"full"', b'"coverage":"none"')
+    assert [p.kind for _, p in ing.feed_records([("cam-00", forged)])] == ["fork"]
+    stranger = cameras(3)[2]
+    problems = ing.feed_records([("cam-02", w) for w in stranger.records(T0, T0 + 900)])
+    assert [p.kind for _, p in problems] == ["unknown-key"]
+    assert dict(ing.due_acks()) == {"cam-00": 98, "cam-01": 96}
+
+
+def test_totals_are_the_truth_and_never_a_small_cell(tmp_path: Path) -> None:
+    engine = migrated(f"sqlite:///{tmp_path}/hub.sqlite")
+    cams = cameras(3)
+    load(engine, cams, T0, T0 + 86400)
+    from hub.delivery import Query, rows  # noqa: PLC0415
+
+    with engine.connect() as conn:
+        out = list(rows(conn, cameras=[c.camera for c in cams], query=Query(T0, T0 + 86400, 3600, False, "json"),
+                        dimensions=("vehicle_class",), k=5, base_s=3600))
+    assert len(out) == 24
+    published = sum(r.total or 0 for r in out)
+    truth = sum(sum(c.truth.values()) for c in cams)
+    with engine.connect() as conn:
+        withheld = sum(w.total is None for w in conn.execute(select(Window.total)).all())
+    assert truth - 4 * withheld <= published <= truth
+    for r in out:
+        assert r.total is None or r.total == 0 or r.total >= 5
+        for counts in r.labels.values():
+            assert all(n == 0 or n >= 5 for n in counts.values())
+            assert sum(counts.values()) == r.total
+
+
+def test_a_larger_hub_k_suppresses_every_sum_holding_a_small_cell(tmp_path: Path) -> None:
+    engine = migrated(f"sqlite:///{tmp_path}/hub.sqlite")
+    cams = cameras(2)
+    load(engine, cams, T0, T0 + 86400)
+    from hub.delivery import Query, rows  # noqa: PLC0415
+
+    with engine.connect() as conn:
+        fine = list(rows(conn, cameras=["cam-00", "cam-01"], query=Query(T0, T0 + 86400, 3600, True, "json"),
+                         dimensions=(), k=40, base_s=3600))
+        day = list(rows(conn, cameras=["cam-00", "cam-01"], query=Query(T0, T0 + 86400, 86400, True, "json"),
+                        dimensions=(), k=40, base_s=3600))
+    small = [r for r in fine if r.total is None]
+    assert small, "night hours are below 40"
+    for r in day:  # a day holding a suppressed hour is suppressed: no subtraction recovers the hour
+        assert r.total is None
+    assert all(r.total is None or r.total >= 40 or r.total == 0 for r in fine)
+
+
+@pytest.mark.broker
+def test_ingest_over_mtls_mosquitto_verifies_acks_and_takes_descriptors(tmp_path: Path, pki: DevPki) -> None:
+    acl = camera_acl("civil/v1", ("city",), uplink=("counts", "status", "descriptor"))
+    broker = Broker(tmp_path / "broker", ca=pki.path("civil-ca.crt"), cert=pki.path("civil-broker.crt"),
+                    key=pki.path("civil-broker.key"), acl=acl)
+    engine = migrated(f"sqlite:///{tmp_path}/hub.sqlite")
+    cam = CountCamera("cam-01", 51.05, 3.72)  # the dev PKI's civil-device certificate
+    ing = Ingestor(engine, base_s=3600)
+    ing.trust(cam.camera, cam.public_key)
+    cfg = MqttConfig(brokers=["mqtts://127.0.0.1:1"], ca=pki.path("civil-ca.crt"), cert=pki.path("city.crt"),
+                     key=pki.path("city.key"), ack_every_s=0.1)
+    with broker:
+        cfg = cfg.model_copy(update={"brokers": [broker.url]})
+        hub = MqttIngest(cfg, ing)
+        hub.start()
+        ctx = client_context(pki.path("civil-ca.crt"), pki.path("civil-device.crt"), pki.path("civil-device.key"))
+        camera = connect(broker.url, ctx, "cam-01")
+        acks: list[dict[str, int]] = []
+        camera.on_message = lambda _c, _u, m: acks.append(json.loads(m.payload))
+        camera.subscribe("civil/v1/cam-01/ack", qos=1)
+        time.sleep(0.5)
+        camera.publish("civil/v1/cam-01/descriptor", cam.descriptor(T0 * 1000), qos=1, retain=True)
+        wires = cam.records(T0, T0 + 6 * 3600)
+        for wire in wires + wires[:3]:  # redelivered: harmless
+            camera.publish("civil/v1/cam-01/counts", wire, qos=1)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not any(a["confirmed_through"] == 24 for a in acks):
+            time.sleep(0.05)
+        camera.loop_stop()
+        camera.disconnect()
+        hub.stop()
+    assert acks and acks[-1] == {"stream": "counts", "confirmed_through": 24}
+    assert ing.stats.windows == 24 and ing.stats.duplicates == 3 and ing.stats.descriptors == 1
+    with engine.connect() as conn:
+        from hub.inventory import camera_rows  # noqa: PLC0415
+
+        inv = camera_rows(conn)
+    assert inv[0]["id"] == "cam-01" and inv[0]["owner"] == "City of Gent" and inv[0]["keys"]
+
+
+@pytest.fixture
+def served(tmp_path: Path, pki: DevPki):  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path}/hub.sqlite"
+    engine = migrated(url)
+    cams = cameras(3)
+    load(engine, cams, T0, T0 + 2 * 86400)
+    certs = Certs(pki, tmp_path / "certs")
+    cfg = hub_config(url, certs, free_port())
+    with api_server(engine, cfg, T0 + 3 * 86400) as port:
+        yield engine, cams, certs, port
+
+
+def _audit(engine):  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        return conn.execute(select(Audit.actor, Audit.action, Audit.outcome, Audit.rows)).all()
+
+
+def test_api_serves_a_grant_as_json_csv_and_datex_and_audits_each(served) -> None:  # type: ignore[no-untyped-def]
+    engine, cams, certs, port = served
+    gid = _grant(engine)
+    path = f"/v1/grants/{gid}/counts?from={T0}&to={T0 + 86400}"
+    status, body = get_json(port, certs.context("gent"), path + "&per_camera=1")
+    assert status == 200 and len(body["rows"]) == 72  # type: ignore[arg-type]
+    status, csv_body, headers = get(port, certs.context("gent"), path + "&format=csv")
+    lines = csv_body.decode().splitlines()
+    assert status == 200 and len(lines) == 25 and lines[0].startswith("start,end,camera,total")
+    assert headers["x-onward-sharing"] == "forbidden"
+    status, xml, _ = get(port, certs.context("gent"), path + "&format=datex")
+    assert status == 200 and xml.count(b"<roa:siteMeasurements>") == 24
+    assert b'xsi:type="roa:MeasuredDataPublication"' in xml
+    import xml.etree.ElementTree as ET  # noqa: PLC0415, N817
+
+    ET.fromstring(xml)  # noqa: S314 - our own output
+    served_rows = [r for r in _audit(engine) if r.action == "counts"]
+    assert [(r.actor, r.outcome, r.rows) for r in served_rows] == [
+        ("gent", "200", 72), ("gent", "200", 24), ("gent", "200", 24)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("who", "query", "status"),
+    [
+        (None, "", 401),
+        ("brugge", "", 404),
+        ("gent", "&granularity=900", 403),
+        ("gent", "&granularity=5400", 403),
+        ("gent", "&format=xls", 406),
+        ("gent", "&to_override=1", 403),
+        ("nobody", "", 404),
+    ],
+)
+def test_bad_requests_get_a_clear_4xx_and_an_audit_line(served, who, query, status) -> None:  # type: ignore[no-untyped-def]
+    engine, _cams, certs, port = served
+    gid = _grant(engine)
+    end = T0 + 10 * 86400 if "to_override" in query else T0 + 86400
+    got, body = get_json(port, certs.context(who), f"/v1/grants/{gid}/counts?from={T0}&to={end}{query}")
+    assert got == status and body["error"]
+    last = _audit(engine)[-1]
+    assert last.action == "counts" and last.outcome.startswith(str(status))
+    assert last.actor == (who or "-")
+
+
+def test_expired_and_revoked_grants_are_refused(served) -> None:  # type: ignore[no-untyped-def]
+    engine, _cams, certs, port = served
+    old = _grant(engine, valid_until=T0 + 2 * 86400)
+    gone = _grant(engine)
+    grantlib.revoke(engine, gone, actor="test")
+    for gid, reason in ((old, "grant expired"), (gone, "grant revoked")):
+        status, body = get_json(port, certs.context("gent"), f"/v1/grants/{gid}/counts?from={T0}&to={T0 + 3600}")
+        assert (status, str(body["error"]).split(":")[0]) == (403, reason)
+    grantlib.renew(engine, old, until=T0 + 9 * 86400, actor="test")
+    status, _ = get_json(port, certs.context("gent"), f"/v1/grants/{old}/counts?from={T0}&to={T0 + 3600}")
+    assert status == 200
+    actions = [r.action for r in _audit(engine) if r.action.startswith("grant-")]
+    assert actions.count("grant-revoke") == 1 and actions.count("grant-renew") == 1
+
+
+def test_a_certificate_of_another_ca_is_refused_in_the_handshake(served) -> None:  # type: ignore[no-untyped-def]
+    _engine, _cams, certs, port = served
+    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+        get(port, certs.context("stranger"), "/v1/grants")
+
+
+def test_cli_bad_config_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "hub.toml"
+    bad.write_text('[store]\nurl = "mysql://x"\n', encoding="utf-8")
+    assert hub_main(["--config", str(bad), "check-config"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "store.url" in err[0]
+
+
+def test_cli_db_upgrade_grants_cameras_and_purge(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    conf = tmp_path / "hub.toml"
+    conf.write_text('[store]\nurl = "sqlite:///hub.sqlite"\nretention_days = 1\n', encoding="utf-8")
+    args = ["--config", str(conf), "--actor", "alice"]
+    assert hub_main([*args, "db", "upgrade"]) == 0
+    engine = migrated(f"sqlite:///{tmp_path}/hub.sqlite")
+    old = (int(time.time()) - 5 * 86400) // 86400 * 86400
+    load(engine, cameras(1), old, old + 3600)
+    assert hub_main([*args, "grant", "request", "--recipient", "gent", "--purpose", "mobility",
+                     "--cameras", "cam-00", "--from", str(T0), "--until", "2030-01-01T00:00:00+00:00"]) == 0
+    assert hub_main([*args, "grant", "approve", "1"]) == 0
+    assert hub_main([*args, "grant", "request", "--recipient", "gent", "--purpose", "x",
+                     "--cameras", "cam-00", "--granularity", "1800", "--from", str(T0), "--until", "x"]) == 2
+    capsys.readouterr()
+    assert hub_main([*args, "cameras", "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith("cam-00,")
+    assert hub_main([*args, "purge"]) == 0
+    assert json.loads(capsys.readouterr().out)["windows"] == 4
+    with engine.connect() as conn:
+        trail = conn.execute(select(Audit.actor, Audit.action)).all()
+    assert ("alice", "grant-approve") in trail and ("alice", "purge") in trail
