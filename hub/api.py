@@ -25,7 +25,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 
 from hub import grants as grantlib
-from hub.delivery import DeliveryError, check_request, rows
+from hub.delivery import DeliveryError, Query, Row, check_request, label_names, rows
 from hub.formats import csv_lines, datex_chunks, iso, json_body
 from hub.inventory import camera_rows, geojson
 from hub.page import render_page
@@ -33,7 +33,7 @@ from hub.page import render_page
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import Connection, Engine
     from starlette.requests import Request
 
     from hub.config import HubConfig
@@ -62,9 +62,9 @@ def _recipient(request: Request) -> str | None:
     return str(names[0].value) if names else None
 
 
-def create_app(
+def create_app(  # noqa: C901, PLR0915 - the routes share the closures
     engine: Engine, cfg: HubConfig, *, clock: Callable[[], float] = time.time
-) -> Starlette:  # noqa: C901, E501 - the routes share the closures
+) -> Starlette:
     """The ASGI app over ``engine``."""
     k, base_s = cfg.disclosure.k, cfg.disclosure.base_s
 
@@ -90,7 +90,7 @@ def create_app(
     def counts(request: Request) -> Response:
         who = _recipient(request)
         params = request.query_params
-        detail: dict[str, object] = {k_: v for k_, v in params.items()}
+        detail: dict[str, object] = dict(params.items())
         raw_id = request.path_params["grant_id"]
         gid = int(raw_id) if str(raw_id).isdigit() else None
         if who is None:
@@ -154,7 +154,7 @@ def create_app(
             return Response(body, media_type="application/json", headers=headers)
         counted = _Counter()
         if query.fmt == "csv":
-            labels = _label_columns(grant.dimensions)
+            labels = _label_columns(conn, cameras, query, grant.dimensions)
             chunks = csv_lines(counted.wrap(stream), grant.dimensions, labels)
             media = "text/csv; charset=utf-8"
         else:
@@ -227,12 +227,18 @@ _VOCAB = {
 }
 
 
-def _label_columns(dimensions: tuple[str, ...]) -> list[str]:
-    """CSV columns ``dim:label`` from the closed vocabularies (country groups: ``other`` only
-    plus what configs name, so they are listed as seen)."""
+def _label_columns(
+    conn: Connection, cameras: list[str], query: Query, dimensions: tuple[str, ...]
+) -> list[str]:
+    """CSV columns ``dim:label``: the closed vocabularies, and country groups as configured.
+
+    Country groups are each camera's configuration, so their columns are the
+    labels present in the range.
+    """
     cols: list[str] = []
     for dim in dimensions:
-        cols += [f"{dim}:{label}" for label in _VOCAB.get(dim, ["other"])]
+        names = _VOCAB.get(dim) or label_names(conn, cameras, query, dim)
+        cols += [f"{dim}:{label}" for label in names]
     return cols
 
 
@@ -242,7 +248,7 @@ class _Counter:
     def __init__(self) -> None:
         self.n = 0
 
-    def wrap(self, it: Iterator[object]) -> Iterator[object]:
+    def wrap(self, it: Iterator[Row]) -> Iterator[Row]:
         for item in it:
             self.n += 1
             yield item

@@ -36,7 +36,7 @@ __all__ = ["main"]
 DEFAULT_CONFIG = Path("/etc/anpr-hub/hub.toml")
 
 
-class _Bad(Exception):
+class _BadInputError(Exception):
     """Bad input: one line, exit 2."""
 
 
@@ -51,7 +51,7 @@ def _config(args: argparse.Namespace) -> HubConfig:
 def _engine(cfg: HubConfig, *, check: bool = True) -> Engine:
     engine = make_engine(cfg.store.url)
     if check and current_revision(engine) != head_revision():
-        raise _Bad("the database schema is not current: run anpr-hub db upgrade")
+        raise _BadInputError("the database schema is not current: run anpr-hub db upgrade")
     return engine
 
 
@@ -79,10 +79,12 @@ def _cmd_cameras(args: argparse.Namespace) -> int:
         sys.stdout.write(inventory_csv(found))
     else:
         for c in found:
+            keys = c["keys"]
+            n = len(keys) if isinstance(keys, list) else 0
             print(
                 f"{c['id']:<20} {c.get('owner') or '-':<24} {c.get('location') or '-':<22} "
-                f"keys {len(c['keys'])}  last seen {c['last_seen']}"
-            )  # type: ignore[arg-type]
+                f"keys {n}  last seen {c['last_seen']}"
+            )
     return 0
 
 
@@ -93,9 +95,9 @@ def _cmd_trust(args: argparse.Namespace) -> int:
     try:
         key = serialization.load_pem_public_key(args.key.read_bytes())
     except (OSError, ValueError) as exc:
-        raise _Bad(f"{args.key}: not a PEM public key: {exc}") from None
+        raise _BadInputError(f"{args.key}: not a PEM public key: {exc}") from None
     if not isinstance(key, ed25519.Ed25519PublicKey):
-        raise _Bad(f"{args.key}: not an Ed25519 public key")
+        raise _BadInputError(f"{args.key}: not an Ed25519 public key")
     kid = Ingestor(_engine(cfg), base_s=cfg.disclosure.base_s).trust(args.camera, key)
     print(f"camera {args.camera}: key {kid} registered")
     return 0
@@ -104,11 +106,11 @@ def _cmd_trust(args: argparse.Namespace) -> int:
 def _time(value: str, what: str) -> int:
     parsed = parse_time(value)
     if parsed is None:
-        raise _Bad(f"{what} {value!r}: use epoch seconds or ISO 8601 with a zone")
+        raise _BadInputError(f"{what} {value!r}: use epoch seconds or ISO 8601 with a zone")
     return parsed
 
 
-def _cmd_grant(args: argparse.Namespace) -> int:  # noqa: C901 - one branch per action
+def _cmd_grant(args: argparse.Namespace) -> int:
     cfg = _config(args)
     engine = _engine(cfg)
     actor = args.actor
@@ -117,8 +119,8 @@ def _cmd_grant(args: argparse.Namespace) -> int:  # noqa: C901 - one branch per 
             area = None
             if args.area:
                 nums = [float(x) for x in args.area.split(",")]
-                if len(nums) != 4:  # noqa: PLR2004
-                    raise _Bad("--area is min_lat,min_lon,max_lat,max_lon")
+                if len(nums) != 4:
+                    raise _BadInputError("--area is min_lat,min_lon,max_lat,max_lon")
                 area = (nums[0], nums[1], nums[2], nums[3])
             gid = grantlib.request(
                 engine,
@@ -156,7 +158,7 @@ def _cmd_grant(args: argparse.Namespace) -> int:  # noqa: C901 - one branch per 
                     f"step {g.granularity_s} s, {g.valid_from}..{g.valid_until}"
                 )
     except grantlib.GrantError as exc:
-        raise _Bad(str(exc)) from None
+        raise _BadInputError(str(exc)) from None
     return 0
 
 
@@ -180,7 +182,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     cfg = _config(args)
     if cfg.mqtt is None and cfg.api is None:
-        raise _Bad("nothing to run: the config has neither [mqtt] nor [api]")
+        raise _BadInputError("nothing to run: the config has neither [mqtt] nor [api]")
     engine = _engine(cfg)
     ingest = None
     if cfg.mqtt is not None:
@@ -260,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in exc.problems:
             _err(line)
         return 2
-    except _Bad as exc:
+    except _BadInputError as exc:
         _err(str(exc))
         return 2
     except SQLAlchemyError as exc:

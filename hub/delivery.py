@@ -44,10 +44,21 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from sqlalchemy.engine import Connection
+    from sqlalchemy.orm import InstrumentedAttribute
+    from sqlalchemy.sql.elements import ColumnElement
 
     from hub.grants import GrantView
 
-__all__ = ["FORMATS", "DeliveryError", "Query", "Row", "check_request", "fold", "rows"]
+__all__ = [
+    "FORMATS",
+    "DeliveryError",
+    "Query",
+    "Row",
+    "check_request",
+    "fold",
+    "label_names",
+    "rows",
+]
 
 FORMATS = ("json", "csv", "datex")
 ALL = "*"  # the camera column of rows summed over a grant's cameras
@@ -146,8 +157,8 @@ def fold(counts: dict[str, int], k: int) -> dict[str, int]:
     return named
 
 
-def _small(column: object, k: int) -> object:
-    return case((and_(column >= 1, column < k), 1), else_=0)  # type: ignore[operator]
+def _small(column: ColumnElement[int] | InstrumentedAttribute[int], k: int) -> ColumnElement[int]:
+    return case((and_(column >= 1, column < k), 1), else_=0)
 
 
 def rows(  # noqa: PLR0913 - the inputs of one delivery
@@ -162,7 +173,7 @@ def rows(  # noqa: PLR0913 - the inputs of one delivery
     """The published rows, in time order (then camera order), streamed from the store."""
     step = query.granularity_s
     slot = Bucket.start - Bucket.start % step if step != base_s else Bucket.start
-    slot = slot.label("slot")  # type: ignore[union-attr]
+    slot = slot.label("slot")
     where = and_(
         Bucket.camera_id.in_(cameras), Bucket.start >= query.start, Bucket.start < query.end
     )
@@ -182,13 +193,18 @@ def rows(  # noqa: PLR0913 - the inputs of one delivery
         .group_by(*keys)
         .order_by(*keys)
     )
-    labels = _labels(conn, cameras, query, dimensions, k, base_s) if dimensions else {}
+    labels = (
+        _labels(conn, cameras=cameras, query=query, dimensions=dimensions, k=k, base_s=base_s)
+        if dimensions
+        else {}
+    )
     result = conn.execution_options(stream_results=True, yield_per=20_000).execute(stmt)
     for rec in result:
+        values = tuple(rec)
         if query.per_camera:
-            s, cam, total, late, withheld, windows, small, small_late, _lw = rec
+            s, cam, total, late, withheld, windows, small, small_late = values[:8]
         else:
-            s, total, late, withheld, windows, small, small_late, _lw = rec
+            s, total, late, withheld, windows, small, small_late = values[:7]
             cam = ALL
         s = int(s)
         yield Row(
@@ -205,6 +221,7 @@ def rows(  # noqa: PLR0913 - the inputs of one delivery
 
 def _labels(  # noqa: PLR0913
     conn: Connection,
+    *,
     cameras: list[str],
     query: Query,
     dimensions: tuple[str, ...],
@@ -250,3 +267,19 @@ def _labels(  # noqa: PLR0913
     for (slot, who, dim), counts in sums.items():
         result.setdefault((slot, who), {})[dim] = counts
     return result
+
+
+def label_names(conn: Connection, cameras: list[str], query: Query, dim: str) -> list[str]:
+    """The labels of ``dim`` stored for these cameras in the range, sorted (``other`` last)."""
+    found = conn.execute(
+        select(BucketLabel.label)
+        .where(
+            BucketLabel.camera_id.in_(cameras),
+            BucketLabel.start >= query.start,
+            BucketLabel.start < query.end,
+            BucketLabel.dim == dim,
+        )
+        .distinct()
+    ).scalars()
+    names = sorted(set(found) - {OTHER})
+    return [*names, OTHER]

@@ -89,7 +89,7 @@ def csv_lines(rows: Iterable[Row], dimensions: tuple[str, ...], labels: list[str
         if split:
             line += "," + ",".join(str(r.labels.get(d, {}).get(lab, 0)) for d, lab in split)
         chunk.append(line)
-        if len(chunk) >= 5000:  # noqa: PLR2004
+        if len(chunk) >= 5000:
             yield "\n".join(chunk) + "\n"
             chunk = []
     if chunk:

@@ -147,7 +147,7 @@ def request(  # noqa: PLR0913 - a grant has this many terms
     bad = sorted(set(dimensions) - set(DIMENSIONS))
     if bad:
         raise GrantError(f"unknown dimension(s) {bad}: use {', '.join(DIMENSIONS)}")
-    if granularity_s < 60 or retention_days < 1 or not purpose.strip():  # noqa: PLR2004
+    if granularity_s < 60 or retention_days < 1 or not purpose.strip():
         raise GrantError("granularity >= 60 s, retention >= 1 day and a purpose are required")
     if valid_until <= valid_from:
         raise GrantError("valid_until must be after valid_from")
@@ -196,13 +196,13 @@ def _get_orm(conn: Connection, grant_id: int) -> GrantView:
 
 def _load(conn: Connection, grant_id: int) -> GrantView | None:
     cols = Grant.__table__.c
-    row = conn.execute(select(cols).where(cols.id == grant_id)).mappings().first()
+    row = conn.execute(select(*cols).where(cols.id == grant_id)).mappings().first()
     return _view(Grant(**dict(row))) if row else None
 
 
 def _set_state(
     engine: Engine, grant_id: int, actor: str, action: str, **values: object
-) -> GrantView:  # noqa: E501
+) -> GrantView:
     with engine.begin() as conn:
         before = _get_orm(conn, grant_id)
         if before.state == "revoked":
@@ -249,7 +249,7 @@ def revoke(engine: Engine, grant_id: int, *, actor: str) -> GrantView:
 def list_grants(conn: Connection, recipient: str | None = None) -> list[GrantView]:
     """Every grant (of one recipient), oldest first."""
     cols = Grant.__table__.c
-    query = select(cols).order_by(cols.id)
+    query = select(*cols).order_by(cols.id)
     if recipient is not None:
         query = query.where(cols.recipient == recipient)
     return [_view(Grant(**dict(r))) for r in conn.execute(query).mappings()]

@@ -27,11 +27,11 @@ FIELDS = (
 def camera_rows(conn: Connection, only: list[str] | None = None) -> list[dict[str, object]]:
     """Every camera (or those in ``only``), with its key history, sorted by id."""
     cols = Camera.__table__.c
-    query = select(cols).order_by(cols.id)
+    query = select(*cols).order_by(cols.id)
     if only is not None:
         query = query.where(cols.id.in_(only))
     keys: dict[str, list[dict[str, object]]] = {}
-    for row in conn.execute(select(CameraKey.__table__.c).order_by(CameraKey.added_ms)).mappings():
+    for row in conn.execute(select(*CameraKey.__table__.c).order_by(CameraKey.added_ms)).mappings():
         keys.setdefault(row["camera_id"], []).append(
             {
                 "kid": row["kid"],
@@ -74,6 +74,6 @@ def inventory_csv(cameras: list[dict[str, object]]) -> str:
     for c in cameras:
         row = dict(c)
         row["dimensions"] = "|".join(str(d) for d in c.get("dimensions", []))  # type: ignore[attr-defined]
-        row["keys"] = "|".join(str(k["kid"]) for k in c.get("keys", []))  # type: ignore[attr-defined, index]
+        row["keys"] = "|".join(str(k["kid"]) for k in c.get("keys", []))  # type: ignore[attr-defined]
         writer.writerow(["" if row.get(f) is None else row.get(f) for f in FIELDS])
     return buf.getvalue()

@@ -30,8 +30,10 @@ def _chart(series: dict[str, list[tuple[int, int | None]]], start: int, end: int
     """An SVG line chart: one polyline per camera; suppressed points break the line."""
     top = max((v for pts in series.values() for _, v in pts if v is not None), default=1) or 1
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_H}" role="img" '
-        f'aria-label="counts per camera">',
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_H}" role="img" '
+            'aria-label="counts per camera">'
+        ),
         f'<rect x="0" y="0" width="{_W}" height="{_H}" fill="#fafafa" stroke="#ccc"/>',
         f'<text x="4" y="14" font-size="11">max {top}</text>',
     ]
@@ -48,12 +50,12 @@ def _chart(series: dict[str, list[tuple[int, int | None]]], start: int, end: int
             x = _PAD + (_W - 2 * _PAD) * (t - start) / span
             y = _H - _PAD - (_H - 2 * _PAD) * v / top
             run.append(f"{x:.1f},{y:.1f}")
-        for r in runs:
-            if r:
-                parts.append(
-                    f'<polyline class="series" data-camera="{escape(camera)}" fill="none" '
-                    f'stroke="{colour}" stroke-width="1.5" points="{" ".join(r)}"/>'
-                )
+        parts.extend(
+            f'<polyline class="series" data-camera="{escape(camera)}" fill="none" '
+            f'stroke="{colour}" stroke-width="1.5" points="{" ".join(r)}"/>'
+            for r in runs
+            if r
+        )
         parts.append(
             f'<text x="{_W - 150}" y="{16 + 12 * i}" font-size="11" fill="{colour}">'
             f"{escape(camera)}</text>"
@@ -66,8 +68,10 @@ def _map(cameras: list[dict[str, object]]) -> str:
     """The cameras as dots on a lat/lon box (an inventory map with no tiles)."""
     located = [c for c in cameras if c.get("lat") is not None and c.get("lon") is not None]
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_H * 2}" role="img" '
-        'aria-label="camera map" id="map">',
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_H * 2}" role="img" '
+            'aria-label="camera map" id="map">'
+        ),
         f'<rect x="0" y="0" width="{_W}" height="{_H * 2}" fill="#eef3f7" stroke="#ccc"/>',
     ]
     if located:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 def purge(
     engine: Engine, *, retention_days: int, now_s: int, base_s: int, actor: str
-) -> dict[str, int]:  # noqa: E501
+) -> dict[str, int]:
     """Delete windows (their records) and base buckets older than the retention; audit it."""
     cutoff = now_s - retention_days * 86400
     cutoff -= cutoff % base_s  # whole base steps only: a bucket is never half purged

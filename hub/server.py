@@ -43,7 +43,7 @@ class ClientCertH11(H11Protocol):
             scope.setdefault("extensions", {})["tls"] = {"client_cert_der": der}
             await inner(scope, receive, send)
 
-        self.app = app  # type: ignore[assignment]
+        self.app = app
         super().connection_made(transport)
 
 

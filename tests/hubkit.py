@@ -79,7 +79,10 @@ def hub_config(url: str, certs: Certs, port: int, k: int = 5) -> HubConfig:
     return HubConfig(
         store=StoreConfig(url=url),
         api=ApiConfig(
-            host="127.0.0.1", port=port, cert=certs.server[0], key=certs.server[1],
+            host="127.0.0.1",
+            port=port,
+            cert=certs.server[0],
+            key=certs.server[1],
             client_ca=certs.ca,
         ),
         disclosure=DisclosureConfig(k=k, base_s=3600),
@@ -117,4 +120,15 @@ def get_json(port: int, ctx: ssl.SSLContext, path: str) -> tuple[int, dict[str, 
     return status, json.loads(body)
 
 
-__all__ = ["T0", "Certs", "api_server", "cameras", "free_port", "get", "get_json", "hub_config", "load", "migrated"]  # noqa: E501
+__all__ = [
+    "T0",
+    "Certs",
+    "api_server",
+    "cameras",
+    "free_port",
+    "get",
+    "get_json",
+    "hub_config",
+    "load",
+    "migrated",
+]

@@ -20,7 +20,18 @@ from hub.store.models import Audit, Base, Window
 from simulator.broker import Broker, camera_acl
 from simulator.hubcams import CountCamera
 from simulator.mqttc import client_context, connect
-from tests.hubkit import T0, Certs, api_server, cameras, free_port, get, get_json, hub_config, load, migrated  # noqa: E501
+from tests.hubkit import (
+    T0,
+    Certs,
+    api_server,
+    cameras,
+    free_port,
+    get,
+    get_json,
+    hub_config,
+    load,
+    migrated,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -30,9 +41,17 @@ if TYPE_CHECKING:
 
 def _grant(engine, recipient="gent", **kw):  # type: ignore[no-untyped-def]
     terms = {
-        "recipient": recipient, "purpose": "mobility plan", "cameras": ["cam-00", "cam-01", "cam-02"],
-        "area": None, "dimensions": ["vehicle_class"], "granularity_s": 3600, "per_camera": True,
-        "retention_days": 30, "onward_sharing": False, "valid_from": T0, "valid_until": T0 + 5 * 86400,
+        "recipient": recipient,
+        "purpose": "mobility plan",
+        "cameras": ["cam-00", "cam-01", "cam-02"],
+        "area": None,
+        "dimensions": ["vehicle_class"],
+        "granularity_s": 3600,
+        "per_camera": True,
+        "retention_days": 30,
+        "onward_sharing": False,
+        "valid_from": T0,
+        "valid_until": T0 + 5 * 86400,
         "actor": "test",
     }
     terms.update(kw)
@@ -54,7 +73,8 @@ def test_ingest_dedupes_windows_and_refuses_unknown_or_forged_records(tmp_path: 
     assert ing.stats.windows == 2 * 96
     again = cams[0].records(T0 + 86400, T0 + 86400 + 1800)
     assert ing.feed_records([("cam-00", w) for w in again + again]) == []
-    assert ing.stats.duplicates == 2 and ing.stats.windows == 2 * 96 + 2
+    assert ing.stats.duplicates == 2
+    assert ing.stats.windows == 2 * 96 + 2
     forged = again[0].replace(b'"coverage":"full"', b'"coverage":"none"')
     assert [p.kind for _, p in ing.feed_records([("cam-00", forged)])] == ["fork"]
     stranger = cameras(3)[2]
@@ -70,8 +90,16 @@ def test_totals_are_the_truth_and_never_a_small_cell(tmp_path: Path) -> None:
     from hub.delivery import Query, rows  # noqa: PLC0415
 
     with engine.connect() as conn:
-        out = list(rows(conn, cameras=[c.camera for c in cams], query=Query(T0, T0 + 86400, 3600, False, "json"),
-                        dimensions=("vehicle_class",), k=5, base_s=3600))
+        out = list(
+            rows(
+                conn,
+                cameras=[c.camera for c in cams],
+                query=Query(T0, T0 + 86400, 3600, per_camera=False, fmt="json"),
+                dimensions=("vehicle_class",),
+                k=5,
+                base_s=3600,
+            )
+        )
     assert len(out) == 24
     published = sum(r.total or 0 for r in out)
     truth = sum(sum(c.truth.values()) for c in cams)
@@ -92,10 +120,26 @@ def test_a_larger_hub_k_suppresses_every_sum_holding_a_small_cell(tmp_path: Path
     from hub.delivery import Query, rows  # noqa: PLC0415
 
     with engine.connect() as conn:
-        fine = list(rows(conn, cameras=["cam-00", "cam-01"], query=Query(T0, T0 + 86400, 3600, True, "json"),
-                         dimensions=(), k=40, base_s=3600))
-        day = list(rows(conn, cameras=["cam-00", "cam-01"], query=Query(T0, T0 + 86400, 86400, True, "json"),
-                        dimensions=(), k=40, base_s=3600))
+        fine = list(
+            rows(
+                conn,
+                cameras=["cam-00", "cam-01"],
+                query=Query(T0, T0 + 86400, 3600, per_camera=True, fmt="json"),
+                dimensions=(),
+                k=40,
+                base_s=3600,
+            )
+        )
+        day = list(
+            rows(
+                conn,
+                cameras=["cam-00", "cam-01"],
+                query=Query(T0, T0 + 86400, 86400, per_camera=True, fmt="json"),
+                dimensions=(),
+                k=40,
+                base_s=3600,
+            )
+        )
     small = [r for r in fine if r.total is None]
     assert small, "night hours are below 40"
     for r in day:  # a day holding a suppressed hour is suppressed: no subtraction recovers the hour
@@ -104,21 +148,35 @@ def test_a_larger_hub_k_suppresses_every_sum_holding_a_small_cell(tmp_path: Path
 
 
 @pytest.mark.broker
-def test_ingest_over_mtls_mosquitto_verifies_acks_and_takes_descriptors(tmp_path: Path, pki: DevPki) -> None:
+def test_ingest_over_mtls_mosquitto_verifies_acks_and_takes_descriptors(
+    tmp_path: Path, pki: DevPki
+) -> None:
     acl = camera_acl("civil/v1", ("city",), uplink=("counts", "status", "descriptor"))
-    broker = Broker(tmp_path / "broker", ca=pki.path("civil-ca.crt"), cert=pki.path("civil-broker.crt"),
-                    key=pki.path("civil-broker.key"), acl=acl)
+    broker = Broker(
+        tmp_path / "broker",
+        ca=pki.path("civil-ca.crt"),
+        cert=pki.path("civil-broker.crt"),
+        key=pki.path("civil-broker.key"),
+        acl=acl,
+    )
     engine = migrated(f"sqlite:///{tmp_path}/hub.sqlite")
     cam = CountCamera("cam-01", 51.05, 3.72)  # the dev PKI's civil-device certificate
     ing = Ingestor(engine, base_s=3600)
     ing.trust(cam.camera, cam.public_key)
-    cfg = MqttConfig(brokers=["mqtts://127.0.0.1:1"], ca=pki.path("civil-ca.crt"), cert=pki.path("city.crt"),
-                     key=pki.path("city.key"), ack_every_s=0.1)
+    cfg = MqttConfig(
+        brokers=["mqtts://127.0.0.1:1"],
+        ca=pki.path("civil-ca.crt"),
+        cert=pki.path("city.crt"),
+        key=pki.path("city.key"),
+        ack_every_s=0.1,
+    )
     with broker:
         cfg = cfg.model_copy(update={"brokers": [broker.url]})
         hub = MqttIngest(cfg, ing)
         hub.start()
-        ctx = client_context(pki.path("civil-ca.crt"), pki.path("civil-device.crt"), pki.path("civil-device.key"))
+        ctx = client_context(
+            pki.path("civil-ca.crt"), pki.path("civil-device.crt"), pki.path("civil-device.key")
+        )
         camera = connect(broker.url, ctx, "cam-01")
         acks: list[dict[str, int]] = []
         camera.on_message = lambda _c, _u, m: acks.append(json.loads(m.payload))
@@ -134,13 +192,18 @@ def test_ingest_over_mtls_mosquitto_verifies_acks_and_takes_descriptors(tmp_path
         camera.loop_stop()
         camera.disconnect()
         hub.stop()
-    assert acks and acks[-1] == {"stream": "counts", "confirmed_through": 24}
-    assert ing.stats.windows == 24 and ing.stats.duplicates == 3 and ing.stats.descriptors == 1
+    assert acks
+    assert acks[-1] == {"stream": "counts", "confirmed_through": 24}
+    assert ing.stats.windows == 24
+    assert ing.stats.duplicates == 3
+    assert ing.stats.descriptors == 1
     with engine.connect() as conn:
         from hub.inventory import camera_rows  # noqa: PLC0415
 
         inv = camera_rows(conn)
-    assert inv[0]["id"] == "cam-01" and inv[0]["owner"] == "City of Gent" and inv[0]["keys"]
+    assert inv[0]["id"] == "cam-01"
+    assert inv[0]["owner"] == "City of Gent"
+    assert inv[0]["keys"]
 
 
 @pytest.fixture
@@ -161,24 +224,30 @@ def _audit(engine):  # type: ignore[no-untyped-def]
 
 
 def test_api_serves_a_grant_as_json_csv_and_datex_and_audits_each(served) -> None:  # type: ignore[no-untyped-def]
-    engine, cams, certs, port = served
+    engine, _cams, certs, port = served
     gid = _grant(engine)
     path = f"/v1/grants/{gid}/counts?from={T0}&to={T0 + 86400}"
     status, body = get_json(port, certs.context("gent"), path + "&per_camera=1")
-    assert status == 200 and len(body["rows"]) == 72  # type: ignore[arg-type]
+    assert status == 200
+    assert len(body["rows"]) == 72
     status, csv_body, headers = get(port, certs.context("gent"), path + "&format=csv")
     lines = csv_body.decode().splitlines()
-    assert status == 200 and len(lines) == 25 and lines[0].startswith("start,end,camera,total")
+    assert status == 200
+    assert len(lines) == 25
+    assert lines[0].startswith("start,end,camera,total")
     assert headers["x-onward-sharing"] == "forbidden"
     status, xml, _ = get(port, certs.context("gent"), path + "&format=datex")
-    assert status == 200 and xml.count(b"<roa:siteMeasurements>") == 24
+    assert status == 200
+    assert xml.count(b"<roa:siteMeasurements>") == 24
     assert b'xsi:type="roa:MeasuredDataPublication"' in xml
-    import xml.etree.ElementTree as ET  # noqa: PLC0415, N817
+    import xml.etree.ElementTree as ET  # noqa: PLC0415
 
     ET.fromstring(xml)  # noqa: S314 - our own output
     served_rows = [r for r in _audit(engine) if r.action == "counts"]
     assert [(r.actor, r.outcome, r.rows) for r in served_rows] == [
-        ("gent", "200", 72), ("gent", "200", 24), ("gent", "200", 24)
+        ("gent", "200", 72),
+        ("gent", "200", 24),
+        ("gent", "200", 24),
     ]
 
 
@@ -198,10 +267,14 @@ def test_bad_requests_get_a_clear_4xx_and_an_audit_line(served, who, query, stat
     engine, _cams, certs, port = served
     gid = _grant(engine)
     end = T0 + 10 * 86400 if "to_override" in query else T0 + 86400
-    got, body = get_json(port, certs.context(who), f"/v1/grants/{gid}/counts?from={T0}&to={end}{query}")
-    assert got == status and body["error"]
+    got, body = get_json(
+        port, certs.context(who), f"/v1/grants/{gid}/counts?from={T0}&to={end}{query}"
+    )
+    assert got == status
+    assert body["error"]
     last = _audit(engine)[-1]
-    assert last.action == "counts" and last.outcome.startswith(str(status))
+    assert last.action == "counts"
+    assert last.outcome.startswith(str(status))
     assert last.actor == (who or "-")
 
 
@@ -211,13 +284,18 @@ def test_expired_and_revoked_grants_are_refused(served) -> None:  # type: ignore
     gone = _grant(engine)
     grantlib.revoke(engine, gone, actor="test")
     for gid, reason in ((old, "grant expired"), (gone, "grant revoked")):
-        status, body = get_json(port, certs.context("gent"), f"/v1/grants/{gid}/counts?from={T0}&to={T0 + 3600}")
+        status, body = get_json(
+            port, certs.context("gent"), f"/v1/grants/{gid}/counts?from={T0}&to={T0 + 3600}"
+        )
         assert (status, str(body["error"]).split(":")[0]) == (403, reason)
     grantlib.renew(engine, old, until=T0 + 9 * 86400, actor="test")
-    status, _ = get_json(port, certs.context("gent"), f"/v1/grants/{old}/counts?from={T0}&to={T0 + 3600}")
+    status, _ = get_json(
+        port, certs.context("gent"), f"/v1/grants/{old}/counts?from={T0}&to={T0 + 3600}"
+    )
     assert status == 200
     actions = [r.action for r in _audit(engine) if r.action.startswith("grant-")]
-    assert actions.count("grant-revoke") == 1 and actions.count("grant-renew") == 1
+    assert actions.count("grant-revoke") == 1
+    assert actions.count("grant-renew") == 1
 
 
 def test_a_certificate_of_another_ca_is_refused_in_the_handshake(served) -> None:  # type: ignore[no-untyped-def]
@@ -226,15 +304,20 @@ def test_a_certificate_of_another_ca_is_refused_in_the_handshake(served) -> None
         get(port, certs.context("stranger"), "/v1/grants")
 
 
-def test_cli_bad_config_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_bad_config_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = tmp_path / "hub.toml"
     bad.write_text('[store]\nurl = "mysql://x"\n', encoding="utf-8")
     assert hub_main(["--config", str(bad), "check-config"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "store.url" in err[0]
+    assert len(err) == 1
+    assert "store.url" in err[0]
 
 
-def test_cli_db_upgrade_grants_cameras_and_purge(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_db_upgrade_grants_cameras_and_purge(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     conf = tmp_path / "hub.toml"
     conf.write_text('[store]\nurl = "sqlite:///hub.sqlite"\nretention_days = 1\n', encoding="utf-8")
     args = ["--config", str(conf), "--actor", "alice"]
@@ -242,11 +325,49 @@ def test_cli_db_upgrade_grants_cameras_and_purge(tmp_path: Path, capsys: pytest.
     engine = migrated(f"sqlite:///{tmp_path}/hub.sqlite")
     old = (int(time.time()) - 5 * 86400) // 86400 * 86400
     load(engine, cameras(1), old, old + 3600)
-    assert hub_main([*args, "grant", "request", "--recipient", "gent", "--purpose", "mobility",
-                     "--cameras", "cam-00", "--from", str(T0), "--until", "2030-01-01T00:00:00+00:00"]) == 0
+    assert (
+        hub_main(
+            [
+                *args,
+                "grant",
+                "request",
+                "--recipient",
+                "gent",
+                "--purpose",
+                "mobility",
+                "--cameras",
+                "cam-00",
+                "--from",
+                str(T0),
+                "--until",
+                "2030-01-01T00:00:00+00:00",
+            ]
+        )
+        == 0
+    )
     assert hub_main([*args, "grant", "approve", "1"]) == 0
-    assert hub_main([*args, "grant", "request", "--recipient", "gent", "--purpose", "x",
-                     "--cameras", "cam-00", "--granularity", "1800", "--from", str(T0), "--until", "x"]) == 2
+    assert (
+        hub_main(
+            [
+                *args,
+                "grant",
+                "request",
+                "--recipient",
+                "gent",
+                "--purpose",
+                "x",
+                "--cameras",
+                "cam-00",
+                "--granularity",
+                "1800",
+                "--from",
+                str(T0),
+                "--until",
+                "x",
+            ]
+        )
+        == 2
+    )
     capsys.readouterr()
     assert hub_main([*args, "cameras", "--format", "csv"]) == 0
     assert capsys.readouterr().out.splitlines()[1].startswith("cam-00,")
@@ -254,4 +375,5 @@ def test_cli_db_upgrade_grants_cameras_and_purge(tmp_path: Path, capsys: pytest.
     assert json.loads(capsys.readouterr().out)["windows"] == 4
     with engine.connect() as conn:
         trail = conn.execute(select(Audit.actor, Audit.action)).all()
-    assert ("alice", "grant-approve") in trail and ("alice", "purge") in trail
+    assert ("alice", "grant-approve") in trail
+    assert ("alice", "purge") in trail
