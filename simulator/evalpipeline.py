@@ -31,7 +31,8 @@ from agent.config.schema import RecognitionConfig
 from agent.core.geometry import iou
 from agent.recognition.pipeline import Passes, build_recognizer
 from agent.recognition.recognizer import PHOTO_SECOND_LOOK, plausibility
-from simulator.evalreader import DEFAULT_REAL_DEV, REPO, SET_COUNTRIES
+from agent.recognition.shipped import shipped_card
+from simulator.evalreader import DEFAULT_REAL_DEV, SET_COUNTRIES
 
 if TYPE_CHECKING:
     import argparse
@@ -46,7 +47,12 @@ MIN_PLATE_WIDTH = 32  # real-dev holds plates from 53 px wide: do not filter the
 
 
 def recognition(detector_card: Path, reader_card: Path, **kw: object) -> RecognitionConfig:
-    """A recognition config for evaluation (the config's defaults unless overridden)."""
+    """A recognition config for evaluation (the config's defaults unless overridden).
+
+    ``screen_card=None`` turns the screen off, as ``--no-screen`` does.
+    """
+    if "screen_card" in kw and kw["screen_card"] is None:
+        kw["screen"] = False
     return RecognitionConfig(
         detector_card=detector_card, reader_card=reader_card, min_plate_width=MIN_PLATE_WIDTH, **kw
     )
@@ -211,7 +217,7 @@ def eval_video(  # noqa: PLR0913 - the scene's knobs beside the models
 
 def measure_for_card(card: Path) -> dict[str, object]:
     """The metrics block of the detector card (real-dev only where the data exists)."""
-    reader = REPO / "models" / "reader.card.json"
+    reader = shipped_card("reader")
     screen = _shipped_screen()
     metrics: dict[str, object] = {"real_dev": eval_photos(card, reader, screen_card=screen)}
     metrics["synthetic_video"] = eval_video(card, reader, screen_card=screen)
@@ -224,7 +230,7 @@ def measure_for_card(card: Path) -> dict[str, object]:
 
 
 def _shipped_screen() -> Path | None:
-    screen = REPO / "models" / "reader-int8.card.json"
+    screen = shipped_card("screen")
     return screen if screen.is_file() else None
 
 
@@ -251,8 +257,8 @@ def _cmd(args: argparse.Namespace) -> int:
 def add_parser(ev: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``eval pipeline`` under ``anpr-sim eval``."""
     p = ev.add_parser("pipeline", help="full photos and synthetic video, end to end")
-    p.add_argument("--detector-card", type=Path, default=REPO / "models" / "detector.card.json")
-    p.add_argument("--reader-card", type=Path, default=REPO / "models" / "reader.card.json")
+    p.add_argument("--detector-card", type=Path, default=shipped_card("detector"))
+    p.add_argument("--reader-card", type=Path, default=shipped_card("reader"))
     p.add_argument("--real-dev", type=Path, default=DEFAULT_REAL_DEV, help="evaluation only")
     p.add_argument("--no-real", action="store_true", help="skip the real photos")
     p.add_argument("--video", type=float, default=60.0, help="seconds of synthetic video (0: none)")

@@ -11,8 +11,9 @@ import cv2
 import numpy as np
 
 from agent.recognition.reader import ReaderError
+from agent.recognition.shipped import shipped_card
 from simulator.evalpipeline import add_parser as add_pipeline_eval
-from simulator.evalreader import DEFAULT_REAL_DEV, REPO, SYNTHETIC_SEED, misread_grid, report, run
+from simulator.evalreader import DEFAULT_REAL_DEV, SYNTHETIC_SEED, misread_grid, report, run
 from simulator.plates import COUNTRIES, render_plate
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         dest="eval_command", required=True, metavar="MODEL"
     )
     reader = ev.add_parser("reader", help="exact match, character accuracy and ms per crop")
-    reader.add_argument("--card", type=Path, default=REPO / "models" / "reader.card.json")
+    reader.add_argument("--card", type=Path, default=shipped_card("reader"))
     reader.add_argument("--synthetic", type=int, default=2000, help="held-out crops to render")
     reader.add_argument("--seed", type=int, default=SYNTHETIC_SEED)
     reader.add_argument(

@@ -146,7 +146,7 @@ def test_render_writes_a_video_that_opencv_reads_and_truth_beside_it(tmp_path: P
 
 
 def test_the_reader_oracle_reads_true_plate_boxes_when_a_reader_model_is_present() -> None:
-    card = REPO / "models" / "reader.card.json"
+    card = REPO / "agent" / "recognition" / "models" / "reader.card.json"
     if not card.is_file():
         pytest.skip("no reader model in models/ (it is trained, not downloaded)")
     from agent.recognition.reader import PlateReader  # noqa: PLC0415 - only with a model

@@ -38,9 +38,9 @@ from simulator.evalpipeline import eval_photos
 from simulator.plates import draw_plate, random_spec
 
 REPO = Path(__file__).resolve().parents[1]
-DET_CARD = REPO / "models" / "detector.card.json"
-READ_CARD = REPO / "models" / "reader.card.json"
-SCREEN_CARD = REPO / "models" / "reader-int8.card.json"
+DET_CARD = REPO / "agent" / "recognition" / "models" / "detector.card.json"
+READ_CARD = REPO / "agent" / "recognition" / "models" / "reader.card.json"
+SCREEN_CARD = REPO / "agent" / "recognition" / "models" / "reader-int8.card.json"
 needs_model = pytest.mark.skipif(
     not (DET_CARD.is_file() and READ_CARD.is_file()), reason="detector or reader not shipped"
 )

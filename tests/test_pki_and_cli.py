@@ -104,8 +104,8 @@ def test_check_connect_reports_a_refusing_broker(
 
 @pytest.mark.broker
 @pytest.mark.skipif(
-    not (REPO / "models" / "detector.card.json").exists()
-    or not (REPO / "models" / "reader.card.json").exists(),
+    not (REPO / "agent" / "recognition" / "models" / "detector.card.json").exists()
+    or not (REPO / "agent" / "recognition" / "models" / "reader.card.json").exists(),
     reason="detector or reader not shipped",
 )
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:

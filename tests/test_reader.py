@@ -22,7 +22,7 @@ from simulator.evalreader import real_dev
 from simulator.plates import render_plate
 
 REPO = Path(__file__).resolve().parents[1]
-CARD = REPO / "models" / "reader.card.json"
+CARD = REPO / "agent" / "recognition" / "models" / "reader.card.json"
 SYNTAX = {"B": ("B",), "NL": ("NL",), "F": ("F",), "D": ("D",), "L": ("L",), "EU": ()}
 PER_COUNTRY = 24
 MIN_EXACT = 22  # of PER_COUNTRY at a moderate level: the shipped reader gets 23-24

@@ -169,11 +169,13 @@ def test_startup_problems_give_exit_2_and_one_line_each(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     config = str(write_config(tmp_path / "agent.toml", pki))
-    # The recognition models are not there: say so, do not pretend to read.
+    # The detector the config names is not there: say so, do not pretend to read.
+    monkeypatch.setenv("ANPR_RECOGNITION__DETECTOR_CARD", str(tmp_path / "gone.card.json"))
     code, lines = _run_main(["run", "--config", config], capsys)
     assert code == 2
     assert len(lines) == 1
     assert "recognition.detector_card" in lines[0]
+    monkeypatch.delenv("ANPR_RECOGNITION__DETECTOR_CARD")
     # A signing key others can read.
     loose = tmp_path / "loose.key"
     loose.write_bytes(pki.path("device-sign.key").read_bytes())

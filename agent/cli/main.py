@@ -19,12 +19,15 @@ from agent.cli.read import add_parser as add_read_parser
 from agent.cli.run import add_parsers as add_run_parsers
 from agent.config.files import check_files
 from agent.config.load import ConfigError, LoadedConfig, load_config
+from agent.recognition.shipped import model_cards, shipped_card, shipped_models
 from agent.security.keyfiles import KeyFileError
 from agent.security.tls import build_client_context
 from agent.uplink.probe import probe_broker
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from agent.config.schema import RecognitionConfig
 
 __all__ = ["main"]
 
@@ -51,17 +54,54 @@ def _load(path: Path) -> LoadedConfig | None:
     return None if problems else loaded
 
 
+def _check_models(path: Path, recognition: RecognitionConfig) -> str | None:
+    """Load every model ``run`` would load; print its problems, else describe the models.
+
+    Loading checks each card (fields, input and output spec), the model file's
+    sha256 against it, and the graph against the card.
+    """
+    # Imported here: onnxruntime and OpenCV load only for the commands that read plates.
+    from agent.recognition.detector import DetectorError, PlateDetector  # noqa: PLC0415
+    from agent.recognition.reader import PlateReader, ReaderError  # noqa: PLC0415
+
+    shown: list[str] = []
+    problems = False
+    for key, card in model_cards(recognition).named():
+        try:
+            if key == "recognition.detector_card":
+                version = PlateDetector(card, threads=1).card.version
+            else:
+                version = PlateReader(card, threads=1).card.version
+        except (DetectorError, ReaderError) as exc:
+            _err(f"{path}: {key}: {exc}")
+            problems = True
+            continue
+        origin = "shipped" if card == shipped_card(_ROLES[key]) else str(card)
+        shown.append(f"{key.split('.')[1].removesuffix('_card')} {version} ({origin})")
+    return None if problems else ", ".join(shown)
+
+
+_ROLES = {
+    "recognition.detector_card": "detector",
+    "recognition.reader_card": "reader",
+    "recognition.screen_card": "screen",
+}
+
+
 def _cmd_check_config(args: argparse.Namespace) -> int:
     loaded = _load(args.file)
     if loaded is None:
         return EXIT_USAGE
     cfg = loaded.config
+    models = _check_models(args.file, cfg.recognition)
+    if models is None:
+        return EXIT_USAGE
     summary = (
         f"ok: {args.file}: camera {cfg.camera.id} at {cfg.camera.site!r}; "
         f"police {len(cfg.police.brokers)} broker(s) under {cfg.police.topic_prefix}/; "
         f"civil {len(cfg.civil.brokers)} broker(s) under {cfg.civil.topic_prefix}/; "
         f"counts {cfg.counts.window_s} s windows, k={cfg.counts.k}; "
-        f"journal {cfg.journal.path} ({cfg.journal.synchronous})"
+        f"journal {cfg.journal.path} ({cfg.journal.synchronous}); models {models}"
     )
     if loaded.unresolved_credentials:
         summary += (
@@ -97,14 +137,25 @@ def _cmd_check_connect(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def _version() -> str:
+    """The package version, then each shipped model's name, version and sha256."""
+    lines = [f"anpr-agent {__version__}"]
+    for m in shipped_models():
+        broken = "" if m.intact else "  (model file does not match: reinstall)"
+        lines.append(f"  {m.role:<8} {m.name} {m.version} sha256:{m.sha256}{broken}")
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     parser = argparse.ArgumentParser(
         prog="anpr-agent",
+        # Keeps --version's one line per model (and the description) as written.
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Edge ANPR agent: full reads to the police back office, "
         "anonymous counts to the civil side.",
     )
-    parser.add_argument("--version", action="version", version=f"anpr-agent {__version__}")
+    parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     check = sub.add_parser(

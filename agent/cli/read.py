@@ -31,6 +31,7 @@ from agent.recognition.detector import DetectorError, PlateDetector
 from agent.recognition.pipeline import settings_of
 from agent.recognition.reader import PlateReader, ReaderError
 from agent.recognition.recognizer import PHOTO_SECOND_LOOK, Recognizer
+from agent.recognition.shipped import model_cards
 from agent.recognition.syntax import supported
 
 if TYPE_CHECKING:
@@ -54,15 +55,6 @@ def _recognition(config: Path | None) -> RecognitionConfig | None:
         for problem in exc.problems:
             _err(f"{config}: {problem}")
         return None
-
-
-def _default_card(rec: RecognitionConfig, card: Path | None = None) -> Path:
-    """The configured card; a relative default also resolves against the source tree."""
-    card = rec.reader_card if card is None else card
-    if card.is_absolute() or card.is_file():
-        return card
-    shipped = Path(__file__).resolve().parents[1] / card
-    return shipped if shipped.is_file() else card
 
 
 def _decode(path: Path) -> np.ndarray | None:
@@ -107,7 +99,7 @@ def _recognizer(
         return None
     try:
         detector = PlateDetector(
-            args.detector_card or _default_card(rec, rec.detector_card),
+            args.detector_card or model_cards(rec).detector,
             threads=rec.threads,
             threshold=rec.detect_threshold,
         )
@@ -115,9 +107,10 @@ def _recognizer(
         _err(f"{exc} (--no-detect reads each image as one plate crop without it)")
         return None
     screen = None
-    if rec.screen_card is not None:
+    screen_card = model_cards(rec).screen
+    if screen_card is not None:
         try:
-            screen = PlateReader(_default_card(rec, rec.screen_card), threads=rec.threads)
+            screen = PlateReader(screen_card, threads=rec.threads)
         except ReaderError as exc:
             _err(f"{exc} (recognition.screen_card)")
             return None
@@ -130,7 +123,7 @@ def _cmd_read(args: argparse.Namespace) -> int:
     rec = _recognition(args.config)
     if rec is None:
         return 2
-    card = args.card or _default_card(rec)
+    card = args.card or model_cards(rec).reader
     unknown = supported(rec.countries)
     if unknown:
         _err(f"no plate syntax for {', '.join(unknown)}; those countries are not checked")

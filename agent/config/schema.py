@@ -174,20 +174,35 @@ class CameraConfig(_Section):
 class RecognitionConfig(_Section):
     """The plate detector and reader models and their thresholds."""
 
-    detector_card: Path = Field(
-        default=Path("models/detector.card.json"),
-        description="Card (JSON) of the ONNX plate detector; the model sits next to it.",
+    # The agent ships its models as package data (agent.recognition.shipped): a card
+    # is named only to swap a model, so an installed agent needs no model path.
+    detector_card: Path | None = Field(
+        default=None,
+        description=(
+            "Card (JSON) of an ONNX plate detector to use instead of the shipped one; "
+            "the model sits next to it. None: the shipped detector."
+        ),
     )
-    reader_card: Path = Field(
-        default=Path("models/reader.card.json"),
-        description="Card (JSON) of the ONNX CTC plate reader; the model sits next to it.",
+    reader_card: Path | None = Field(
+        default=None,
+        description=(
+            "Card (JSON) of an ONNX CTC plate reader to use instead of the shipped one; "
+            "the model sits next to it. None: the shipped reader."
+        ),
+    )
+    screen: bool = Field(
+        default=True,
+        description=(
+            "Read every box first with a cheaper twin of the reader; only boxes it reads "
+            "as a plate go to the reader. False: the reader reads every box."
+        ),
     )
     screen_card: Path | None = Field(
         default=None,
         description=(
-            "Card of a cheaper twin of the reader (e.g. models/reader-int8.card.json) that "
-            "reads every box first; only boxes it reads as a plate go to the reader. "
-            "None: the reader reads every box."
+            "Card of the screen (see screen) to use instead of the shipped one, the "
+            "shipped reader's int8 twin: name one when you swap the reader. "
+            "None: the shipped screen."
         ),
     )
     detect_threshold: float = Field(

@@ -37,6 +37,7 @@ __all__ = [
 
 TASK = "plate-detect-corners"
 MAX_PEAKS = 32
+MAPS = 9  # output channels: the heatmap, then x, y of the four corners
 NMS_IOU = 0.3
 # Corner refinement: a window this many box widths wide around a box, scaled so the
 # plate is about this many pixels wide in the model input (the frame-level pass sees
@@ -208,6 +209,12 @@ class PlateDetector:
             )
         if len(inputs[0].shape) != 4 or inputs[0].shape[1] != 1:
             raise DetectorError(f"{self.card.model_path}: graph input is not N x 1 x H x W")
+        outputs = self._session.get_outputs()
+        if len(outputs) != 1 or len(outputs[0].shape) != 4 or outputs[0].shape[1] != MAPS:
+            raise DetectorError(
+                f"{self.card.model_path}: graph output is not N x {MAPS} x H x W "
+                "(heatmap and 8 corner offsets, as the card says)"
+            )
         # Warm-up at the size a 16:9 frame gets, so the first real frame is not slow.
         self.detect(np.zeros((720, 1280), np.uint8))
 

@@ -20,6 +20,7 @@ from agent.recognition.capture import Capture, open_source
 from agent.recognition.detector import PlateDetector
 from agent.recognition.reader import PlateReader
 from agent.recognition.recognizer import Recognizer, RecognizerSettings
+from agent.recognition.shipped import model_cards
 from agent.recognition.tracker import LaneZone, Tracker
 
 if TYPE_CHECKING:
@@ -68,23 +69,22 @@ def settings_of(recognition: RecognitionConfig) -> RecognizerSettings:
 
 
 def build_recognizer(recognition: RecognitionConfig) -> Recognizer:
-    """Load both models as the config says (raises DetectorError / ReaderError)."""
+    """Load the models as the config says (raises DetectorError / ReaderError)."""
+    cards = model_cards(recognition)
     detector = PlateDetector(
-        recognition.detector_card,
+        cards.detector,
         threads=recognition.threads,
         threshold=recognition.detect_threshold,
     )
     reader = PlateReader(
-        recognition.reader_card,
+        cards.reader,
         threads=recognition.threads,
         countries=recognition.countries,
         threshold=recognition.read_threshold,
     )
     # The recognizer sets the screen's bar and syntaxes from the reader's on each frame.
     screen = (
-        None
-        if recognition.screen_card is None
-        else PlateReader(recognition.screen_card, threads=recognition.threads)
+        None if cards.screen is None else PlateReader(cards.screen, threads=recognition.threads)
     )
     return Recognizer(detector, reader, settings_of(recognition), screen)
 

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Protocol
 from prometheus_client import Histogram
 from prometheus_client.registry import CollectorRegistry
 
+from agent.recognition.shipped import model_cards  # light: no onnxruntime, no OpenCV
+
 if TYPE_CHECKING:
     from agent.config.schema import CameraConfig, RecognitionConfig
     from agent.core.clock import Clock
@@ -121,10 +123,7 @@ def recognition_source(
     a model card is missing or breaks its contract, or the source is ``sim:``
     (the simulator's in-process camera, which ``anpr-sim`` wires itself).
     """
-    for key, card in (
-        ("recognition.detector_card", recognition.detector_card),
-        ("recognition.reader_card", recognition.reader_card),
-    ):
+    for key, card in model_cards(recognition).named():
         if not card.is_file():
             raise SourceUnavailableError(
                 f"{key}: {card} does not exist: no plate can be read without it "

@@ -110,7 +110,8 @@ def card_dict(args: argparse.Namespace, digest: str, spec: InputSpec) -> dict[st
         "training_data": TRAINING_DATA,
         "training": {
             "command": (
-                f"python -m models.train.reader --out models/ --steps {args.steps} "
+                f"python -m models.train.reader --out agent/recognition/models/ "
+                f"--steps {args.steps} "
                 f"--ramp {args.ramp} --batch {args.batch} --lr {args.lr} --seed {args.seed} "
                 f"--shards {args.shards} --per-shard {args.per_shard}"
                 + (f" --init {args.init}" if args.init is not None else "")

@@ -107,7 +107,8 @@ def card_dict(args: argparse.Namespace, digest: str, step: int) -> dict[str, obj
         "training_data": TRAINING_DATA,
         "training": {
             "command": (
-                f"python -m models.train.detector --out models/ --steps {args.steps} "
+                f"python -m models.train.detector --out agent/recognition/models/ "
+                f"--steps {args.steps} "
                 f"--batch {args.batch} --lr {args.lr} --seed {args.seed} "
                 f"--shards {args.shards} --per-shard {args.per_shard} "
                 f"--road-shards {args.road_shards} --road-per-shard {args.road_per_shard}"

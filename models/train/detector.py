@@ -1,6 +1,6 @@
-"""Train, export and card the plate detector: one command reproduces ``models/detector.onnx``.
+"""Train, export and card the plate detector: one command reproduces the shipped ``detector.onnx``.
 
-    python -m models.train.detector --out models/ --steps 6000 --threads 2
+    python -m models.train.detector --out agent/recognition/models/ --steps 6000 --threads 2
 
 Renders (or reuses) the cached synthetic scenes (``models.train.detdata``),
 trains ``DetectorNet`` from a fixed seed (focal loss on a plate-centre heatmap,
@@ -221,7 +221,7 @@ def train(args: argparse.Namespace) -> Path:
 def main() -> None:
     """Command line: train/resume, then export, check parity and write the card."""
     ap = argparse.ArgumentParser(description="Train and export the anpr-edge plate detector.")
-    ap.add_argument("--out", type=Path, default=Path("models"))
+    ap.add_argument("--out", type=Path, default=Path("agent/recognition/models"))
     ap.add_argument("--cache", type=Path, default=Path(".cache/detector-data"))
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--shards", type=int, default=32)

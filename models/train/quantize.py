@@ -1,6 +1,6 @@
 """Quantize a reader to int8 for the recognizer's screening pass, and card it.
 
-    python -m models.train.quantize --card models/reader.card.json
+    python -m models.train.quantize --card agent/recognition/models/reader.card.json
 
 Writes ``reader-int8.onnx`` and ``reader-int8.card.json`` next to the reader:
 onnxruntime static quantization in QDQ form (per-channel int8 weights, uint8
@@ -116,7 +116,7 @@ def measure(card_path: Path) -> None:
 def main() -> None:
     """Command line: quantize, card, measure."""
     ap = argparse.ArgumentParser(description="Quantize the anpr-edge reader to int8.")
-    ap.add_argument("--card", type=Path, default=Path("models/reader.card.json"))
+    ap.add_argument("--card", type=Path, default=Path("agent/recognition/models/reader.card.json"))
     ap.add_argument("--crops", type=int, default=CALIBRATION_CROPS)
     ap.add_argument("--seed", type=int, default=CALIBRATION_SEED)
     ap.add_argument("--no-metrics", action="store_true", help="skip measuring the int8 model")

@@ -1,6 +1,6 @@
-"""Train, export and card the plate reader: one command reproduces ``models/reader.onnx``.
+"""Train, export and card the plate reader: one command reproduces the shipped ``reader.onnx``.
 
-    python -m models.train.reader --out models/ --threads 2
+    python -m models.train.reader --out agent/recognition/models/ --threads 2
 
 Renders (or reuses) the cached synthetic dataset, trains the CTC network from a
 fixed seed with a curriculum (augmentation ramps up, because a CTC model started
@@ -209,7 +209,7 @@ def train(args: argparse.Namespace) -> Path:
 def main() -> None:
     """Command line: train/resume, then export, check parity and write the card."""
     ap = argparse.ArgumentParser(description="Train and export the anpr-edge plate reader.")
-    ap.add_argument("--out", type=Path, default=Path("models"))
+    ap.add_argument("--out", type=Path, default=Path("agent/recognition/models"))
     ap.add_argument("--cache", type=Path, default=Path(".cache/reader-data"))
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--shards", type=int, default=64)

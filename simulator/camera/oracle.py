@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from agent.core.events import PlateBox
 from agent.recognition.reader import PlateReader, ReaderError
 from agent.recognition.recognizer import rectify
+from agent.recognition.shipped import shipped_card
 from agent.recognition.vote import vote
 from simulator.camera.cli import scene_config, scene_options
 from simulator.camera.source import FrameSource
@@ -94,7 +95,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "camera-oracle",
         help="the reader on the synthetic camera's true plate boxes (the demo's ceiling)",
     )
-    p.add_argument("--card", type=Path, default=Path("models/reader.card.json"))
+    p.add_argument("--card", type=Path, default=shipped_card("reader"))
     p.add_argument("--seconds", type=float, default=60.0)
     p.add_argument("--json", action="store_true", help="one JSON object")
     scene_options(p)
