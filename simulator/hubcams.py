@@ -27,8 +27,6 @@ __all__ = ["CountCamera", "camera_config"]
 
 _LANES = ("1", "2")
 _DIRECTIONS = ("approaching", "receding")
-_CLASSES = ("car", "van", "truck", "bus", "motorcycle")
-_CLASS_WEIGHTS = (70, 12, 10, 3, 5)
 
 
 def camera_config(
@@ -70,7 +68,7 @@ def camera_config(
             "counts": {
                 "window_s": window_s,
                 "k": k,
-                "dimensions": ["lane", "vehicle_class"],
+                "dimensions": ["lane", "direction"],
                 "legal_basis": "municipal council decision 2026/114 (mobility plan)",
                 "purpose": "mobility",
             },
@@ -93,7 +91,7 @@ class CountCamera:
     seq: int = 0
     prev: str = GENESIS
     truth: dict[int, int] = field(default_factory=dict)  # window start -> vehicles
-    truth_classes: dict[int, dict[str, int]] = field(default_factory=dict)
+    truth_lanes: dict[int, dict[str, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.signer = Signer(self.key)
@@ -128,12 +126,15 @@ class CountCamera:
         n = max(0, round(self._rng.gauss(mean, max(1.0, mean**0.5))))
         cells: dict[tuple[str, ...], int] = {}
         for _ in range(n):
-            key = (self._rng.choice(_LANES), self._rng.choices(_CLASSES, _CLASS_WEIGHTS)[0])
+            lane = self._rng.choices(_LANES, (60, 40))[0]
+            flipped = self._rng.random() < 0.05
+            direction = _DIRECTIONS[(lane == "2") ^ flipped]
+            key = (lane, direction)
             cells[key] = cells.get(key, 0) + 1
         self.truth[start] = n
-        by_class = self.truth_classes.setdefault(start, {})
-        for (_, cls), count in cells.items():
-            by_class[cls] = by_class.get(cls, 0) + count
+        by_lane = self.truth_lanes.setdefault(start, {})
+        for (lane, _), count in cells.items():
+            by_lane[lane] = by_lane.get(lane, 0) + count
         return CountWindow(start, start + self.window_s, tuple(sorted(cells.items())), 0, "full")
 
     def record(self, window: CountWindow, ts_ms: int) -> bytes:

@@ -45,7 +45,7 @@ def _grant(engine, recipient="gent", **kw):  # type: ignore[no-untyped-def]
         "purpose": "mobility plan",
         "cameras": ["cam-00", "cam-01", "cam-02"],
         "area": None,
-        "dimensions": ["vehicle_class"],
+        "dimensions": ["lane"],
         "granularity_s": 3600,
         "per_camera": True,
         "retention_days": 30,
@@ -95,7 +95,7 @@ def test_totals_are_the_truth_and_never_a_small_cell(tmp_path: Path) -> None:
                 conn,
                 cameras=[c.camera for c in cams],
                 query=Query(T0, T0 + 86400, 3600, per_camera=False, fmt="json"),
-                dimensions=("vehicle_class",),
+                dimensions=("lane",),
                 k=5,
                 base_s=3600,
             )
