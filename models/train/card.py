@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
 import onnxruntime as ort
 import torch
+from torch import nn
 
 from models.train.data import ALPHABET, BLANK, ensure_shards, load_shards
 from models.train.net import ReaderNet
@@ -45,28 +47,37 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def export_onnx(ckpt: Path, onnx_path: Path, height: int, width: int) -> ReaderNet:
-    """Write the checkpoint's network as ONNX (softmax output, dynamic batch)."""
-    state = torch.load(ckpt, weights_only=False)
-    net = ReaderNet(len(ALPHABET) + 1)
+def export_onnx(
+    ckpt: Path, onnx_path: Path, height: int, width: int, net: nn.Module | None = None
+) -> nn.Module:
+    """Write the checkpoint's network as ONNX (softmax output, dynamic batch).
+
+    ``net`` is the architecture to load the weights into (``ReaderNet`` by default).
+    """
+    state = torch.load(ckpt, weights_only=False, map_location="cpu")
+    net = ReaderNet(len(ALPHABET) + 1) if net is None else net
     net.load_state_dict(state["model"])
     net.eval()
     net.softmax_out = True
     x = torch.zeros(1, 1, height, width)
-    torch.onnx.export(
-        net,
-        (x,),
-        str(onnx_path),
-        input_names=["image"],
-        output_names=["probs"],
-        dynamic_axes={"image": {0: "batch"}, "probs": {0: "batch"}},
-        opset_version=17,
-        dynamo=False,
-    )
+    # The TorchScript exporter is chosen on purpose (the shipped readers' graphs);
+    # torch warns that it and some of its internals are deprecated.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            net,
+            (x,),
+            str(onnx_path),
+            input_names=["image"],
+            output_names=["probs"],
+            dynamic_axes={"image": {0: "batch"}, "probs": {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
+        )
     return net
 
 
-def check_parity(net: ReaderNet, onnx_path: Path, images: np.ndarray, spec: InputSpec) -> float:
+def check_parity(net: nn.Module, onnx_path: Path, images: np.ndarray, spec: InputSpec) -> float:
     """Largest |torch - onnxruntime| probability over ``images``; exits on a mismatch."""
     x = ((images.astype(np.float32) - spec.mean) / spec.std)[:, None]
     with torch.no_grad():
@@ -80,8 +91,13 @@ def check_parity(net: ReaderNet, onnx_path: Path, images: np.ndarray, spec: Inpu
     return diff
 
 
-def card_dict(args: argparse.Namespace, digest: str, spec: InputSpec) -> dict[str, object]:
-    """The card, without metrics."""
+def card_dict(
+    args: argparse.Namespace,
+    digest: str,
+    spec: InputSpec,
+    training: dict[str, object] | None = None,
+) -> dict[str, object]:
+    """The card, without metrics (``training`` replaces the block built from ``args``)."""
     return {
         "name": "anpr-edge-reader",
         "version": args.version,
@@ -108,7 +124,8 @@ def card_dict(args: argparse.Namespace, digest: str, spec: InputSpec) -> dict[st
         "alphabet": ALPHABET,
         "blank_index": BLANK,
         "training_data": TRAINING_DATA,
-        "training": {
+        "training": training
+        or {
             "command": (
                 f"python -m models.train.reader --out agent/recognition/models/ "
                 f"--steps {args.steps} "
@@ -126,25 +143,47 @@ def card_dict(args: argparse.Namespace, digest: str, spec: InputSpec) -> dict[st
     }
 
 
-def export_and_card(ckpt: Path, out: Path, args: argparse.Namespace, spec: InputSpec) -> Path:
-    """Export, check parity, write the card, measure it with the agent's reader."""
-    onnx_path = out / "reader.onnx"
-    net = export_onnx(ckpt, onnx_path, spec.height, spec.width)
-    val = load_shards(ensure_shards(args.cache, args.seed + 1000, 1, args.val_size, 1))
-    diff = check_parity(net, onnx_path, val["images"][:256], spec)
-    card = card_dict(args, sha256(onnx_path), spec)
-    card_path = out / "reader.card.json"
-    card_path.write_text(json.dumps(card, indent=2) + "\n")
-    # Imported here: the evaluation drives the agent's reader on the exported file.
+def export_and_card(  # noqa: PLR0913  (the run trainer passes its own net, data and block)
+    ckpt: Path,
+    out: Path,
+    args: argparse.Namespace,
+    spec: InputSpec,
+    *,
+    net: nn.Module | None = None,
+    parity_images: np.ndarray | None = None,
+    training: dict[str, object] | None = None,
+    metrics: bool = True,
+    calibration: int | None = None,
+) -> Path:
+    """Export, check parity, write the card and the int8 screen, measure both.
+
+    By default the network is ``ReaderNet``, parity is checked on the cached
+    validation shard and the card's training block comes from ``args``; the run
+    trainer (``models.train.run``) passes its own. ``metrics=False`` skips the
+    measurements (and their synthetic renders); ``calibration`` is the number of
+    crops the screen is calibrated on (``quantize.CALIBRATION_CROPS`` by default).
+    """
+    # Imported here: quantizing and measuring drive onnxruntime and the agent's reader.
+    from models.train.quantize import CALIBRATION_CROPS, measure, quantize_card  # noqa: PLC0415
     from simulator.evalreader import measure_for_card  # noqa: PLC0415
 
-    metrics = measure_for_card(card_path)
-    metrics["onnx_torch_max_abs_diff"] = float(f"{diff:.2e}")
-    card["metrics"] = metrics
+    onnx_path = out / "reader.onnx"
+    net = export_onnx(ckpt, onnx_path, spec.height, spec.width, net)
+    if parity_images is None:
+        val = load_shards(ensure_shards(args.cache, args.seed + 1000, 1, args.val_size, 1))
+        parity_images = val["images"][:256]
+    diff = check_parity(net, onnx_path, parity_images, spec)
+    card = card_dict(args, sha256(onnx_path), spec, training)
+    card_path = out / "reader.card.json"
     card_path.write_text(json.dumps(card, indent=2) + "\n")
-    print(json.dumps(metrics, indent=2))
+    if metrics:
+        figures = measure_for_card(card_path)
+        figures["onnx_torch_max_abs_diff"] = float(f"{diff:.2e}")
+        card["metrics"] = figures
+        card_path.write_text(json.dumps(card, indent=2) + "\n")
+        print(json.dumps(figures, indent=2))
     # The recognizer's screen must be this reader's own twin (tests check the sha256).
-    from models.train.quantize import measure, quantize_card  # noqa: PLC0415
-
-    measure(quantize_card(card_path))
+    screen = quantize_card(card_path, crops=calibration or CALIBRATION_CROPS)
+    if metrics:
+        measure(screen)
     return card_path

@@ -34,8 +34,10 @@ def encode(text: str) -> list[int]:
     return [ALPHABET.index(c) + 1 for c in text]
 
 
-def render_sample(rng: np.random.Generator, level: float) -> tuple[np.ndarray, str]:
-    """One model-ready grey crop and its text."""
+def render_sample(
+    rng: np.random.Generator, level: float, height: int = HEIGHT, width: int = WIDTH
+) -> tuple[np.ndarray, str]:
+    """One model-ready grey crop (``height`` x ``width``) and its text."""
     countries = list(WEIGHTS)
     p = np.array([WEIGHTS[c] for c in countries])
     country = countries[int(rng.choice(len(countries), p=p / p.sum()))]
@@ -45,7 +47,7 @@ def render_sample(rng: np.random.Generator, level: float) -> tuple[np.ndarray, s
         import cv2  # noqa: PLC0415  (only needed for the rare two-line crop)
 
         gray = split_two_line(cv2.cvtColor(gray, cv2.COLOR_BGR2GRAY))
-    return to_gray_input(gray, HEIGHT, WIDTH), plate.text
+    return to_gray_input(gray, height, width), plate.text
 
 
 def _shard_path(cache: Path, seed: int, k: int) -> Path:

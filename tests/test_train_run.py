@@ -1,0 +1,135 @@
+"""Resumable reader runs (models/train/run.py): resuming is bit-for-bit, rendering reproducible.
+
+torch is the optional ``train`` extra: without it these tests skip.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from models.train import run as runmod  # noqa: E402  (needs torch)
+from models.train.stream import BatchStream, Job, render_batch  # noqa: E402
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# A tiny network and batch: the tests are about the machinery, not the model.
+TINY = ["--arch", "reader48", "--widths", "4,4,4,4,4,4,8", "--batch", "4", "--val-size", "8"]
+
+
+def _plan(run: Path, steps: int = 6) -> None:
+    argv = ["plan", str(run), "--steps", str(steps), "--seed", "5", "--warmup", "2"]
+    assert runmod.main([*argv, "--ramp", "4", *TINY]) == 0
+
+
+def _train(run: Path, *extra: str) -> int:
+    return runmod.main(["train", str(run), "--workers", "0", "--threads", "1", *extra])
+
+
+def _state(run: Path) -> dict[str, object]:
+    return torch.load(run / runmod.CKPT, weights_only=False)
+
+
+def test_a_run_stopped_and_resumed_ends_with_the_uninterrupted_weights(tmp_path: Path) -> None:
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    _plan(whole)
+    _plan(parts)
+    assert _train(whole) == 0
+    assert _train(parts, "--until", "2") == 0
+    assert _state(parts)["step"] == 2
+    assert _train(parts, "--resume", "--until", "5") == 0
+    assert _train(parts, "--resume") == 0
+    a, b = _state(whole), _state(parts)
+    assert a["step"] == b["step"] == 6
+    assert a["model"].keys() == b["model"].keys()
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    for key, slot in a["opt"]["state"].items():
+        for name, value in slot.items():
+            assert torch.equal(value, b["opt"]["state"][key][name])
+    # The history says which steps each invocation trained.
+    history = json.loads((parts / runmod.HISTORY).read_text())
+    assert [(h["from"], h["to"]) for h in history] == [(0, 2), (2, 5), (5, 6)]
+
+
+def test_an_interrupted_step_changes_the_weights_so_the_comparison_can_fail(
+    tmp_path: Path,
+) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    _plan(one)
+    _plan(two)
+    assert _train(one, "--until", "3") == 0
+    assert _train(two, "--until", "4") == 0
+    a, b = _state(one), _state(two)
+    assert not all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
+def test_a_checkpoint_is_not_overwritten_without_resume_and_a_missing_plan_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "r"
+    _plan(run, steps=2)
+    assert _train(run, "--until", "1") == 0
+    assert _train(run) == 2
+    assert _train(tmp_path / "nowhere") == 2
+    assert runmod.main(["plan", str(run), "--steps", "3", "--seed", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3
+    assert all(line.startswith("error: ") for line in err)
+
+
+def test_the_schedule_is_a_function_of_the_global_step() -> None:
+    plan = runmod.make_plan(arch="reader48", total_steps=1000, seed=1, warmup=100, ramp=200)
+    assert runmod.lr_at(plan, 0) == pytest.approx(plan["lr"] / 100)
+    assert runmod.lr_at(plan, 99) == pytest.approx(plan["lr"])
+    assert runmod.lr_at(plan, 1000) == pytest.approx(plan["lr"] * plan["final_lr_ratio"])
+    assert runmod.level_at(plan, 0) == pytest.approx(0.25)
+    assert runmod.level_at(plan, 200) == runmod.level_at(plan, 900) == 1.0
+
+
+def test_worker_rendering_is_the_same_data_whatever_the_worker_count() -> None:
+    jobs = [Job(9, step, 3, 0.8, 48, 192) for step in range(4)]
+    with BatchStream(jobs, 0) as stream:
+        alone = [stream.get(j.step) for j in jobs]
+    with BatchStream(jobs, 2) as stream:
+        pooled = [stream.get(j.step) for j in jobs]
+    for a, b in zip(alone, pooled, strict=True):
+        assert a.step == b.step
+        assert a.images.shape == (3, 48, 192)
+        assert np.array_equal(a.images, b.images)
+        assert np.array_equal(a.labels, b.labels)
+        assert np.array_equal(a.lengths, b.lengths)
+    # Different steps are different crops, and a crop does not depend on its batch's size.
+    assert not np.array_equal(alone[0].images, alone[1].images)
+    smaller = render_batch(Job(9, 2, 2, 0.8, 48, 192))
+    assert np.array_equal(smaller.images, alone[2].images[:2])
+
+
+def test_the_stream_refuses_steps_out_of_order() -> None:
+    jobs = [Job(1, step, 1, 0.5, 48, 192) for step in (0, 1)]
+    with BatchStream(jobs, 0) as stream, pytest.raises(ValueError, match="step 1"):
+        stream.get(1)
+
+
+def test_an_exported_run_loads_in_the_agent_with_its_input_size(tmp_path: Path) -> None:
+    pytest.importorskip("onnx")
+    from agent.recognition.reader import PlateReader  # noqa: PLC0415
+
+    run = tmp_path / "r"
+    _plan(run, steps=1)
+    assert _train(run) == 0
+    card = runmod.export(run, tmp_path / "out", "0.0.1", metrics=False, calibration=16)
+    raw = json.loads(card.read_text())
+    assert raw["input"]["shape"] == ["batch", 1, 48, 192]
+    assert raw["output"]["shape"] == ["batch", 48, 37]
+    assert raw["training"]["trained_steps"] == 1
+    reader = PlateReader(card)
+    assert reader.card.spec.height == 48
+    assert reader.infer(np.zeros((2, 1, 48, 192), np.float32)).shape == (2, 48, 37)
+    screen = PlateReader(tmp_path / "out" / "reader-int8.card.json")
+    assert screen.card.spec.width == 192
