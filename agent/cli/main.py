@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent import __version__
+from agent.cli.intake import add_parser as add_intake_parser
+from agent.cli.intake import intake_problems
 from agent.cli.journal import add_parsers as add_journal_parsers
 from agent.cli.read import add_parser as add_read_parser
 from agent.cli.run import add_parsers as add_run_parsers
@@ -91,6 +93,11 @@ _ROLES = {
 def _cmd_check_config(args: argparse.Namespace) -> int:
     loaded = _load(args.file)
     if loaded is None:
+        return EXIT_USAGE
+    intake = intake_problems(loaded)
+    for problem in intake:
+        _err(f"{args.file}: {problem}")
+    if intake:
         return EXIT_USAGE
     cfg = loaded.config
     models = _check_models(args.file, cfg.recognition)
@@ -173,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_journal_parsers(sub)
     add_read_parser(sub)
     add_run_parsers(sub)
+    add_intake_parser(sub)
     return parser
 
 
