@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import ssl
+import subprocess
 import time
 from typing import TYPE_CHECKING
 
@@ -405,3 +407,51 @@ def test_cli_db_upgrade_grants_cameras_and_purge(
         trail = conn.execute(select(Audit.actor, Audit.action)).all()
     assert ("alice", "grant-approve") in trail
     assert ("alice", "purge") in trail
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.chromium
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_recipient_page_renders_its_grants_chart_and_map_in_headless_chromium(
+    served, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("chromium absent: apt-get install chromium (make system-deps)")
+    from PIL import Image  # noqa: PLC0415 - the sim extra
+
+    engine, cams, certs, port = served
+    _grant(engine, cameras=["cam-00", "cam-01"])
+    _grant(engine, recipient="brugge", cameras=["cam-02"])
+    status, html, _ = get(port, certs.context("gent"), "/")
+    assert status == 200
+    text = html.decode()
+    assert "http://" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://" not in text
+    page = tmp_path / "page.html"
+    page.write_bytes(html)
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=900,1400"]
+    dom = subprocess.run(
+        [browser, *flags, "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert dom.count('class="camera"') == 2  # gent sees its two cameras, not brugge's
+    assert 'data-camera="cam-02"' not in dom
+    assert dom.count('class="series"') >= 2
+    shot = tmp_path / "page.png"
+    subprocess.run(
+        [browser, *flags, f"--screenshot={shot}", page.as_uri()],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    colours = {c for _, c in Image.open(shot).convert("RGB").getcolors(1 << 24) or []}
+    assert (27, 108, 168) in colours  # a count series was drawn
+    assert (209, 73, 91) in colours  # a camera dot was drawn
+    assert cams
