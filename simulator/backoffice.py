@@ -295,12 +295,17 @@ class PoliceBackOffice(BackOffice):
         *,
         seal_key: X25519PrivateKey,
         keep_crops: bool = False,
+        images: Path | None = None,
         **kwargs: Unpack[Options],
     ) -> None:
         super().__init__(url, ctx, **kwargs)
         self._seal_key = seal_key
         self._keep_crops = keep_crops
+        self._images = images
+        if images is not None:
+            images.mkdir(parents=True, exist_ok=True)
         self.crops: dict[tuple[str, int], bytes] = {}  # (camera, seq) -> JPEG, when kept
+        self.overviews: dict[tuple[str, int], bytes] = {}  # (camera, seq) -> JPEG, when kept
 
     def _content(
         self, camera: str, feed: CameraFeed, record: ParsedRecord
@@ -317,7 +322,20 @@ class PoliceBackOffice(BackOffice):
             feed.opened[record.seq] = opened.meta
             if self._keep_crops:
                 self.crops[(camera, record.seq)] = opened.crop_jpeg
-        return {**opened.meta, "crop_bytes": len(opened.crop_jpeg)}
+                if opened.overview_jpeg:
+                    self.overviews[(camera, record.seq)] = opened.overview_jpeg
+        if self._images is not None:  # the back office's own store, where the images belong
+            stem = self._images / f"{camera}-{record.seq:08d}"
+            stem.with_name(f"{stem.name}-crop.jpg").write_bytes(opened.crop_jpeg)
+            if opened.overview_jpeg:
+                stem.with_name(f"{stem.name}-overview.jpg").write_bytes(opened.overview_jpeg)
+        clock = record.body.get("clock")
+        return {
+            **opened.meta,
+            "crop_bytes": len(opened.crop_jpeg),
+            "overview_bytes": len(opened.overview_jpeg),
+            **({"clock": clock} if isinstance(clock, dict) else {}),
+        }
 
 
 class CivilBackOffice(BackOffice):

@@ -23,6 +23,7 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
@@ -33,6 +34,7 @@ from agent.core.events import PlateRead
 from agent.journal.db import open_readonly
 from agent.journal.store import Journal
 from agent.journal.verify import verify_records
+from agent.recognition.overview import OverviewSettings, encode
 from agent.security.crypto import Sealer, Signer
 from agent.security.keyfiles import load_sealing_public_key, load_signing_key
 from agent.security.tls import build_client_context
@@ -53,7 +55,29 @@ if TYPE_CHECKING:
 __all__ = ["add_parsers", "bench_journal", "bench_uplink"]
 
 
-def _bench_read() -> PlateRead:
+def synthetic_overview(max_bytes: int, seed: int = 2) -> bytes:
+    """An overview JPEG of a textured scene, as close under ``max_bytes`` as quality allows.
+
+    Gradients, a car-sized block and sensor noise at 640 px: noise is what makes
+    a camera JPEG big. The quality is the highest whose JPEG fits, so the bench
+    measures images of the size asked for (the agent's own encoder,
+    :func:`agent.recognition.overview.encode`, lands anywhere below its cap).
+    """
+    if max_bytes <= 0:
+        return b""
+    rng = np.random.default_rng(seed)
+    ys, xs = np.mgrid[0:480, 0:640]
+    image = np.stack([(xs * 0.2 + ys * 0.15) % 255, (ys * 0.3) % 255, (xs * 0.35) % 255], -1)
+    image[120:420, 160:480] = (40, 40, 160)
+    image = np.clip(image + rng.normal(0, 28, image.shape), 0, 255).astype(np.uint8)
+    for quality in range(95, 9, -1):
+        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if ok and len(data) <= max_bytes:
+            return bytes(data.tobytes())
+    return encode(image, OverviewSettings("frame", 640, 10, max_bytes))
+
+
+def _bench_read(overview_bytes: int = 0) -> PlateRead:
     return PlateRead(
         text="1ABC123",
         char_conf=(991, 987, 970, 999, 993, 990, 985),
@@ -64,11 +88,12 @@ def _bench_read() -> PlateRead:
         wall_ms=int(time.time() * 1000),
         frames=9,
         crop_jpeg=synthetic_crop(np.random.default_rng(1)),
+        overview_jpeg=synthetic_overview(overview_bytes),
     )
 
 
 def bench_journal(
-    records: int, out: Path, synchronous: str, window: int = 2000
+    records: int, out: Path, synchronous: str, window: int = 2000, overview_bytes: int = 0
 ) -> dict[str, object]:
     """Append ``records`` sealed+signed reads with up to ``window`` in flight; verify them."""
     out.mkdir(parents=True, exist_ok=True)
@@ -86,7 +111,7 @@ def bench_journal(
         config=config,
         clock=SystemClock(),
     )
-    read = _bench_read()
+    read = _bench_read(overview_bytes)
     crop = read.crop_jpeg
     inflight: deque[Future[int]] = deque()
     started = time.perf_counter()
@@ -117,6 +142,7 @@ def bench_journal(
         "problems": len(problems),
         "bytes_per_record": round(size / max(1, len(wires)), 1),
         "crop_bytes": len(crop),
+        "overview_bytes": len(read.overview_jpeg),
         "append_seconds": round(append_s, 3),
         "journal": str(path),
     }
@@ -192,7 +218,9 @@ def _paho_raw(
     return len(payloads) / elapsed
 
 
-def bench_uplink(records: int, inflight: int, work: Path) -> dict[str, object]:
+def bench_uplink(
+    records: int, inflight: int, work: Path, overview_bytes: int = 0
+) -> dict[str, object]:
     """Drain ``records`` journaled reads through the police uplink; compare with bare paho."""
     pki = init_pki(work / "pki", "cam-01")
     sign = load_signing_key(pki.path("device-sign.key"))
@@ -206,7 +234,7 @@ def bench_uplink(records: int, inflight: int, work: Path) -> dict[str, object]:
         config=JournalConfig(path=path, quota_bytes=2**40),
         clock=SystemClock(),
     )
-    read = _bench_read()
+    read = _bench_read(overview_bytes)
     futures = [journal.submit_read(read) for _ in range(records)]
     head = max(f.result() for f in futures)
     wires = [r.wire for r in journal.pending("reads", head)]  # reads and checkpoints
@@ -274,13 +302,17 @@ def bench_uplink(records: int, inflight: int, work: Path) -> dict[str, object]:
     journal.close()
     latencies = sorted((acked_at[s] - t) * 1000 for s, t in committed.items() if s in acked_at)
     drain = len(wires) / drain_s
+    mean_bytes = sum(map(len, wires)) / len(wires)
     return {
         "benchmark": "uplink",
         "records": len(wires),
         "inflight": inflight,
-        "payload_bytes": round(sum(map(len, wires)) / len(wires)),
+        "overview_bytes": len(read.overview_jpeg),
+        "payload_bytes": round(mean_bytes),
         "drain_per_s": round(drain, 1),
         "paho_raw_per_s": round(raw_rate, 1),
+        "drain_mb_per_s": round(drain * mean_bytes / 1e6, 2),
+        "paho_raw_mb_per_s": round(raw_rate * mean_bytes / 1e6, 2),
         "ratio_to_raw": round(drain / raw_rate, 3),
         "received": counter.count(),
         "lost": expected - counter.count(),
@@ -294,7 +326,7 @@ def bench_uplink(records: int, inflight: int, work: Path) -> dict[str, object]:
 def _cmd_uplink(args: argparse.Namespace) -> int:
     work = Path(tempfile.mkdtemp(prefix="anpr-bench-uplink-"))
     try:
-        result = bench_uplink(args.records, args.inflight, work)
+        result = bench_uplink(args.records, args.inflight, work, args.overview_bytes)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(
@@ -305,7 +337,7 @@ def _cmd_uplink(args: argparse.Namespace) -> int:
 
 def _cmd_journal(args: argparse.Namespace) -> int:
     out = args.out or Path(tempfile.mkdtemp(prefix="anpr-bench-"))
-    result = bench_journal(args.records, out, args.synchronous)
+    result = bench_journal(args.records, out, args.synchronous, overview_bytes=args.overview_bytes)
     if args.out is None:
         shutil.rmtree(out)
         result["journal"] = None
@@ -326,10 +358,24 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     journal.add_argument("--synchronous", choices=("NORMAL", "FULL", "EXTRA"), default="FULL")
     journal.add_argument("--out", type=Path, help="keep the journal in this directory")
     journal.add_argument("--json", action="store_true", help="one JSON object")
+    journal.add_argument(
+        "--overview-bytes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="each read also carries an overview JPEG capped at N bytes (0: none)",
+    )
     journal.set_defaults(func=_cmd_journal)
     uplink = kinds.add_parser("uplink", help="backlog drain/s vs bare paho, PUBACK latency")
     uplink.add_argument("--records", type=int, default=20_000)
     uplink.add_argument("--inflight", type=int, default=100)
     uplink.add_argument("--json", action="store_true", help="one JSON object")
+    uplink.add_argument(
+        "--overview-bytes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="each read also carries an overview JPEG capped at N bytes (0: none)",
+    )
     uplink.set_defaults(func=_cmd_uplink)
     add_soak(kinds)

@@ -76,6 +76,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         seed=args.seed,
         strict=args.strict,
         quiet=args.json,
+        cameras=args.cameras,
     )
     if not args.json:
         print(f"anpr-edge demo in {opts.workdir} ({opts.seconds:g} s, {opts.rate:g} vehicles/min)")
@@ -85,7 +86,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     else:
         print(
             f"demo: {'sound' if result.ok else 'FAILED'}; summary {opts.workdir / 'summary.json'}, "
-            f"report {opts.workdir / 'report.html'}"
+            f"report {opts.workdir / ('cam-*/' if opts.cameras > 1 else '') / 'report.html'}"
         )
     return 0 if result.ok else 1
 
@@ -128,6 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--night", action="store_true", help="night, infrared lighting")
     demo.add_argument("--outage", type=float, default=0.0, help="seconds without the police broker")
     demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument(
+        "--cameras",
+        type=int,
+        default=1,
+        choices=range(1, 9),
+        metavar="N",
+        help="agents side by side, each with its own camera, identity, journal and port (1-8)",
+    )
     demo.add_argument(
         "--strict", action="store_true", help="also fail when recall/exact miss their targets"
     )

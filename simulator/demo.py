@@ -10,7 +10,14 @@
 5. optionally a police broker outage in the middle;
 6. when the camera stops: wait until every journaled read reached the police
    back office, stop the agent (SIGTERM), score against the truth, and write
-   ``summary.json`` and ``report.html``.
+   ``summary.json`` and ``report.html`` (each read beside its crop and, with
+   ``recognition.overview`` on as in ``config/simulator.toml``, its overview).
+
+``--cameras N`` runs N agents side by side, as on a box with N cameras: each
+its own synthetic camera (scene seed + k), identity (certificates issued by
+the same dev CAs, its own signing key), journal and metrics port, against the
+same brokers and back offices; each is scored on its own (``cam-0K/``) and
+the summary adds them up.
 
 The exit code says whether the run was *sound*: every read the agent journaled
 reached the back office verified (0 lost), no plate reached the civil side,
@@ -21,6 +28,7 @@ reported against its targets but does not decide the exit code, unless
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -32,7 +40,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import x25519
+from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
 from agent.config.load import load_config
 from agent.journal.db import JournalError, open_readonly
@@ -43,7 +51,7 @@ from agent.uplink.probe import probe_broker
 from simulator.backoffice import CivilBackOffice, PoliceBackOffice
 from simulator.broker import Broker, camera_acl, free_port
 from simulator.mqttc import client_context
-from simulator.pki import DevPki, init_pki
+from simulator.pki import DevPki, init_pki, issue_cert, load_issued, save_issued, write_key
 from simulator.report import html_from_files
 from simulator.score import load_jsonl, privacy_violations, score_files
 
@@ -123,9 +131,10 @@ class DemoOptions:
     lanes: int = 1
     night: bool = False
     outage: float = 0.0  # seconds without the police broker, mid-run
-    seed: int = 1
+    seed: int = 1  # camera k (from 0) renders scene seed + k
     strict: bool = False
     quiet: bool = False
+    cameras: int = 1  # agents side by side, each with its own camera, identity and journal
 
 
 @dataclass
@@ -170,10 +179,10 @@ def _cross_checks(
         )
 
 
-def _read_records(journal: Path) -> tuple[int, int]:
-    """(reads journaled, head seq of the reads stream) of the agent's journal, read-only."""
+def _read_records(journal: Path, camera: str = CAMERA_ID) -> tuple[int, int]:
+    """(reads journaled, head seq of the reads stream) of an agent's journal, read-only."""
     try:
-        with open_readonly(journal, CAMERA_ID) as store:
+        with open_readonly(journal, camera) as store:
             kinds = [parse_record(r.wire).kind for r in store.iter_records("reads")]
             head = store.heads().get("reads", (0, ""))[0]
     except JournalError:
@@ -236,6 +245,93 @@ def _lane_zones(cfg: Any) -> str:  # noqa: ANN401
     return f"[{items}]"
 
 
+@dataclass
+class _Camera:
+    """One camera of the run: its identity, its files, its synthetic stream and its agent."""
+
+    id: str
+    dir: Path  # truth, journal and agent log of this camera
+    signing_key: Path
+    certs: dict[str, Path]  # police/civil cert and key
+    scene: Any
+    stream: Any = None  # the MjpegCamera
+    agent: _Agent | None = None
+
+    @property
+    def journal(self) -> Path:
+        return self.dir / "journal.sqlite"
+
+    @property
+    def truth(self) -> Path:
+        return self.dir / "truth.jsonl"
+
+
+def _cameras(opts: DemoOptions, pki: DevPki) -> list[_Camera]:
+    """cam-01 uses the PKI's own device identity; cam-02.. get theirs from the same CAs.
+
+    One camera keeps the single-camera layout (everything in the work directory);
+    several get a directory each.
+    """
+    cams = []
+    for index in range(opts.cameras):
+        cam_id = f"cam-{index + 1:02d}"
+        folder = opts.workdir if opts.cameras == 1 else opts.workdir / cam_id
+        folder.mkdir(parents=True, exist_ok=True)
+        if index == 0:
+            sign = pki.path("device-sign.key")
+            certs = {
+                "police.cert": pki.path("device.crt"),
+                "police.key": pki.path("device.key"),
+                "civil.cert": pki.path("civil-device.crt"),
+                "civil.key": pki.path("civil-device.key"),
+            }
+        else:
+            sign, certs = _issue_camera(pki, cam_id)
+        scene = _scene_config(dataclasses.replace(opts, seed=opts.seed + index))
+        cams.append(_Camera(cam_id, folder, sign, certs, scene))
+    return cams
+
+
+def _issue_camera(pki: DevPki, cam_id: str) -> tuple[Path, dict[str, Path]]:
+    """A further camera's signing key and client identities, issued by the PKI's CAs."""
+    root = pki.root
+    certs = {}
+    for side in ("police", "civil"):
+        ca = load_issued(pki.path(f"{side}-ca.crt"), root / f"{side}-ca.key")
+        crt, key = save_issued(root, f"{cam_id}-{side}-device", issue_cert(ca, cam_id))
+        certs[f"{side}.cert"], certs[f"{side}.key"] = crt, key
+    sign = root / f"{cam_id}-device-sign.key"
+    if not sign.exists():
+        write_key(sign, ed25519.Ed25519PrivateKey.generate())
+    return sign, certs
+
+
+def _camera_env(cam: _Camera, pki: DevPki, police: Broker, civil: Broker) -> dict[str, str]:
+    env = agent_env(cam.dir, pki, police, civil)
+    env.update(
+        {
+            "ANPR_CAMERA__ID": cam.id,
+            "ANPR_KEYS__SIGNING_KEY": str(cam.signing_key),
+            "ANPR_POLICE__CERT": str(cam.certs["police.cert"]),
+            "ANPR_POLICE__KEY": str(cam.certs["police.key"]),
+            "ANPR_CIVIL__CERT": str(cam.certs["civil.cert"]),
+            "ANPR_CIVIL__KEY": str(cam.certs["civil.key"]),
+            "ANPR_CAMERA__SOURCE": cam.stream.url,
+            "ANPR_CAMERA__LANES": str(cam.scene.lanes),
+            "ANPR_CAMERA__LANE_ZONES": _lane_zones(cam.scene),
+            "ANPR_SERVICE__METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
+        }
+    )
+    return env
+
+
+def _split_lines(source: Path, camera: str, dest: Path) -> Path:
+    """The lines of one camera from a back office's file (each line names its camera)."""
+    lines = [x for x in load_jsonl(source) if x.get("camera") == camera]
+    dest.write_text("".join(json.dumps(x, sort_keys=True) + "\n" for x in lines), encoding="utf-8")
+    return dest
+
+
 def run_demo(opts: DemoOptions) -> DemoResult:  # noqa: C901, PLR0912, PLR0915 - one story, in order
     """Run the demo; every process and broker is stopped before returning."""
     from simulator.camera.mjpeg import MjpegCamera  # noqa: PLC0415
@@ -245,19 +341,21 @@ def run_demo(opts: DemoOptions) -> DemoResult:  # noqa: C901, PLR0912, PLR0915 -
     work = opts.workdir
     work.mkdir(parents=True, exist_ok=True)
     for stale in ("truth.jsonl", "police.jsonl", "civil.jsonl", "journal.sqlite"):
-        for path in work.glob(f"{stale}*"):
+        for path in [*work.glob(f"{stale}*"), *work.glob(f"cam-*/{stale}*")]:
             path.unlink()
     started = time.monotonic()
     pki = init_pki(work / "pki", CAMERA_ID)
     result.add("dev PKI", ok=True, detail=str(pki.root), quiet=quiet)
-    signing = load_signing_key(pki.path("device-sign.key")).public_key()
-    trusted: dict[str, dict[str, Ed25519PublicKey]] = {CAMERA_ID: {key_id(signing): signing}}
+    cams = _cameras(opts, pki)
+    trusted: dict[str, dict[str, Ed25519PublicKey]] = {}
+    for cam in cams:
+        signing = load_signing_key(cam.signing_key).public_key()
+        trusted[cam.id] = {key_id(signing): signing}
     seal = serialization.load_pem_private_key(
         pki.path("backoffice-seal.key").read_bytes(), password=None
     )
     assert isinstance(seal, x25519.X25519PrivateKey)  # noqa: S101 - we made it
-    scene_cfg = _scene_config(opts)
-    truth, police_out, civil_out = work / "truth.jsonl", work / "police.jsonl", work / "civil.jsonl"
+    police_out, civil_out = work / "police.jsonl", work / "civil.jsonl"
 
     with (
         police_broker(work / "police-broker", pki) as police,
@@ -276,6 +374,7 @@ def run_demo(opts: DemoOptions) -> DemoResult:  # noqa: C901, PLR0912, PLR0915 -
             trusted=trusted,
             out=police_out,
             keep_crops=True,
+            images=work / "police-images",
         )
         city = CivilBackOffice(
             civil.url,
@@ -285,27 +384,29 @@ def run_demo(opts: DemoOptions) -> DemoResult:  # noqa: C901, PLR0912, PLR0915 -
         )
         office.start()
         city.start()
-        camera = MjpegCamera(scene_cfg, port=free_port(), truth_path=truth, seconds=opts.seconds)
-        env = agent_env(work, pki, police, civil)
-        env.update(
-            {
-                "ANPR_CAMERA__SOURCE": camera.url,
-                "ANPR_CAMERA__LANES": str(opts.lanes),
-                "ANPR_CAMERA__LANE_ZONES": _lane_zones(scene_cfg),
-                "ANPR_SERVICE__METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
-            }
-        )
-        window_s = load_config(opts.config, env).config.counts.window_s
-        camera.start()
-        agent = _Agent(opts.config, env, work / "agent.log")
-        result.add("camera", ok=True, detail=f"{camera.url} for {opts.seconds:g} s", quiet=quiet)
+        window_s = 0
+        for cam in cams:
+            cam.stream = MjpegCamera(
+                cam.scene, port=free_port(), truth_path=cam.truth, seconds=opts.seconds
+            )
+            env = _camera_env(cam, pki, police, civil)
+            window_s = load_config(opts.config, env).config.counts.window_s
+            cam.stream.start()
+            cam.agent = _Agent(opts.config, env, cam.dir / "agent.log")
+            result.add(
+                "camera",
+                ok=True,
+                detail=f"{cam.id}: {cam.stream.url} for {opts.seconds:g} s",
+                quiet=quiet,
+            )
+        agents = [c.agent for c in cams if c.agent is not None]
         try:
             outage_at = opts.seconds / 3 if opts.outage > 0 else None
             t0 = time.monotonic()
             next_line = 0.0
-            while not camera.wait(0.5):
+            while not all(c.stream.wait(0.5 / len(cams)) for c in cams):
                 elapsed = time.monotonic() - t0
-                if not agent.alive():
+                if not all(a.alive() for a in agents):
                     break
                 if outage_at is not None and elapsed >= outage_at and police.running:
                     police.kill()
@@ -329,68 +430,73 @@ def run_demo(opts: DemoOptions) -> DemoResult:  # noqa: C901, PLR0912, PLR0915 -
                         quiet=quiet,
                     )
                 if not quiet and elapsed >= next_line:
-                    feed = office.feed(CAMERA_ID)
+                    at_police = []
+                    for cam in cams:
+                        feed = office.feed(cam.id)
+                        at_police.append(f"{feed.received if feed else 0:4d}")
                     print(
-                        f"  .. {elapsed:5.0f} s  frames {camera.frames_sent:5d}  "
-                        f"reads at police {feed.received if feed else 0:4d}  "
+                        f"  .. {elapsed:5.0f} s  frames "
+                        f"{sum(c.stream.frames_sent for c in cams):5d}  "
+                        f"reads at police {' + '.join(at_police)}  "
                         f"civil windows {len(city.windows)}",
                         flush=True,
                     )
                     next_line = elapsed + 5
             if not police.running:
                 police.start()
-            camera.stop()
-            alive = agent.alive()
+            for cam in cams:
+                cam.stream.stop()
+            alive = all(a.alive() for a in agents)
             result.add(
                 "agent running",
                 ok=alive,
-                detail="anpr-agent run took the stream" if alive else agent.last_lines(),
+                detail=f"anpr-agent run took the stream ({len(agents)} agent(s))"
+                if alive
+                else " / ".join(a.last_lines() for a in agents if not a.alive()),
                 quiet=quiet,
             )
             # Let the last passes close, then wait until the police hold every read journaled.
             deadline = time.monotonic() + 60 + window_s
-            reads_sent, head = 0, 0
             while alive and time.monotonic() < deadline:
                 time.sleep(1.0)
-                reads_sent, head = _read_records(work / "journal.sqlite")
-                feed = office.feed(CAMERA_ID)
                 settled = time.monotonic() - t0 > opts.seconds + 5  # last passes closed
                 # A run of a minute or more should show the city at least one closed window.
                 windows = bool(city.windows) or opts.seconds < window_s
-                if settled and windows and (feed.contiguous_through() if feed else 0) >= head:
+                complete = True
+                for cam in cams:
+                    _, head = _read_records(cam.journal, cam.id)
+                    feed = office.feed(cam.id)
+                    complete = complete and (feed.contiguous_through() if feed else 0) >= head
+                if settled and windows and complete:
                     break
         finally:
-            code = agent.stop()
-            camera.stop()
-        result.add("agent stopped", ok=code == 0, detail=f"exit code {code}", quiet=quiet)
+            codes = [a.stop() for a in agents]
+            for cam in cams:
+                cam.stream.stop()
+        result.add(
+            "agent stopped",
+            ok=all(c == 0 for c in codes),
+            detail=f"exit code {', '.join(map(str, codes))}",
+            quiet=quiet,
+        )
         time.sleep(1.0)  # last acks and windows
         office.stop()
         city.stop()
 
-    reads_sent, _ = _read_records(work / "journal.sqlite")
-    feed = office.feed(CAMERA_ID)
-    verified = sum(1 for s, k in (feed.kinds.items() if feed else []) if k == "read")
-    summary: dict[str, Any] = score_files(truth, police_out, civil_out, reads_sent=reads_sent)
-    summary.update(
-        {
-            "reads_sent": reads_sent,
-            "reads_verified": verified,
-            "lost": reads_sent - verified,
-            "verification_problems": len(office.problems) + len(city.problems),
-            "civil_windows": len(city.windows),
-            "seconds": opts.seconds,
-            "outage_s": opts.outage,
-            "elapsed_s": round(time.monotonic() - started, 1),
-            "targets": TARGETS,
-        }
-    )
+    per_camera = {}
+    for cam in cams:
+        per_camera[cam.id] = _score_camera(cam, office, opts, police_out, civil_out)
+    summary = _summary(per_camera, office, city, opts, time.monotonic() - started)
     result.summary = summary
-    result.add(
-        "delivery",
-        ok=summary["lost"] == 0 and summary["verification_problems"] == 0,
-        detail=f"{verified} of {reads_sent} reads received and verified, {summary['lost']} lost",
-        quiet=quiet,
-    )
+    for cam_id, cam_summary in per_camera.items():
+        who = "" if len(cams) == 1 else f"{cam_id}: "
+        result.add(
+            "delivery",
+            ok=cam_summary["lost"] == 0 and summary["verification_problems"] == 0,
+            detail=f"{who}{cam_summary['reads_verified']} of {cam_summary['reads_sent']} reads "
+            f"received and verified, {cam_summary['lost']} lost",
+            quiet=quiet,
+        )
     result.add(
         "civil privacy",
         ok=summary["civil_privacy_violations"] == 0,
@@ -398,23 +504,20 @@ def run_demo(opts: DemoOptions) -> DemoResult:  # noqa: C901, PLR0912, PLR0915 -
         f"({len(city.windows)} windows)",
         quiet=quiet,
     )
-    plates = [
-        str(p["text"]) for p in load_jsonl(truth) if p.get("kind") == "pass" and p.get("text")
-    ]
-    log_lines = (work / "agent.log").read_text(encoding="utf-8", errors="replace").splitlines()
-    log_leaks = privacy_violations(plates, log_lines)
-    summary["log_privacy_violations"] = len(log_leaks)
+    log_leaks = summary["log_privacy_violations"]
     result.add(
         "log privacy",
         ok=not log_leaks,
-        detail=f"{len(log_leaks)} plate fragments in {len(log_lines)} agent log lines"
-        + (f" (first: line {log_leaks[0].where})" if log_leaks else ""),
+        detail=f"{log_leaks} plate fragments in the agent log(s)",
         quiet=quiet,
     )
-    met = all((summary.get(k) or 0) >= v for k, v in TARGETS.items())
-    recognition = (
-        f"recall {summary.get('recall')}, exact {summary.get('exact_rate')} "
-        f"(targets {TARGETS['recall']:.0%}/{TARGETS['exact_rate']:.0%}: "
+    met = all(all((s.get(k) or 0) >= v for k, v in TARGETS.items()) for s in per_camera.values())
+    recognition = "; ".join(
+        f"{'' if len(cams) == 1 else cam_id + ' '}recall {s.get('recall')}, "
+        f"exact {s.get('exact_rate')}"
+        for cam_id, s in per_camera.items()
+    ) + (
+        f" (targets {TARGETS['recall']:.0%}/{TARGETS['exact_rate']:.0%}: "
         f"{'met' if met else 'NOT met'})"
     )
     if opts.strict:
@@ -422,6 +525,78 @@ def run_demo(opts: DemoOptions) -> DemoResult:  # noqa: C901, PLR0912, PLR0915 -
     elif not quiet:
         print(f"  [{'ok' if met else '--'}] recognition: {recognition}")
     (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    html = html_from_files(truth, police_out, civil_out, summary, crops=office.crops)
-    (work / "report.html").write_text(html, encoding="utf-8")
+    for cam in cams:
+        html = html_from_files(
+            cam.truth,
+            cam.dir / "police.jsonl" if len(cams) > 1 else police_out,
+            cam.dir / "civil.jsonl" if len(cams) > 1 else civil_out,
+            per_camera[cam.id],
+            crops=office.crops,
+            overviews=office.overviews,
+        )
+        (cam.dir / "report.html").write_text(html, encoding="utf-8")
     return result
+
+
+def _score_camera(
+    cam: _Camera, office: PoliceBackOffice, opts: DemoOptions, police_out: Path, civil_out: Path
+) -> dict[str, Any]:
+    """One camera's score, from its truth and its lines of the back offices' files."""
+    if opts.cameras > 1:
+        police_out = _split_lines(police_out, cam.id, cam.dir / "police.jsonl")
+        civil_out = _split_lines(civil_out, cam.id, cam.dir / "civil.jsonl")
+    reads_sent, _ = _read_records(cam.journal, cam.id)
+    feed = office.feed(cam.id)
+    verified = sum(1 for k in (feed.kinds.values() if feed else []) if k == "read")
+    summary: dict[str, Any] = score_files(cam.truth, police_out, civil_out, reads_sent=reads_sent)
+    plates = [
+        str(p["text"]) for p in load_jsonl(cam.truth) if p.get("kind") == "pass" and p.get("text")
+    ]
+    log_lines = (cam.dir / "agent.log").read_text(encoding="utf-8", errors="replace")
+    overview_sizes = [len(v) for (camera, _), v in office.overviews.items() if camera == cam.id]
+    summary.update(
+        {
+            "camera": cam.id,
+            "reads_sent": reads_sent,
+            "reads_verified": verified,
+            "lost": reads_sent - verified,
+            "overviews": len(overview_sizes),
+            "overview_bytes_mean": round(sum(overview_sizes) / len(overview_sizes))
+            if overview_sizes
+            else 0,
+            "log_privacy_violations": len(privacy_violations(plates, log_lines.splitlines())),
+        }
+    )
+    return summary
+
+
+def _summary(
+    per_camera: dict[str, dict[str, Any]],
+    office: PoliceBackOffice,
+    city: CivilBackOffice,
+    opts: DemoOptions,
+    elapsed: float,
+) -> dict[str, Any]:
+    """One camera: its figures as they always were. Several: the totals, and each camera's."""
+    shared = {
+        "verification_problems": len(office.problems) + len(city.problems),
+        "civil_windows": len(city.windows),
+        "seconds": opts.seconds,
+        "outage_s": opts.outage,
+        "elapsed_s": round(elapsed, 1),
+        "targets": TARGETS,
+    }
+    if len(per_camera) == 1:
+        return {**next(iter(per_camera.values())), **shared}
+    totals = {
+        key: sum(int(s.get(key) or 0) for s in per_camera.values())
+        for key in (
+            "reads_sent",
+            "reads_verified",
+            "lost",
+            "overviews",
+            "civil_privacy_violations",
+            "log_privacy_violations",
+        )
+    }
+    return {"cameras": len(per_camera), **totals, **shared, "per_camera": per_camera}

@@ -1,4 +1,4 @@
-"""Fakes for the agent's own seams (clock, read source) and a synthetic plate crop.
+"""Fakes for the agent's own seams (clock, kernel clock state, read source) and a plate crop.
 
 Only our seams are faked: paho, SQLite and cryptography are always the real ones.
 """
@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from agent.core.timesync import TIME_ERROR, KernelTime
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -19,7 +21,7 @@ if TYPE_CHECKING:
     from agent.core.events import PlateRead
     from agent.service import Intake
 
-__all__ = ["FakeClock", "FakeReadSource", "synthetic_crop"]
+__all__ = ["FakeClock", "FakeKernelClock", "FakeReadSource", "synthetic_crop"]
 
 
 class FakeClock:
@@ -52,6 +54,21 @@ class FakeClock:
         """Step the wall clock alone (either way), as NTP does; monotonic time is untouched."""
         with self._lock:
             self._wall += seconds
+
+
+class FakeKernelClock:
+    """The kernel's clock state as a test sets it (:class:`agent.core.timesync.KernelClock`)."""
+
+    def __init__(self, *, synced: bool = True, maxerror_us: int = 2_000) -> None:
+        self.synced = synced
+        self.maxerror_us = maxerror_us
+        self.refuse: OSError | None = None  # raised by read(), as a seccomp filter would
+
+    def read(self) -> KernelTime:
+        """The state set by the test."""
+        if self.refuse is not None:
+            raise self.refuse
+        return KernelTime(0 if self.synced else TIME_ERROR, self.maxerror_us, self.maxerror_us // 2)
 
 
 class FakeReadSource:

@@ -17,7 +17,7 @@ from uplink_rig import wait_until
 from agent.cli.main import main
 from agent.config.load import load_config
 from agent.service import Notifier, Service, ServiceOptions, status_fields
-from simulator.fakes import FakeReadSource
+from simulator.fakes import FakeKernelClock, FakeReadSource
 from simulator.pki import issue_cert, load_issued, save_issued
 
 if TYPE_CHECKING:
@@ -77,6 +77,7 @@ def test_a_run_delivers_every_read_and_leaks_no_plate(  # noqa: PLR0913, PLR0915
         source,
         options=ServiceOptions(tick_s=0.1),
         notifier=Notifier({"NOTIFY_SOCKET": notify.address}),
+        kernel_clock=FakeKernelClock(),  # a synchronised clock: `status` expects no alarm
     )
     thread = _start(service)
     try:

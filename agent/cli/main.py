@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent import __version__
-from agent.cli.intake import add_parser as add_intake_parser
-from agent.cli.intake import intake_problems
 from agent.cli.journal import add_parsers as add_journal_parsers
 from agent.cli.read import add_parser as add_read_parser
 from agent.cli.run import add_parsers as add_run_parsers
+from agent.config.box import shared_on_one_box
 from agent.config.files import check_files
 from agent.config.load import ConfigError, LoadedConfig, load_config
 from agent.recognition.shipped import model_cards, shipped_card, shipped_models
@@ -27,7 +26,7 @@ from agent.security.tls import build_client_context
 from agent.uplink.probe import probe_broker
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from agent.config.schema import RecognitionConfig
 
@@ -42,10 +41,10 @@ def _err(line: str) -> None:
     print(f"anpr-agent: {line}", file=sys.stderr)
 
 
-def _load(path: Path) -> LoadedConfig | None:
+def _load(path: Path, env: Mapping[str, str] | None = None) -> LoadedConfig | None:
     """Load and fully check a config; print problems and return None when unusable."""
     try:
-        loaded = load_config(path, os.environ)
+        loaded = load_config(path, os.environ if env is None else env)
     except ConfigError as exc:
         for problem in exc.problems:
             _err(f"{path}: {problem}")
@@ -90,21 +89,45 @@ _ROLES = {
 }
 
 
+def _instance_env(path: Path) -> Mapping[str, str]:
+    """The environment to check a config in, with its credentials where the template loads them.
+
+    A camera of ``anpr-agent@.service`` has ``/etc/anpr-agent/NAME.toml`` and its
+    credentials in ``/etc/anpr-agent/NAME/credentials``.
+    """
+    credentials = path.parent / path.stem / "credentials"
+    if "CREDENTIALS_DIRECTORY" in os.environ or not credentials.is_dir():
+        return os.environ
+    return {**os.environ, "CREDENTIALS_DIRECTORY": str(credentials)}
+
+
 def _cmd_check_config(args: argparse.Namespace) -> int:
-    loaded = _load(args.file)
-    if loaded is None:
+    several = len(args.file) > 1
+    checked: list[tuple[str, LoadedConfig]] = []
+    code = EXIT_OK
+    for path in args.file:
+        loaded = _load(path, _instance_env(path) if several else None)
+        if loaded is None or _check_one(path, loaded) != EXIT_OK:
+            code = EXIT_USAGE
+            continue
+        checked.append((str(path), loaded))
+    problems = shared_on_one_box(checked)
+    for problem in problems:
+        _err(problem)
+    if problems:
         return EXIT_USAGE
-    intake = intake_problems(loaded)
-    for problem in intake:
-        _err(f"{args.file}: {problem}")
-    if intake:
-        return EXIT_USAGE
+    if several and code == EXIT_OK:
+        print(f"ok: {len(checked)} agents on one box share no journal, identity or port")
+    return code
+
+
+def _check_one(path: Path, loaded: LoadedConfig) -> int:
     cfg = loaded.config
-    models = _check_models(args.file, cfg.recognition)
+    models = _check_models(path, cfg.recognition)
     if models is None:
         return EXIT_USAGE
     summary = (
-        f"ok: {args.file}: camera {cfg.camera.id} at {cfg.camera.site!r}; "
+        f"ok: {path}: camera {cfg.camera.id} at {cfg.camera.site!r}; "
         f"police {len(cfg.police.brokers)} broker(s) under {cfg.police.topic_prefix}/; "
         f"civil {len(cfg.civil.brokers)} broker(s) under {cfg.civil.topic_prefix}/; "
         f"counts {cfg.counts.window_s} s windows, k={cfg.counts.k}; "
@@ -168,7 +191,14 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser(
         "check-config", help="validate a config file and the keys and certificates it names"
     )
-    check.add_argument("file", type=Path, metavar="FILE")
+    check.add_argument(
+        "file",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
+        help="one config, or every config of one box (one per camera): those must share "
+        "no journal, camera id, signing key, client identity or metrics port",
+    )
     check.set_defaults(func=_cmd_check_config)
 
     connect = sub.add_parser(
@@ -180,7 +210,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_journal_parsers(sub)
     add_read_parser(sub)
     add_run_parsers(sub)
-    add_intake_parser(sub)
     return parser
 
 

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+    from agent.core.timesync import ClockReading
+
 __all__ = ["Direction", "Frame", "PlateBox", "PlateRead", "PlateText", "Sighting", "mean_conf"]
 
 Direction = Literal["approaching", "receding"]
@@ -80,6 +82,8 @@ class PlateRead:
     wall_ms: int  # the last frame the plate was read in, ms since the epoch
     frames: int  # frames that contributed to the vote
     crop_jpeg: bytes = field(repr=False)  # best plate crop, JPEG
+    overview_jpeg: bytes = field(default=b"", repr=False)  # the vehicle or frame, JPEG; b"": none
+    clock: ClockReading | None = None  # the clock's state at the pass (set by the service)
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,7 +62,10 @@ def read_payload(read: PlateRead, sealer: Sealer, camera: str, seq: int) -> dict
 
     The sealed plaintext is ``len(meta)`` (4 bytes, big-endian) ‖ ``meta``
     (canonical JSON: text, conf, country, lane, direction, class, pass_ms,
-    frames) ‖ the crop's JPEG bytes — binary, so the crop is not base64'd twice.
+    frames, overview_bytes) ‖ the crop's JPEG bytes ‖ the overview's JPEG bytes
+    (its last ``overview_bytes``; none when 0) — binary, so no image is
+    base64'd twice. The clock's state at the pass (``clock``) is not personal
+    data and goes into the signed body in clear, for anyone who checks the chain.
     """
     meta = canonical(
         {
@@ -74,11 +77,19 @@ def read_payload(read: PlateRead, sealer: Sealer, camera: str, seq: int) -> dict
             "class": read.vehicle_class,
             "pass_ms": read.wall_ms,
             "frames": read.frames,
+            "overview_bytes": len(read.overview_jpeg),
         }
     )
-    plain = len(meta).to_bytes(4, "big") + meta + read.crop_jpeg
+    plain = len(meta).to_bytes(4, "big") + meta + read.crop_jpeg + read.overview_jpeg
     blob = sealer.seal(plain, seal_info(camera, "reads", seq))
-    return {"seal": SEAL_ALG, "sealed_to": sealer.fingerprint[:16], "sealed": b64(blob)}
+    payload: dict[str, object] = {
+        "seal": SEAL_ALG,
+        "sealed_to": sealer.fingerprint[:16],
+        "sealed": b64(blob),
+    }
+    if read.clock is not None:
+        payload["clock"] = read.clock.fields()
+    return payload
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +98,7 @@ class OpenedRead:
 
     meta: dict[str, object]
     crop_jpeg: bytes = field(repr=False)
+    overview_jpeg: bytes = field(default=b"", repr=False)  # the vehicle or frame; b"": none
 
 
 def open_read(record: ParsedRecord, private: x25519.X25519PrivateKey) -> OpenedRead:
@@ -108,7 +120,12 @@ def open_read(record: ParsedRecord, private: x25519.X25519PrivateKey) -> OpenedR
         raise SealError(f"sealed content is not a read: {exc}") from None
     if not isinstance(meta, dict):
         raise SealError("sealed content is not a read")
-    return OpenedRead(meta, plain[4 + size :])
+    images = plain[4 + size :]
+    overview = meta.get("overview_bytes", 0)
+    if not isinstance(overview, int) or not 0 <= overview <= len(images):
+        raise SealError(f"sealed overview_bytes {overview!r} does not fit the images")
+    cut = len(images) - overview
+    return OpenedRead(meta, images[:cut], images[cut:])
 
 
 def build_record(  # noqa: PLR0913 - the header of a record has this many fields

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from agent.recognition.capture import Capture, open_source
 from agent.recognition.detector import PlateDetector
+from agent.recognition.overview import OverviewSettings
 from agent.recognition.reader import PlateReader
 from agent.recognition.recognizer import Recognizer, RecognizerSettings
 from agent.recognition.shipped import model_cards
@@ -32,7 +33,14 @@ if TYPE_CHECKING:
     from agent.core.events import Frame, PlateRead
     from agent.recognition.capture import Source
 
-__all__ = ["Passes", "Pipeline", "ReadSink", "build_pipeline", "build_recognizer"]
+__all__ = [
+    "Passes",
+    "Pipeline",
+    "ReadSink",
+    "build_pipeline",
+    "build_recognizer",
+    "overview_of",
+]
 
 log = logging.getLogger(__name__)
 _GET_TIMEOUT_S = 0.25
@@ -68,6 +76,16 @@ def settings_of(recognition: RecognitionConfig) -> RecognizerSettings:
     )
 
 
+def overview_of(recognition: RecognitionConfig) -> OverviewSettings:
+    """The overview image a ``recognition`` config section asks for."""
+    return OverviewSettings(
+        recognition.overview,
+        recognition.overview_long_side,
+        recognition.overview_quality,
+        recognition.overview_max_bytes,
+    )
+
+
 def build_recognizer(recognition: RecognitionConfig) -> Recognizer:
     """Load the models as the config says (raises DetectorError / ReaderError)."""
     cards = model_cards(recognition)
@@ -99,11 +117,13 @@ class Passes:
         lanes: int = 1,
         zones: Sequence[LaneZone] = (),
         pass_timeout_s: float = 2.0,
+        overview: OverviewSettings | None = None,
     ) -> None:
         self.recognizer = recognizer
         self._timeout_s = pass_timeout_s
         self._lanes = lanes
         self._zones = tuple(zones)
+        self._overview = overview or OverviewSettings()
         self._tracker: Tracker | None = None
         self.last_ms = 0.0  # detector + reader time of the last frame
 
@@ -125,6 +145,7 @@ class Passes:
                 lanes=self._lanes,
                 zones=self._zones,
                 timeout_s=self._timeout_s,
+                overview=self._overview,
             )
         return self._tracker
 
@@ -134,7 +155,7 @@ class Passes:
         sightings = self.recognizer.recognise(frame.image)
         self.last_ms = (time.perf_counter() - started) * 1000.0
         h, w = frame.image.shape[:2]
-        return self._tracker_for(w, h).update(frame.mono_s, frame.wall_ms, sightings)
+        return self._tracker_for(w, h).update(frame.mono_s, frame.wall_ms, sightings, frame.image)
 
     def expire(self, mono_s: float) -> list[PlateRead]:
         """Passes unseen for the timeout (call while no frame comes)."""
@@ -159,8 +180,15 @@ class Pipeline:
         pass_timeout_s: float = 2.0,
         queue_size: int = 4,
         reconnect_at_end: bool = True,
+        overview: OverviewSettings | None = None,
     ) -> None:
-        self.passes = Passes(recognizer, lanes=lanes, zones=zones, pass_timeout_s=pass_timeout_s)
+        self.passes = Passes(
+            recognizer,
+            lanes=lanes,
+            zones=zones,
+            pass_timeout_s=pass_timeout_s,
+            overview=overview,
+        )
         self.capture = Capture(
             source, clock, queue_size=queue_size, reconnect_at_end=reconnect_at_end
         )
@@ -233,4 +261,5 @@ def build_pipeline(  # noqa: PLR0913 - a pipeline is built from these parts
         lanes=lanes,
         zones=zones,
         pass_timeout_s=recognition.pass_timeout_s,
+        overview=overview_of(recognition),
     )

@@ -8,7 +8,9 @@ same plate still fits); a
 track unseen for ``timeout_s`` has left the view and is closed: its reads go
 through :func:`agent.vote.vote`, its lane comes from the configured zones (or
 equal vertical strips), its direction from the plate growing (approaching) or
-shrinking (receding), and its best crop is kept as a JPEG.
+shrinking (receding), and its best crop is kept as a JPEG, with the overview
+image (the vehicle or the frame, :mod:`agent.recognition.overview`) cut from
+the same frame when one is configured.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 
 from agent.core.events import PlateRead
 from agent.core.geometry import iou
+from agent.recognition.overview import OverviewSettings, cut, encode
 from agent.recognition.vote import is_piece, similarity, vote
 
 if TYPE_CHECKING:
@@ -39,7 +42,6 @@ _SAME_PLATE = 0.5  # least similarity of a read to one of a track's recent reads
 _RECENT = 3  # reads of a track a new read is compared with
 _SURE = 0.95  # mean character confidence of a read that may say "another plate"
 _ONE_PLATE = 0.85  # least similarity of two tracks' votes to be one pass's fragments
-_LEFT_GRACE_S = 0.3  # unseen this long and predicted out of the frame: the vehicle has left
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,7 @@ class _Track:
     texts: list[PlateText] = field(default_factory=list)
     lanes: Counter[int] = field(default_factory=Counter)
     best_crop: npt.NDArray[np.uint8] | None = None
+    best_overview: npt.NDArray[np.uint8] | None = None  # cut from the best crop's frame
     best_conf: float = -1.0
 
     @property
@@ -112,6 +115,7 @@ def _merge(track: _Track, *, into: _Track) -> None:
     into.last_wall_ms = max(into.last_wall_ms, track.last_wall_ms)
     if track.best_conf > into.best_conf:
         into.best_conf, into.best_crop = track.best_conf, track.best_crop
+        into.best_overview = track.best_overview
 
 
 class Tracker:
@@ -127,6 +131,7 @@ class Tracker:
         min_support: int = 2,
         min_iou: float = 0.05,
         max_jump: float = 2.0,
+        overview: OverviewSettings | None = None,
     ) -> None:
         self._width, self._height = frame_size
         self._lanes = lanes
@@ -141,6 +146,7 @@ class Tracker:
         self._min_support = min_support
         self._min_iou = min_iou
         self._max_jump = max_jump
+        self._overview = overview or OverviewSettings()
         self._tracks: list[_Track] = []
         self._ids = itertools.count(1)
 
@@ -158,8 +164,17 @@ class Tracker:
         """Vehicles currently in view."""
         return len(self._tracks)
 
-    def update(self, mono_s: float, wall_ms: int, sightings: Sequence[Sighting]) -> list[PlateRead]:
-        """Add one frame's sightings; return the reads of passes that just ended."""
+    def update(
+        self,
+        mono_s: float,
+        wall_ms: int,
+        sightings: Sequence[Sighting],
+        image: npt.NDArray[np.uint8] | None = None,
+    ) -> list[PlateRead]:
+        """Add one frame's sightings; return the reads of passes that just ended.
+
+        ``image`` is the frame the sightings come from, for the overview image.
+        """
         unmatched = list(range(len(sightings)))
         pairs = []
         for t_index, track in enumerate(self._tracks):
@@ -186,41 +201,24 @@ class Tracker:
                 continue
             used_tracks.add(t_index)
             used_sightings.add(s_index)
-            self._add(self._tracks[t_index], mono_s, wall_ms, sightings[s_index])
+            self._add(self._tracks[t_index], mono_s, wall_ms, sightings[s_index], image)
         for s_index in unmatched:
             if s_index not in used_sightings:
                 track = _Track(next(self._ids), [], wall_ms, wall_ms)
-                self._add(track, mono_s, wall_ms, sightings[s_index])
+                self._add(track, mono_s, wall_ms, sightings[s_index], image)
                 self._tracks.append(track)
         return self.expire(mono_s)
 
     def expire(self, mono_s: float) -> list[PlateRead]:
-        """Close passes unseen for ``timeout_s`` or gone out of the frame; return their reads.
+        """Close passes unseen for ``timeout_s``; return their reads.
 
         A track that ends while a track of the same plate is still open (the
         detector boxed the plate apart for a while: one line of a two-line plate,
         a jump of the box) hands its reads to that one instead of reading alone.
         """
-        ended = [t for t in self._tracks if self._over(t, mono_s)]
-        self._tracks = [t for t in self._tracks if not self._over(t, mono_s)]
+        ended = [t for t in self._tracks if mono_s - t.last_mono >= self._timeout]
+        self._tracks = [t for t in self._tracks if mono_s - t.last_mono < self._timeout]
         return self._end(ended, lambda _: self._tracks)
-
-    def _over(self, track: _Track, mono_s: float) -> bool:
-        """Whether ``track``'s pass has ended: unseen for the timeout, or gone out of the frame.
-
-        A plate whose box, carried on at its last speed, has its centre outside the
-        frame after ``_LEFT_GRACE_S`` unseen has left the view: waiting the whole
-        timeout for it would only delay its read (a stream read should reach the
-        back office within a second of the vehicle leaving).
-        """
-        unseen = mono_s - track.last_mono
-        if unseen >= self._timeout:
-            return True
-        if unseen < _LEFT_GRACE_S or len(track.boxes) < 2:
-            return False
-        x, y, w, h = track.predict(mono_s)
-        cx, cy = x + w / 2, y + h / 2
-        return not (0.0 <= cx <= self._width and 0.0 <= cy <= self._height)
 
     def flush(self) -> list[PlateRead]:
         """Close every open pass (shutdown), fragments of one pass together."""
@@ -260,7 +258,14 @@ class Tracker:
                 return other
         return None
 
-    def _add(self, track: _Track, mono_s: float, wall_ms: int, sighting: Sighting) -> None:
+    def _add(
+        self,
+        track: _Track,
+        mono_s: float,
+        wall_ms: int,
+        sighting: Sighting,
+        image: npt.NDArray[np.uint8] | None,
+    ) -> None:
         box = _xywh(sighting.box)
         track.boxes.append((mono_s, box))
         track.lanes[self._lane(box)] += 1
@@ -273,6 +278,8 @@ class Tracker:
             conf = sighting.text.mean_conf
             if sighting.crop is not None and conf > track.best_conf:
                 track.best_conf, track.best_crop = conf, sighting.crop
+                if image is not None:
+                    track.best_overview = cut(image, box, self._overview.mode)
 
     def _lane(self, box: tuple[float, float, float, float]) -> int:
         cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
@@ -316,4 +323,5 @@ class Tracker:
             wall_ms=track.last_wall_ms,
             frames=len(track.texts),
             crop_jpeg=crop,
+            overview_jpeg=encode(track.best_overview, self._overview),
         )

@@ -61,6 +61,9 @@ class Snapshot:
     threads: int
     rss_bytes: int
     open_fds: int
+    clock_synced: bool | None = None  # None: the kernel's clock state could not be read
+    clock_maxerror_us: int | None = None
+    clock_steps: int = 0  # wall-clock steps above the bound since start
 
 
 def own_resources() -> tuple[int, int]:
@@ -108,6 +111,9 @@ def status_fields(snap: Snapshot, uplink: str) -> dict[str, object]:
                 "rss_bytes": snap.rss_bytes,
                 "open_fds": snap.open_fds,
                 "threads": snap.threads,
+                "clock_synced": snap.clock_synced,
+                "clock_maxerror_us": snap.clock_maxerror_us,
+                "clock_steps": snap.clock_steps,
             }
         )
     else:
@@ -166,6 +172,25 @@ class HealthCollector(Collector):
             "anpr_pipeline_stalled",
             "1 while a stage makes no progress.",
             value=int(snap.stalled is not None),
+        )
+        yield from self._clock(snap)
+
+    @staticmethod
+    def _clock(snap: Snapshot) -> Iterator[Metric]:
+        if snap.clock_synced is not None:
+            yield GaugeMetricFamily(
+                "anpr_clock_synced",
+                "1 while the kernel says the clock is synchronised (adjtimex).",
+                value=int(snap.clock_synced),
+            )
+        if snap.clock_maxerror_us is not None:
+            yield GaugeMetricFamily(
+                "anpr_clock_maxerror_seconds",
+                "The kernel's bound on the wall clock's error (adjtimex maxerror).",
+                value=snap.clock_maxerror_us / 1e6,
+            )
+        yield CounterMetricFamily(
+            "anpr_clock_steps", "Wall-clock steps above service.clock_step_ms.", snap.clock_steps
         )
 
     @staticmethod

@@ -28,7 +28,7 @@ import queue
 import shutil
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from prometheus_client import ProcessCollector, start_http_server
@@ -38,8 +38,8 @@ from agent import __version__
 from agent.civil.flux import CivilFlux
 from agent.config.files import check_files
 from agent.config.load import ConfigError, load_config
-from agent.config.schema import EVENTS_SOURCE
 from agent.core.clock import SystemClock
+from agent.core.timesync import AdjtimexClock, TimeWatch
 from agent.journal.lock import JournalLock, JournalLockError
 from agent.journal.store import Journal, JournalError, JournalFullError
 from agent.security.crypto import Sealer, Signer
@@ -52,7 +52,6 @@ from agent.security.keyfiles import (
 )
 from agent.security.tls import build_client_context
 from agent.service._certs import CertWatch
-from agent.service._events import event_source
 from agent.service._health import (
     HealthCollector,
     Snapshot,
@@ -76,6 +75,7 @@ if TYPE_CHECKING:
     from agent.config.schema import AgentConfig, UplinkConfig
     from agent.core.clock import Clock
     from agent.core.events import PlateRead
+    from agent.core.timesync import KernelClock
     from agent.service._source import ReadSource
 
 __all__ = ["Service", "ServiceOptions"]
@@ -112,11 +112,18 @@ class Service:
         clock: Clock | None = None,
         notifier: Notifier | None = None,
         env: Mapping[str, str] | None = None,
+        kernel_clock: KernelClock | None = None,
     ) -> None:
         self._loaded = loaded
         self.config: AgentConfig = loaded.config
         self._opts = options or ServiceOptions()
         self._clock = clock or SystemClock()
+        self.timewatch = TimeWatch(
+            kernel_clock or AdjtimexClock(),
+            self._clock,
+            step_bound_ms=self.config.service.clock_step_ms,
+        )
+        self._clock_alarms: tuple[str, ...] = ()
         self._env = dict(os.environ if env is None else env)
         self._notify = notifier or Notifier(self._env)
         self._stop = threading.Event()
@@ -152,8 +159,6 @@ class Service:
         if source is not None:
             return source
         try:
-            if self.config.camera.source == EVENTS_SOURCE:
-                return event_source(self.config, self._clock, self.registry)
             return recognition_source(self.config.recognition, self.config.camera, self._clock)
         except SourceUnavailableError as exc:
             raise ConfigError([str(exc)]) from None
@@ -303,6 +308,7 @@ class Service:
             self.config.journal.path,
             self.config.service.metrics_address if self._metrics_server else "off",
         )
+        self._watch_clock()
         self._notify.ready(f"camera {self.config.camera.id}: {mode}")
         try:
             self._main_loop()
@@ -354,6 +360,11 @@ class Service:
             threads=threading.active_count(),
             rss_bytes=rss,
             open_fds=fds,
+            clock_synced=None if self.timewatch.last is None else self.timewatch.last.synced,
+            clock_maxerror_us=None
+            if self.timewatch.last is None
+            else self.timewatch.last.maxerror_us,
+            clock_steps=self.timewatch.steps,
         )
 
     @property
@@ -364,6 +375,7 @@ class Service:
             *self.police_uplink.alarms,
             *self.civil_uplink.alarms,
             *self._certs.alarms.values(),
+            *self.timewatch.alarms,
         ]
         if self.stalled:
             lines.append(f"pipeline stalled: {self.stalled}")
@@ -395,6 +407,8 @@ class Service:
 
     def _take(self, read: PlateRead) -> None:
         self.civil.add(read)
+        # The clock's state at the pass goes into the record's signed body (docs/PROTOCOL.md).
+        read = replace(read, clock=self.timewatch.reading())
         try:
             future = self.journal.submit_read(read)
         except JournalError as exc:
@@ -437,6 +451,7 @@ class Service:
                 self._reload.clear()
                 self._do_reload()
             now = time.monotonic()
+            self._watch_clock()
             self._update_fps(now)
             if self._healthy(now):
                 self._notify.watchdog()
@@ -471,6 +486,14 @@ class Service:
                 log.warning("pipeline progressing again")
         self.stalled = f"{stage} silent for {silent:.0f} s" if stage else None
         return stage is None
+
+    def _watch_clock(self) -> None:
+        self.timewatch.sample()
+        lines = self.timewatch.alarms
+        for line in lines:
+            if line not in self._clock_alarms:  # once per condition, not per tick
+                log.warning("%s", line)
+        self._clock_alarms = lines
 
     def _update_fps(self, now: float) -> None:
         since, frames = self._fps_mark
