@@ -37,7 +37,7 @@ def posterior(frames: list[dict[str, float]]) -> np.ndarray:
         spec = frames[t] if t < len(frames) else {"-": 1.0}
         for ch, p in spec.items():
             probs[t, BLANK if ch == "-" else _col(ch)] = p
-    return probs / probs.sum(axis=1, keepdims=True)
+    return np.asarray(probs / probs.sum(axis=1, keepdims=True), np.float32)
 
 
 def spelled(text: str, width: int = 2, p: float = 0.98) -> list[dict[str, float]]:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 @pytest.mark.broker
 def test_three_cameras_deliver_every_read_verified(tmp_path: Path) -> None:
     result = run_fleet(3, 3.0, 5.0, tmp_path, drain_s=60)
+    assert isinstance(result["sent"], int)
     assert result["sent"] >= 30  # 3 cameras x 5/s x 3 s, give or take a tick
     assert result["received"] == result["sent"]
     assert result["verified"] == result["sent"]
@@ -51,6 +52,7 @@ def test_fleets_load_an_external_broker_side_by_side_with_certificates_from_its_
     for t in threads:
         t.join(120)
     for result in results.values():
+        assert isinstance(result["sent"], int)
         assert result["sent"] >= 16
         assert result["verified"] == result["sent"]
         assert result["lost"] == 0

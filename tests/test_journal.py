@@ -20,7 +20,10 @@ from agent.journal.verify import Problem, checkpoints_from, verify_records
 from agent.security.crypto import SealError, Signer, seal_info, unseal
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from pathlib import Path
+
+    from agent.journal.verify import Checkpoint
 
 DAY = 86_400.0
 
@@ -30,10 +33,16 @@ def _wires(path: Path, stream: str = "reads") -> list[bytes]:
         return [r.wire for r in store.iter_records(stream)]
 
 
-def _verify(kit: JournalKit, wires: list[bytes] | None = None, **kw: object) -> list[Problem]:
+def _verify(
+    kit: JournalKit,
+    wires: list[bytes] | None = None,
+    *,
+    known_checkpoints: Iterable[Checkpoint] = (),
+) -> list[Problem]:
+    wires = wires if wires is not None else _wires(kit.path)
     _, problems = verify_records(
-        "cam-01", "reads", kit.keys, wires if wires is not None else _wires(kit.path), **kw
-    )  # type: ignore[arg-type]
+        "cam-01", "reads", kit.keys, wires, known_checkpoints=known_checkpoints
+    )
     return problems
 
 

@@ -63,7 +63,9 @@ def test_opencv_reads_the_stream_and_again_after_a_camera_restart(tmp_path: Path
         assert all(f.shape == (360, 640, 3) for f in frames)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/snapshot.jpg", timeout=5) as resp:
             jpeg = resp.read()
-        assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape == (360, 640, 3)
+        image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        assert image is not None
+        assert image.shape == (360, 640, 3)
     scenes = [x for x in read_truth(truth) if x["kind"] == "scene"]
     assert [s["seed"] for s in scenes] == [1, 2]  # each camera run appends its own scene
 

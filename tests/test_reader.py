@@ -180,7 +180,7 @@ def _spelled(reader: PlateReader, text: str, doubt: dict[int, tuple[str, float]]
             other, share = doubt.get(i, (ch, 0.0))
             probs[t, col(ch)] = 1.0 - share
             probs[t, col(other)] += share
-    return probs / probs.sum(axis=1, keepdims=True)
+    return np.asarray(probs / probs.sum(axis=1, keepdims=True), np.float32)
 
 
 def test_fused_cuts_outvote_one_cut_sure_of_a_wrong_character() -> None:

@@ -261,4 +261,5 @@ def test_score_files_from_a_rendered_scene_and_back_office_lines(tmp_path: Path)
     assert sim_main([*args, "--civil", str(tmp_path / "civil.jsonl"), "--json"]) == 1
     html = tmp_path / "report.html"
     assert sim_main([*args, "--html", str(html)]) == 0
+    assert readable[0].text is not None
     assert readable[0].text in html.read_text()  # the police-side report shows the reads

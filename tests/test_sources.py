@@ -104,7 +104,7 @@ def test_a_slow_pipeline_drops_the_oldest_frames_and_counts_them() -> None:
 
 def test_video_file_source_reads_frames(tmp_path: Path) -> None:
     path = tmp_path / "clip.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 10, (64, 48))
     for i in range(6):
         writer.write(_image(40 * i))
     writer.release()

@@ -17,6 +17,7 @@ from uplink_rig import make_backoffice, uplink_config, wait_until
 if TYPE_CHECKING:
     from conftest import JournalKit
 
+    from simulator.backoffice import CameraFeed
     from simulator.broker import Broker
     from simulator.pki import DevPki
 
@@ -93,7 +94,10 @@ def test_sigkill_mid_drain_then_restart_delivers_everything(
     cfg_json = uplink_config(pki, [police.url], inflight=100).model_dump_json()
     try:
         child = _spawn(kit, tmp_path, cfg_json)
-        feed = lambda: office.feed("cam-01")  # noqa: E731
+
+        def feed() -> CameraFeed | None:
+            return office.feed("cam-01")
+
         assert wait_until(lambda: (f := feed()) is not None and f.received > 1000, 60)
         _end(child, signal.SIGKILL)
         got = feed()
