@@ -5,11 +5,12 @@ BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT    := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: demo test lint check deps system-deps clean
+.PHONY: demo test lint check deps system-deps install-check clean
 
 # System packages: mosquitto (the tests start their own throwaway brokers; the
 # packaged service is not used), postgresql (the hub's tests start a throwaway
-# cluster on a free port), chromium (the hub's recipient page is checked headless),
+# cluster on a free port), chromium (the hub's recipient page and the demo report are
+# checked headless),
 # python3-venv where Debian splits it out, and the
 # plate renderer's fonts (DIN 1451 from fonts-opendin, DejaVu).
 system-deps:
@@ -46,10 +47,17 @@ lint: deps
 	$(BIN)/mypy --strict agent
 	$(BIN)/mypy --strict hub
 
-## make test: set up, lint, type-check and run the whole test suite (real mosquitto)
+## make test: set up, lint, type-check and run the whole test suite (real mosquitto),
+## then install the built wheel as a user does and check it (install-check)
 test: lint
 	$(BIN)/anpr-agent check-config config/agent.example.toml
 	$(BIN)/pytest
+	$(MAKE) --no-print-directory install-check
+
+## make install-check: build the wheel, install it into a fresh venv outside the checkout,
+## and run --version, check-config (example config, dev PKI) and read from another directory
+install-check: deps
+	PYTHON=$(PYTHON) .ci/install-check.sh
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -5,10 +5,17 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import os
+import shutil
 import ssl
+import subprocess
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from sqlalchemy import create_engine, text
 
 from hub.api import create_app
 from hub.config import ApiConfig, DisclosureConfig, HubConfig, StoreConfig
@@ -21,13 +28,84 @@ from simulator.pki import issue_cert, load_issued, save_issued
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
     from sqlalchemy.engine import Engine
 
     from simulator.pki import DevPki
 
 T0 = 1_800_000_000 - 1_800_000_000 % 86400  # a UTC midnight
+
+
+def postgres_bin() -> Path | None:
+    """Debian's PostgreSQL binaries (the newest installed major version), if any."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parts[-3]))
+    return found[-1].parent if found else None
+
+
+class PgCluster:
+    """A throwaway PostgreSQL cluster on a free loopback port, from Debian's packages.
+
+    PostgreSQL refuses to run as root; as root the cluster belongs to ``nobody``
+    (``runuser``), in a private directory under /tmp that ``nobody`` owns.
+    """
+
+    def __init__(self, bindir: Path) -> None:
+        self.bindir = bindir
+        self.root = Path(tempfile.mkdtemp(prefix="anpr-hub-pg-"))
+        self.port = free_port()
+        self._as: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "nobody")
+            self._as = ["runuser", "-u", "nobody", "--"]
+        self._n = 0
+
+    def _run(self, *args: str) -> None:
+        subprocess.run([*self._as, *args], check=True, capture_output=True, timeout=60)
+
+    def start(self) -> None:
+        data = self.root / "data"
+        self._run(
+            str(self.bindir / "initdb"),
+            "-D",
+            str(data),
+            "-A",
+            "trust",
+            "-U",
+            "hub",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
+        self._run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(self.root / "log"),
+            "-w",
+            "-o",
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        )
+
+    def stop(self) -> None:
+        with contextlib.suppress(subprocess.SubprocessError):
+            self._run(
+                str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"), "-m", "fast", "stop"
+            )
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def new_database(self) -> str:
+        """A fresh, empty database; its SQLAlchemy URL."""
+        self._n += 1
+        name = f"hub{self._n}"
+        engine = create_engine(
+            f"postgresql+psycopg://hub@127.0.0.1:{self.port}/postgres", isolation_level="AUTOCOMMIT"
+        )
+        with engine.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {name}"))
+        engine.dispose()
+        return f"postgresql+psycopg://hub@127.0.0.1:{self.port}/{name}"
 
 
 def migrated(url: str) -> Engine:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import ssl
+import subprocess
 import time
 from typing import TYPE_CHECKING
 
@@ -23,6 +25,7 @@ from simulator.mqttc import client_context, connect
 from tests.hubkit import (
     T0,
     Certs,
+    PgCluster,
     api_server,
     cameras,
     free_port,
@@ -31,12 +34,42 @@ from tests.hubkit import (
     hub_config,
     load,
     migrated,
+    postgres_bin,
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
+    from sqlalchemy.engine import Engine
+
     from simulator.pki import DevPki
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    bindir = postgres_bin()
+    if bindir is None:
+        pytest.skip("PostgreSQL binaries absent: apt-get install postgresql (make system-deps)")
+    cluster = PgCluster(bindir)
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/hub.sqlite"
+    cluster: PgCluster = request.getfixturevalue("pg_cluster")
+    return cluster.new_database()
+
+
+@pytest.fixture
+def engine(store_url: str) -> Iterator[Engine]:
+    eng = migrated(store_url)
+    yield eng
+    eng.dispose()
 
 
 def _grant(engine, recipient="gent", **kw):  # type: ignore[no-untyped-def]
@@ -60,14 +93,12 @@ def _grant(engine, recipient="gent", **kw):  # type: ignore[no-untyped-def]
     return gid
 
 
-def test_migration_matches_the_models(tmp_path: Path) -> None:
-    engine = migrated(f"sqlite:///{tmp_path}/hub.sqlite")
+def test_migration_matches_the_models(engine: Engine) -> None:
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
 
 
-def test_ingest_dedupes_windows_and_refuses_unknown_or_forged_records(tmp_path: Path) -> None:
-    engine = migrated(f"sqlite:///{tmp_path}/hub.sqlite")
+def test_ingest_dedupes_windows_and_refuses_unknown_or_forged_records(engine: Engine) -> None:
     cams = cameras(2)
     ing = load(engine, cams, T0, T0 + 86400)
     assert ing.stats.windows == 2 * 96
@@ -83,8 +114,7 @@ def test_ingest_dedupes_windows_and_refuses_unknown_or_forged_records(tmp_path: 
     assert dict(ing.due_acks()) == {"cam-00": 98, "cam-01": 96}
 
 
-def test_totals_are_the_truth_and_never_a_small_cell(tmp_path: Path) -> None:
-    engine = migrated(f"sqlite:///{tmp_path}/hub.sqlite")
+def test_totals_are_the_truth_and_never_a_small_cell(engine: Engine) -> None:
     cams = cameras(3)
     load(engine, cams, T0, T0 + 86400)
     from hub.delivery import Query, rows  # noqa: PLC0415
@@ -113,8 +143,7 @@ def test_totals_are_the_truth_and_never_a_small_cell(tmp_path: Path) -> None:
             assert sum(counts.values()) == r.total
 
 
-def test_a_larger_hub_k_suppresses_every_sum_holding_a_small_cell(tmp_path: Path) -> None:
-    engine = migrated(f"sqlite:///{tmp_path}/hub.sqlite")
+def test_a_larger_hub_k_suppresses_every_sum_holding_a_small_cell(engine: Engine) -> None:
     cams = cameras(2)
     load(engine, cams, T0, T0 + 86400)
     from hub.delivery import Query, rows  # noqa: PLC0415
@@ -207,11 +236,10 @@ def test_ingest_over_mtls_mosquitto_verifies_acks_and_takes_descriptors(
 
 
 @pytest.fixture
-def served(tmp_path: Path, pki: DevPki):  # type: ignore[no-untyped-def]
-    url = f"sqlite:///{tmp_path}/hub.sqlite"
-    engine = migrated(url)
+def served(tmp_path: Path, pki: DevPki, store_url: str, engine: Engine):  # type: ignore[no-untyped-def]
+    url = store_url
     cams = cameras(3)
-    load(engine, cams, T0, T0 + 2 * 86400)
+    load(engine, cams, T0, T0 + 86400)
     certs = Certs(pki, tmp_path / "certs")
     cfg = hub_config(url, certs, free_port())
     with api_server(engine, cfg, T0 + 3 * 86400) as port:
@@ -251,6 +279,7 @@ def test_api_serves_a_grant_as_json_csv_and_datex_and_audits_each(served) -> Non
     ]
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize(
     ("who", "query", "status"),
     [
@@ -298,6 +327,7 @@ def test_expired_and_revoked_grants_are_refused(served) -> None:  # type: ignore
     assert actions.count("grant-renew") == 1
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 def test_a_certificate_of_another_ca_is_refused_in_the_handshake(served) -> None:  # type: ignore[no-untyped-def]
     _engine, _cams, certs, port = served
     with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
@@ -377,3 +407,51 @@ def test_cli_db_upgrade_grants_cameras_and_purge(
         trail = conn.execute(select(Audit.actor, Audit.action)).all()
     assert ("alice", "grant-approve") in trail
     assert ("alice", "purge") in trail
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.chromium
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_recipient_page_renders_its_grants_chart_and_map_in_headless_chromium(
+    served, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("chromium absent: apt-get install chromium (make system-deps)")
+    from PIL import Image  # noqa: PLC0415 - the sim extra
+
+    engine, cams, certs, port = served
+    _grant(engine, cameras=["cam-00", "cam-01"])
+    _grant(engine, recipient="brugge", cameras=["cam-02"])
+    status, html, _ = get(port, certs.context("gent"), "/")
+    assert status == 200
+    text = html.decode()
+    assert "http://" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://" not in text
+    page = tmp_path / "page.html"
+    page.write_bytes(html)
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=900,1400"]
+    dom = subprocess.run(
+        [browser, *flags, "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert dom.count('class="camera"') == 2  # gent sees its two cameras, not brugge's
+    assert 'data-camera="cam-02"' not in dom
+    assert dom.count('class="series"') >= 2
+    shot = tmp_path / "page.png"
+    subprocess.run(
+        [browser, *flags, f"--screenshot={shot}", page.as_uri()],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    colours = {c for _, c in Image.open(shot).convert("RGB").getcolors(1 << 24) or []}
+    assert (27, 108, 168) in colours  # a count series was drawn
+    assert (209, 73, 91) in colours  # a camera dot was drawn
+    assert cams

@@ -19,8 +19,28 @@ ALLOWED: dict[str, set[str]] = {
     "journal": {"core", "config", "security"},
     "uplink": {"core", "config", "security", "journal"},
     "civil": {"core", "config", "journal"},
-    "service": {"core", "config", "security", "recognition", "journal", "uplink", "civil"},
-    "cli": {"core", "config", "security", "recognition", "journal", "uplink", "civil", "service"},
+    "intake": {"core", "config", "security"},
+    "service": {
+        "core",
+        "config",
+        "security",
+        "recognition",
+        "journal",
+        "uplink",
+        "civil",
+        "intake",
+    },
+    "cli": {
+        "core",
+        "config",
+        "security",
+        "recognition",
+        "journal",
+        "uplink",
+        "civil",
+        "intake",
+        "service",
+    },
 }
 # Top-level modules no agent module may import, whatever the package.
 FORBIDDEN_ROOTS = {"simulator", "models", "hub", "torch", "tests"}

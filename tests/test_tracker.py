@@ -260,3 +260,28 @@ def test_iou() -> None:
     assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
     assert iou((0, 0, 10, 10), (20, 20, 5, 5)) == 0.0
     assert abs(iou((0, 0, 10, 10), (5, 0, 10, 10)) - 1 / 3) < 1e-9
+
+
+def test_a_plate_that_leaves_the_frame_is_read_before_the_timeout() -> None:
+    # Approaching: the plate runs down and out of the bottom of a 720 px frame.
+    tracker = Tracker(frame_size=(1280, 720), lanes=1, timeout_s=2.0, min_support=2)
+    reads = []
+    for i in range(10):
+        t = i * 0.04
+        sighting = Sighting(_box(500, 400 + i * 30, 160), _text("1ABC123"), _crop())
+        reads += tracker.update(t, 1_800_000_000_000 + int(t * 1000), [sighting])
+    last = 0.36
+    assert tracker.update(last + 0.2, 1_800_000_000_560, []) == []  # within the grace
+    reads += tracker.update(last + 0.35, 1_800_000_000_710, [])
+    assert [r.text for r in reads] == ["1ABC123"]
+
+
+def test_a_plate_lost_in_the_middle_of_the_frame_waits_for_the_timeout() -> None:
+    # The detector loses a plate that was standing still mid-frame (a queue, an occlusion).
+    tracker = Tracker(frame_size=(1280, 720), lanes=1, timeout_s=2.0, min_support=2)
+    for i in range(10):
+        t = i * 0.04
+        sighting = Sighting(_box(500 + i, 300, 160), _text("1ABC123"), _crop())
+        assert tracker.update(t, 1_800_000_000_000 + int(t * 1000), [sighting]) == []
+    assert tracker.update(1.5, 1_800_000_001_500, []) == []
+    assert [r.text for r in tracker.update(2.4, 1_800_000_002_400, [])] == ["1ABC123"]

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent import __version__
+from agent.cli.intake import add_parser as add_intake_parser
+from agent.cli.intake import intake_problems
 from agent.cli.journal import add_parsers as add_journal_parsers
 from agent.cli.read import add_parser as add_read_parser
 from agent.cli.run import add_parsers as add_run_parsers
@@ -122,6 +124,11 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _check_one(path: Path, loaded: LoadedConfig) -> int:
+    intake = intake_problems(loaded)
+    for problem in intake:
+        _err(f"{path}: {problem}")
+    if intake:
+        return EXIT_USAGE
     cfg = loaded.config
     models = _check_models(path, cfg.recognition)
     if models is None:
@@ -210,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_journal_parsers(sub)
     add_read_parser(sub)
     add_run_parsers(sub)
+    add_intake_parser(sub)
     return parser
 
 

@@ -18,10 +18,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 __all__ = [
     "COUNT_DIMENSIONS",
+    "EVENTS_SOURCE",
     "AgentConfig",
     "BrokerUrl",
     "CameraConfig",
     "CountsConfig",
+    "IntakeConfig",
     "JournalConfig",
     "KeysConfig",
     "LaneZone",
@@ -37,6 +39,7 @@ COUNT_DIMENSIONS = ("lane", "direction", "country_group", "vehicle_class")
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _TOPIC_PREFIX_PATTERN = r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$"
 _COUNTRY = r"^[A-Z]{1,3}$"
+EVENTS_SOURCE = "events:"  # camera.source of a camera that reads plates and posts events
 
 
 class _Section(BaseModel):
@@ -141,7 +144,8 @@ class CameraConfig(_Section):
         min_length=1,
         max_length=2000,
         description="Frame source: rtsp://, http(s)://, a video file, a directory of images, "
-        "or sim: for the in-process simulator.",
+        "sim: for the in-process simulator, or events: for a camera that reads plates "
+        "itself and posts read events ([intake]).",
     )
     lanes: int = Field(default=1, ge=1, le=8, description="Number of lanes in view.")
     lane_zones: tuple[LaneZone, ...] = Field(
@@ -471,6 +475,115 @@ class ServiceConfig(_Section):
     )
 
 
+def _check_listen(address: str) -> str:
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        msg = "must be host:port, e.g. 0.0.0.0:8443 or 127.0.0.1:8480"
+        raise ValueError(msg)
+    return address
+
+
+def _is_loopback(address: str) -> bool:
+    host = address.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class IntakeConfig(_Section):
+    """Read events from a camera that reads plates itself (camera.source = 'events:')."""
+
+    listen: Annotated[str, AfterValidator(_check_listen)] = Field(
+        default="127.0.0.1:8480",
+        description="Address the camera posts its events to (host:port). Off loopback it "
+        "must be HTTPS (tls_cert, tls_key).",
+    )
+    tls_cert: Path | None = Field(
+        default=None, description="Server certificate chain (PEM) the camera checks."
+    )
+    tls_key: Path | None = Field(
+        default=None, description="Server private key (PEM, mode 0600), e.g. credential:intake.key."
+    )
+    client_ca: Path | None = Field(
+        default=None,
+        description="CA (PEM) of the camera's client certificate: a camera without one is "
+        "refused in the TLS handshake.",
+    )
+    token: Path | None = Field(
+        default=None,
+        description="File (mode 0600) holding the bearer token the camera sends "
+        "(Authorization: Bearer ...), e.g. credential:intake.token; 16 characters or more.",
+    )
+    preset: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9-]{0,63}$",
+        description="Shipped event format (anpr-agent check-intake --list shows them).",
+    )
+    mapping: Path | None = Field(
+        default=None, description="A mapping file (TOML) for a format no preset covers."
+    )
+    max_event_bytes: int = Field(
+        default=2 * 1024**2,
+        ge=1024,
+        le=64 * 1024**2,
+        description="Largest event body taken (413 beyond it).",
+    )
+    max_events_per_s: float = Field(
+        default=50.0, gt=0.0, le=100_000.0, description="Sustained events a second (429 beyond)."
+    )
+    burst: int = Field(
+        default=200, ge=1, le=100_000, description="Events taken at once above the rate."
+    )
+    max_connections: int = Field(
+        default=16, ge=1, le=1024, description="Camera connections served at once."
+    )
+    request_timeout_s: float = Field(
+        default=10.0, gt=0.0, le=300.0, description="Handshake and read timeout per connection."
+    )
+    dedupe_s: float = Field(
+        default=3.0,
+        ge=0.0,
+        le=60.0,
+        description="The same plate passing within this many seconds is one read (resends "
+        "with the same event id are one read whatever the time); 0: by event id only.",
+    )
+    crop_max_side: int = Field(
+        default=480, ge=32, le=4096, description="Plate image re-encoded to this long side at most."
+    )
+    crop_max_bytes: int = Field(
+        default=65_536, ge=4096, le=2_000_000, description="Plate image JPEG size cap (bytes)."
+    )
+    max_skew_s: float = Field(
+        default=300.0, ge=0.0, le=86_400.0, description="Refuse pass times further ahead."
+    )
+    max_age_s: float = Field(
+        default=86_400.0,
+        gt=0.0,
+        le=30 * 86_400.0,
+        description="Refuse pass times older than this (a camera's buffer replayed late).",
+    )
+
+    @model_validator(mode="after")
+    def _safe_and_complete(self) -> IntakeConfig:
+        if (self.preset is None) == (self.mapping is None):
+            raise ValueError("intake: name exactly one of preset or mapping")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("intake: tls_cert and tls_key go together")
+        if self.tls_cert is None and not _is_loopback(self.listen):
+            raise ValueError(
+                f"intake.listen {self.listen} is off loopback: plain HTTP is refused there, "
+                "set tls_cert and tls_key"
+            )
+        if self.client_ca is not None and self.tls_cert is None:
+            raise ValueError("intake.client_ca needs HTTPS (tls_cert, tls_key)")
+        if self.client_ca is None and self.token is None:
+            raise ValueError("intake: set client_ca (client certificates) and/or token")
+        return self
+
+
 class AgentConfig(_Section):
     """The whole agent configuration."""
 
@@ -482,6 +595,18 @@ class AgentConfig(_Section):
     civil: UplinkConfig
     counts: CountsConfig
     service: ServiceConfig = Field(default_factory=ServiceConfig)
+    intake: IntakeConfig | None = Field(
+        default=None, description="Event intake; only with camera.source = 'events:'."
+    )
+
+    @model_validator(mode="after")
+    def _events_need_intake(self) -> AgentConfig:
+        events = self.camera.source == EVENTS_SOURCE
+        if events and self.intake is None:
+            raise ValueError("camera.source 'events:' needs an [intake] section")
+        if self.intake is not None and not events:
+            raise ValueError("an [intake] section needs camera.source = 'events:'")
+        return self
 
     @model_validator(mode="after")
     def _civil_is_separate(self) -> AgentConfig:

@@ -42,6 +42,7 @@ _SAME_PLATE = 0.5  # least similarity of a read to one of a track's recent reads
 _RECENT = 3  # reads of a track a new read is compared with
 _SURE = 0.95  # mean character confidence of a read that may say "another plate"
 _ONE_PLATE = 0.85  # least similarity of two tracks' votes to be one pass's fragments
+_LEFT_GRACE_S = 0.3  # unseen this long and predicted out of the frame: the vehicle has left
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,15 +211,32 @@ class Tracker:
         return self.expire(mono_s)
 
     def expire(self, mono_s: float) -> list[PlateRead]:
-        """Close passes unseen for ``timeout_s``; return their reads.
+        """Close passes unseen for ``timeout_s`` or gone out of the frame; return their reads.
 
         A track that ends while a track of the same plate is still open (the
         detector boxed the plate apart for a while: one line of a two-line plate,
         a jump of the box) hands its reads to that one instead of reading alone.
         """
-        ended = [t for t in self._tracks if mono_s - t.last_mono >= self._timeout]
-        self._tracks = [t for t in self._tracks if mono_s - t.last_mono < self._timeout]
+        ended = [t for t in self._tracks if self._over(t, mono_s)]
+        self._tracks = [t for t in self._tracks if not self._over(t, mono_s)]
         return self._end(ended, lambda _: self._tracks)
+
+    def _over(self, track: _Track, mono_s: float) -> bool:
+        """Whether ``track``'s pass has ended: unseen for the timeout, or gone out of the frame.
+
+        A plate whose box, carried on at its last speed, has its centre outside the
+        frame after ``_LEFT_GRACE_S`` unseen has left the view: waiting the whole
+        timeout for it would only delay its read (a stream read should reach the
+        back office within a second of the vehicle leaving).
+        """
+        unseen = mono_s - track.last_mono
+        if unseen >= self._timeout:
+            return True
+        if unseen < _LEFT_GRACE_S or len(track.boxes) < 2:
+            return False
+        x, y, w, h = track.predict(mono_s)
+        cx, cy = x + w / 2, y + h / 2
+        return not (0.0 <= cx <= self._width and 0.0 <= cy <= self._height)
 
     def flush(self) -> list[PlateRead]:
         """Close every open pass (shutdown), fragments of one pass together."""

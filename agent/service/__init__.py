@@ -7,9 +7,10 @@
 - :func:`configure_logging` / :class:`Redactor` — the one redaction point.
 
 May import: every stage package (``core``, ``config``, ``security``,
-``recognition``, ``journal``, ``uplink``, ``civil``); never ``agent.cli``.
+``recognition``, ``journal``, ``uplink``, ``civil``, ``intake``); never ``agent.cli``.
 """
 
+from agent.service._events import event_source, syntax_fit
 from agent.service._health import Snapshot, UplinkFigures, status_fields
 from agent.service._logs import Redactor, configure_logging, redact
 from agent.service._notify import Notifier, watchdog_interval
@@ -28,8 +29,10 @@ __all__ = [
     "SourceUnavailableError",
     "UplinkFigures",
     "configure_logging",
+    "event_source",
     "redact",
     "run_service",
     "status_fields",
+    "syntax_fit",
     "watchdog_interval",
 ]

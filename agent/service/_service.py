@@ -38,6 +38,7 @@ from agent import __version__
 from agent.civil.flux import CivilFlux
 from agent.config.files import check_files
 from agent.config.load import ConfigError, load_config
+from agent.config.schema import EVENTS_SOURCE
 from agent.core.clock import SystemClock
 from agent.core.timesync import AdjtimexClock, TimeWatch
 from agent.journal.lock import JournalLock, JournalLockError
@@ -52,6 +53,7 @@ from agent.security.keyfiles import (
 )
 from agent.security.tls import build_client_context
 from agent.service._certs import CertWatch
+from agent.service._events import event_source
 from agent.service._health import (
     HealthCollector,
     Snapshot,
@@ -159,6 +161,8 @@ class Service:
         if source is not None:
             return source
         try:
+            if self.config.camera.source == EVENTS_SOURCE:
+                return event_source(self.config, self._clock, self.registry)
             return recognition_source(self.config.recognition, self.config.camera, self._clock)
         except SourceUnavailableError as exc:
             raise ConfigError([str(exc)]) from None

@@ -181,6 +181,6 @@ class Audit(Base):
     actor: Mapped[str] = mapped_column(Text)
     action: Mapped[str] = mapped_column(String(32))
     grant_id: Mapped[int | None] = mapped_column(Integer)
-    outcome: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(Text)
     rows: Mapped[int | None] = mapped_column(BigInteger)
     detail: Mapped[str] = mapped_column(Text)  # JSON

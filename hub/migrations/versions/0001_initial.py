@@ -143,7 +143,7 @@ def upgrade() -> None:
         sa.Column("actor", sa.Text, nullable=False),
         sa.Column("action", sa.String(32), nullable=False),
         sa.Column("grant_id", sa.Integer),
-        sa.Column("outcome", sa.String(64), nullable=False),
+        sa.Column("outcome", sa.Text, nullable=False),
         sa.Column("rows", sa.BigInteger),
         sa.Column("detail", sa.Text, nullable=False),
     )
