@@ -39,6 +39,7 @@ from agent.security.crypto import Sealer, Signer
 from agent.security.keyfiles import load_sealing_public_key, load_signing_key
 from agent.security.tls import build_client_context
 from agent.uplink.client import Uplink
+from simulator.benchintake import add_parser as add_intake_bench
 from simulator.demo import police_broker
 from simulator.fakes import synthetic_crop
 from simulator.mqttc import client_context, connect
@@ -378,4 +379,5 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="each read also carries an overview JPEG capped at N bytes (0: none)",
     )
     uplink.set_defaults(func=_cmd_uplink)
+    add_intake_bench(kinds)
     add_soak(kinds)

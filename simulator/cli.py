@@ -26,6 +26,7 @@ from simulator.fleet import add_parsers as add_fleet_parsers
 from simulator.pki import init_pki
 from simulator.platecli import add_parsers as add_plate_parsers
 from simulator.report import add_parsers as add_score_parsers
+from simulator.vendordemo import add_vendor_options
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -77,6 +78,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         strict=args.strict,
         quiet=args.json,
         cameras=args.cameras,
+        vendor=args.vendor,
+        read_errors=args.read_errors,
+        resends=args.resends,
     )
     if not args.json:
         print(f"anpr-edge demo in {opts.workdir} ({opts.seconds:g} s, {opts.rate:g} vehicles/min)")
@@ -140,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--strict", action="store_true", help="also fail when recall/exact miss their targets"
     )
+    add_vendor_options(demo)
     demo.set_defaults(func=_cmd_demo)
     add_bench_parsers(sub)
     add_plate_parsers(sub)

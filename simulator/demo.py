@@ -135,6 +135,9 @@ class DemoOptions:
     strict: bool = False
     quiet: bool = False
     cameras: int = 1  # agents side by side, each with its own camera, identity and journal
+    vendor: str | None = None  # an event camera posting this preset's (or mapping's) events
+    read_errors: float = 0.0  # event camera: share of reads with a wrong character
+    resends: float = 0.0  # event camera: share of events sent twice (same event id)
 
 
 @dataclass
@@ -335,6 +338,7 @@ def _split_lines(source: Path, camera: str, dest: Path) -> Path:
 def run_demo(opts: DemoOptions) -> DemoResult:  # noqa: C901, PLR0912, PLR0915 - one story, in order
     """Run the demo; every process and broker is stopped before returning."""
     from simulator.camera.mjpeg import MjpegCamera  # noqa: PLC0415
+    from simulator.vendordemo import event_camera, events_step  # noqa: PLC0415
 
     result = DemoResult()
     quiet = opts.quiet
@@ -386,10 +390,14 @@ def run_demo(opts: DemoOptions) -> DemoResult:  # noqa: C901, PLR0912, PLR0915 -
         city.start()
         window_s = 0
         for cam in cams:
-            cam.stream = MjpegCamera(
-                cam.scene, port=free_port(), truth_path=cam.truth, seconds=opts.seconds
-            )
-            env = _camera_env(cam, pki, police, civil)
+            vendor_env: dict[str, str] = {}
+            if opts.vendor:  # a camera that reads plates itself (simulator/vendordemo.py)
+                cam.stream, vendor_env = event_camera(opts, cam.scene, cam.dir, cam.truth)
+            else:
+                cam.stream = MjpegCamera(
+                    cam.scene, port=free_port(), truth_path=cam.truth, seconds=opts.seconds
+                )
+            env = {**_camera_env(cam, pki, police, civil), **vendor_env}
             window_s = load_config(opts.config, env).config.counts.window_s
             cam.stream.start()
             cam.agent = _Agent(opts.config, env, cam.dir / "agent.log")
@@ -479,6 +487,9 @@ def run_demo(opts: DemoOptions) -> DemoResult:  # noqa: C901, PLR0912, PLR0915 -
             detail=f"exit code {', '.join(map(str, codes))}",
             quiet=quiet,
         )
+        events = events_step([c.stream for c in cams])
+        if events is not None:
+            result.add("events", ok=events[0], detail=events[1], quiet=quiet)
         time.sleep(1.0)  # last acks and windows
         office.stop()
         city.stop()

@@ -44,6 +44,7 @@ __all__ = ["EventCamera", "VendorRead", "encode_event", "misread"]
 _BOUNDARY = "anpr-sim-event-boundary"
 _CONFUSABLE = {"0": "O", "O": "0", "1": "I", "I": "1", "8": "B", "B": "8", "5": "S", "S": "5"}
 _MIN_CROP_PX = 60.0
+_RETRY_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,9 +195,9 @@ def encode_event(mapping: Mapping, read: VendorRead) -> tuple[bytes, str]:
 
 
 def misread(text: str, rng: random.Random) -> str:
-    """The kind of error a camera makes: a look-alike swapped, else one character changed."""
+    """One character wrong: half the time a look-alike (which a plate syntax may mend), else any."""
     spots = [i for i, c in enumerate(text) if c in _CONFUSABLE]
-    if spots:
+    if spots and rng.random() < 0.5:
         i = rng.choice(spots)
         return text[:i] + _CONFUSABLE[text[i]] + text[i + 1 :]
     i = rng.randrange(len(text))
@@ -212,6 +213,7 @@ class PostStats:
     resent: int = 0
     answers: dict[str, int] = field(default_factory=dict)
     failures: int = 0  # no answer at all (connection refused, timeout)
+    refused: list[str] = field(default_factory=list)  # the intake's reasons, in order
 
 
 class EventCamera:
@@ -364,7 +366,9 @@ class EventCamera:
         headers = {"Content-Type": ctype}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
-        for attempt in range(5):
+        # Like a camera: resend until answered (the agent may be starting or restarting).
+        deadline = time.monotonic() + _RETRY_S
+        while time.monotonic() < deadline:
             try:
                 conn.request("POST", path, body, headers)
                 response = conn.getresponse()
@@ -372,7 +376,7 @@ class EventCamera:
             except (OSError, http.client.HTTPException):
                 conn.close()
                 conn = self._connection()
-                time.sleep(0.2 * (attempt + 1))
+                time.sleep(0.5)
                 continue
             if response.status == 200:
                 key = str(json.loads(answer).get("status", "?"))
@@ -385,6 +389,8 @@ class EventCamera:
             if response.status in {429, 503}:
                 time.sleep(1.0)
                 continue
+            if response.status != 200:
+                self.stats.refused.append(str(json.loads(answer).get("error", "?")))
             return conn
         self.stats.failures += 1
         return conn

@@ -156,6 +156,10 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 def _cmd_camera(args: argparse.Namespace) -> int:
     cfg = scene_config(args)
+    if args.events:  # a camera that reads plates itself and posts events
+        from simulator.vendordemo import run_event_camera  # noqa: PLC0415
+
+        return run_event_camera(args, cfg)
     camera = MjpegCamera(
         cfg,
         host=args.host,
@@ -197,4 +201,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     camera.add_argument("--truth", type=Path, help="append the truth here (JSONL)")
     camera.add_argument("--seconds", type=float, help="stop after this long (default: never)")
     scene_options(camera)
+    from simulator.vendordemo import add_event_camera_options  # noqa: PLC0415 - camera <- intake
+
+    add_event_camera_options(camera)
     camera.set_defaults(func=_cmd_camera)
