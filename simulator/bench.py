@@ -45,6 +45,7 @@ from simulator.fakes import synthetic_crop
 from simulator.mqttc import client_context, connect
 from simulator.pki import init_pki
 from simulator.soak import add_parser as add_soak
+from simulator.hubbench import add_hub_bench
 
 _SEQ = re.compile(rb'"seq":(\d+)')
 
@@ -381,3 +382,4 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     uplink.set_defaults(func=_cmd_uplink)
     add_intake_bench(kinds)
     add_soak(kinds)
+    add_hub_bench(kinds)

@@ -3,32 +3,25 @@
 from __future__ import annotations
 
 import contextlib
-import http.client
-import json
 import os
 import shutil
 import ssl
 import subprocess
 import tempfile
-import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import create_engine, text
 
-from hub.api import create_app
 from hub.config import ApiConfig, DisclosureConfig, HubConfig, StoreConfig
 from hub.ingest.core import Ingestor
-from hub.server import make_server
 from hub.store import make_engine, upgrade
 from simulator.broker import free_port
 from simulator.hubcams import CountCamera
+from simulator.hubhttp import api_server, get, get_json
 from simulator.pki import issue_cert, load_issued, save_issued
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from sqlalchemy.engine import Engine
 
     from simulator.pki import DevPki
@@ -165,37 +158,6 @@ def hub_config(url: str, certs: Certs, port: int, k: int = 5) -> HubConfig:
         ),
         disclosure=DisclosureConfig(k=k, base_s=3600),
     )
-
-
-@contextlib.contextmanager
-def api_server(engine: Engine, cfg: HubConfig, now: float) -> Iterator[int]:
-    assert cfg.api is not None
-    server = make_server(create_app(engine, cfg, clock=lambda: now), cfg.api)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
-        yield cfg.api.port
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
-def get(port: int, ctx: ssl.SSLContext, path: str) -> tuple[int, bytes, dict[str, str]]:
-    conn = http.client.HTTPSConnection("localhost", port, context=ctx, timeout=30)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        return resp.status, resp.read(), dict(resp.getheaders())
-    finally:
-        conn.close()
-
-
-def get_json(port: int, ctx: ssl.SSLContext, path: str) -> tuple[int, dict[str, object]]:
-    status, body, _ = get(port, ctx, path)
-    return status, json.loads(body)
 
 
 __all__ = [
