@@ -361,3 +361,52 @@ def test_misread_changes_one_character() -> None:
         wrong = misread(text, rng)
         assert len(wrong) == len(text)
         assert sum(a != b for a, b in zip(wrong, text, strict=True)) == 1
+
+
+def test_the_readme_example_mapping_reads_its_example_event(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = [
+        "check-intake",
+        "--mapping",
+        str(REPO / "config" / "intake-mapping.example.toml"),
+        "--sample",
+        str(REPO / "config" / "intake-event.example.json"),
+        "--json",
+        "--show-plate",
+    ]
+    assert main(args) == 0
+    read = json.loads(capsys.readouterr().out)["read"]
+    assert (read["plate"], read["country"], read["lane"], read["direction"]) == (
+        "1ABC234",
+        "B",
+        2,
+        "receding",
+    )
+    assert read["pass_time"] == "2026-05-04T08:42:45.797Z"  # noqa: S105 - a time
+    assert read["event_id"] == "evt-000123"
+
+
+def test_multipart_parts_are_found_by_name_with_lf_lines_and_a_quoted_boundary() -> None:
+    mapping = load_preset("hikvision-isapi-anpr")
+    crlf = (SAMPLES / "hikvision-isapi-anpr.multipart").read_bytes()
+    lf = crlf.replace(b"\r\n", b"\n")
+    for body, ctype in (
+        (crlf, 'multipart/form-data; boundary="MIME_boundary_anpr_sample"'),
+        (lf, "multipart/form-data; charset=utf-8; boundary=MIME_boundary_anpr_sample"),
+    ):
+        made = event_read(body, ctype, mapping, fit=no_fit, limits=OLD, now_ms=NOW_MS)
+        assert made is not None
+        assert made.read.text == "AB123CD"
+        assert made.read.crop_jpeg.startswith(b"\xff\xd8")
+    with pytest.raises(BadEventError, match=r"no part 'anpr\.xml'"):
+        event_read(
+            crlf.replace(b"anpr.xml", b"other.xml"),
+            "multipart/form-data; boundary=MIME_boundary_anpr_sample",
+            mapping,
+            fit=no_fit,
+            limits=OLD,
+            now_ms=NOW_MS,
+        )
+    with pytest.raises(BadEventError, match="boundary"):
+        event_read(crlf, "multipart/form-data", mapping, fit=no_fit, limits=OLD, now_ms=NOW_MS)

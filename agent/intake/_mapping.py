@@ -9,6 +9,7 @@ closed vocabularies.
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 from importlib import resources
@@ -56,6 +57,7 @@ class Step(BaseModel):
     where: tuple[str, str] | None = None  # (child key, value it must equal)
 
 
+@functools.lru_cache(maxsize=512)
 def parse_path(path: str) -> tuple[Step, ...]:
     """Split ``a.b[0].c[Key=Some value].@attr`` into steps; ValueError with the rule if bad."""
     steps: list[Step] = []
