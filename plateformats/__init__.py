@@ -1,0 +1,397 @@
+"""European number plate formats: one table for the renderer and the syntax checker.
+
+Pure standard library, so that both ``simulator`` (which draws plates from it)
+and ``agent`` (which checks reads against it) can import it without importing
+each other. The data lives in ``plateformats.europe``; ``docs/PLATES-EUROPE.md``
+is generated from it (``python -m plateformats``), with the source of every rule.
+
+A format's ``layout`` spells what is printed, group by group:
+
+- ``L`` a letter of the format's alphabet (``Format.letters``, else the
+  country's), ``D`` a digit, ``N`` a digit 1-9, ``A`` a letter or a digit;
+- ``[...]`` one character of a set (``A-Z`` ranges allowed; a character listed
+  twice is drawn twice as often, the syntax counts it once);
+- ``{name}`` a code from the country's list ``name`` (districts, cantons...);
+- a quantifier after any of these: ``{3}``, ``{1,4}`` or ``?``;
+- between groups: ``-`` a printed dash, a space (a gap), ``.`` a printed dot,
+  or furniture that sits between the groups: ``|seal|`` (German seals),
+  ``|arms|`` (a coat of arms, ``Format.emblem`` says whose), ``|stickers|``
+  (round inspection stickers), ``|sticker|`` (one square sticker), ``|holo|``
+  (the Polish hologram sticker), ``|box|`` (the Macedonian red box).
+
+Texts are the characters A-Z0-9 without separators, as a reader reports them.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import re
+import string
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = [
+    "ALIASES",
+    "LETTERS",
+    "SEPARATORS",
+    "CodeList",
+    "Country",
+    "Format",
+    "Layout",
+    "Template",
+    "Token",
+    "countries",
+    "country",
+    "layout",
+    "matches",
+    "problems",
+    "regex",
+    "templates",
+]
+
+LETTERS = string.ascii_uppercase
+DIGITS = string.digits
+# What may stand between two groups (see the module docstring).
+SEPARATORS = ("-", " ", ".", "seal", "arms", "stickers", "sticker", "holo", "box")
+
+Template = tuple[frozenset[str], ...]  # one allowed character set per position
+
+
+@dataclass(frozen=True, slots=True)
+class CodeList:
+    """Codes a group may start with (districts, provinces, cantons...).
+
+    ``complete`` lists are the whole set, so the syntax checks them; otherwise
+    the list is only what the renderer draws from and the syntax uses ``syntax``
+    (a layout fragment such as ``L{1,3}``) in its place.
+    """
+
+    codes: tuple[str, ...]
+    complete: bool = True
+    syntax: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Format:
+    """One plate series of a country: its syntax, its share, how it looks."""
+
+    name: str
+    layout: str
+    share: float  # of the country's plates on the road (relative weight)
+    since: str = ""
+    letters: str = ""  # what ``L`` means here; empty: the country's letters
+    max_len: int = 0  # > 0: texts longer than this do not exist (Germany: 8)
+    two_line: int = 0  # groups on the top line of the two-line (square) plate; 0: none
+    two_share: float = 0.0  # share of this series' plates that are two-line
+    colours: tuple[tuple[float, str, str], ...] = ((1.0, "white", "black"),)
+    band: str = "eu"  # left band: eu (stars), flag (national flag), plain (code only), none
+    band_share: float = 1.0  # share of plates that carry the band
+    font: str = "din"  # plate typeface family the renderer imitates (see draw.FAMILIES)
+    emblem: str = ""  # whose coat of arms |arms| draws; ends: shields at both plate ends
+    right: str = ""  # right-hand band: fr (département), it (year, province), pt (date), al
+    frame: str = ""  # border or stripes: at (red-white-red), dk (red), si (green), is (blue)
+    top: str = ""  # small text above the characters: ie (county name in Irish)
+    size: tuple[int, int] = (520, 110)  # one-line plate, mm
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Country:
+    """A country's plate formats and where the rules come from."""
+
+    code: str  # international distinguishing sign, as the agent's config spells it
+    name: str
+    formats: tuple[Format, ...]
+    sources: tuple[str, ...]
+    letters: str = LETTERS  # the serial letters the country issues
+    codes: Mapping[str, CodeList] = field(default_factory=dict)
+    band_code: str = ""  # what the band prints when it is not ``code``
+    flag: tuple[str, ...] = ()  # national flag stripes (top to bottom) for a flag band
+    note: str = ""
+
+    def format(self, name: str) -> Format:
+        """The format called ``name``."""
+        for f in self.formats:
+            if f.name == name:
+                return f
+        raise KeyError(f"{self.code} has no format {name!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One position pattern: characters (or a code list) repeated low..high times."""
+
+    chars: str  # allowed characters, repeats weight the draw; empty when ``codes``
+    low: int = 1
+    high: int = 1
+    codes: tuple[str, ...] = ()  # the token is one code of this list
+
+    @property
+    def allowed(self) -> frozenset[str]:
+        """The characters this token may print (code lists: all their characters)."""
+        return frozenset(self.chars) if not self.codes else frozenset("".join(self.codes))
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """A parsed layout: groups of tokens and what separates consecutive groups."""
+
+    groups: tuple[tuple[Token, ...], ...]
+    seps: tuple[str, ...]
+
+
+_CLASSES = {"D": DIGITS, "N": DIGITS[1:]}
+
+
+def _expand_set(body: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        if i + 2 < len(body) and body[i + 1] == "-":
+            out.extend(chr(c) for c in range(ord(body[i]), ord(body[i + 2]) + 1))
+            i += 3
+        else:
+            out.append(body[i])
+            i += 1
+    return "".join(out)
+
+
+def _quantifier(text: str, i: int) -> tuple[int, int, int]:
+    """(low, high, next index) of a quantifier at ``text[i]`` (none: 1, 1, i)."""
+    if i < len(text) and text[i] == "?":
+        return 0, 1, i + 1
+    if i < len(text) and text[i] == "{" and i + 1 < len(text) and text[i + 1].isdigit():
+        end = text.index("}", i)
+        low, _, high = text[i + 1 : end].partition(",")
+        return int(low), int(high or low), end + 1
+    return 1, 1, i
+
+
+def _parse_group(
+    text: str, letters: str, codes: Mapping[str, CodeList], *, syntax: bool
+) -> tuple[Token, ...]:
+    tokens: list[Token] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "[":
+            end = text.index("]", i)
+            chars, i = _expand_set(text[i + 1 : end]), end + 1
+        elif ch == "{":
+            end = text.index("}", i)
+            name, i = text[i + 1 : end], end + 1
+            low, high, i = _quantifier(text, i)
+            entry = codes[name]
+            if syntax and not entry.complete:
+                tokens.extend(_parse_group(entry.syntax, letters, codes, syntax=True))
+            else:
+                tokens.append(Token("", low, high, entry.codes))
+            continue
+        elif ch == "L":
+            chars, i = letters, i + 1
+        elif ch == "A":
+            chars, i = letters + DIGITS, i + 1
+        elif ch in _CLASSES:
+            chars, i = _CLASSES[ch], i + 1
+        else:
+            raise ValueError(f"bad layout character {ch!r} in {text!r}")
+        low, high, i = _quantifier(text, i)
+        tokens.append(Token(chars, low, high))
+    return tuple(tokens)
+
+
+def _split(text: str) -> list[tuple[str, bool]]:
+    """Groups and separators of a layout, in order: (text, is separator)."""
+    out: list[tuple[str, bool]] = []
+    group: list[str] = []
+    depth = 0
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if depth == 0 and (ch in "- ." or ch == "|"):
+            if ch == "|":
+                end = text.index("|", i + 1)
+                sep, i = text[i + 1 : end], end + 1
+            else:
+                sep, i = ch, i + 1
+            out.append(("".join(group), False))
+            out.append((sep, True))
+            group = []
+            continue
+        depth += (ch in "[{") - (ch in "]}")
+        group.append(ch)
+        i += 1
+    out.append(("".join(group), False))
+    return out
+
+
+def _ranges(chars: str) -> str:
+    """A sorted character set written with ranges: ``ABCDEFH`` -> ``A-FH``."""
+    codes = sorted({ord(c) for c in chars})
+    out: list[str] = []
+    i = 0
+    while i < len(codes):
+        j = i
+        while j + 1 < len(codes) and codes[j + 1] == codes[j] + 1:
+            j += 1
+        if j - i >= 2:
+            out.append(f"{chr(codes[i])}-{chr(codes[j])}")
+        else:
+            out.extend(chr(c) for c in codes[i : j + 1])
+        i = j + 1
+    return "".join(out)
+
+
+@functools.cache
+def layout(country_code: str, format_name: str, *, syntax: bool = False) -> Layout:
+    """The parsed layout of a format; ``syntax`` puts partial code lists' syntax in."""
+    c = country(country_code)
+    f = c.format(format_name)
+    letters = f.letters or c.letters
+    groups: list[tuple[Token, ...]] = []
+    seps: list[str] = []
+    for part, is_sep in _split(f.layout):
+        if is_sep:
+            if part not in SEPARATORS:
+                raise ValueError(f"{country_code} {format_name}: unknown separator {part!r}")
+            seps.append(part)
+        else:
+            groups.append(_parse_group(part, letters, c.codes, syntax=syntax))
+    if len(seps) != len(groups) - 1:
+        raise ValueError(f"{country_code} {format_name}: groups and separators do not alternate")
+    return Layout(tuple(groups), tuple(seps))
+
+
+def _token_regex(t: Token) -> str:
+    if t.codes and all(len(code) == 1 for code in t.codes):
+        body = f"[{_ranges(''.join(t.codes))}]"
+    elif t.codes:
+        body = "(?:" + "|".join(sorted(set(t.codes), key=lambda s: (-len(s), s))) + ")"
+    else:
+        chars = set(t.chars)
+        body = f"[{_ranges(''.join(chars))}]" if len(chars) > 1 else re.escape(t.chars[0])
+    if (t.low, t.high) == (1, 1):
+        return body
+    if t.low == t.high:
+        return f"{body}{{{t.low}}}"
+    return f"{body}{{{t.low},{t.high}}}"
+
+
+@functools.cache
+def format_regex(country_code: str, format_name: str) -> re.Pattern[str]:
+    """The exact syntax of one format over A-Z0-9 (separators removed)."""
+    lay = layout(country_code, format_name, syntax=True)
+    body = "".join(_token_regex(t) for g in lay.groups for t in g)
+    max_len = country(country_code).format(format_name).max_len
+    head = f"(?=.{{1,{max_len}}}$)" if max_len else ""
+    return re.compile(f"^{head}{body}$")
+
+
+@functools.cache
+def regex(country_code: str) -> re.Pattern[str]:
+    """The union of a country's formats (all series still on the road)."""
+    c = country(country_code)
+    parts = [format_regex(c.code, f.name).pattern[1:-1] for f in c.formats]
+    return re.compile("^(?:" + "|".join(f"(?:{p})" for p in parts) + ")$")
+
+
+def _token_templates(t: Token) -> list[Template]:
+    if t.codes:
+        by_len: dict[int, list[str]] = {}
+        for code in t.codes:
+            by_len.setdefault(len(code), []).append(code)
+        singles = [
+            tuple(frozenset(code[i] for code in group) for i in range(n))
+            for n, group in sorted(by_len.items())
+        ]
+        if (t.low, t.high) == (1, 1):
+            return singles
+        out: list[Template] = []
+        for k in range(t.low, t.high + 1):
+            out.extend(
+                tuple(itertools.chain(*combo)) for combo in itertools.product(singles, repeat=k)
+            )
+        return out
+    cls = frozenset(t.chars)
+    return [(cls,) * k for k in range(t.low, t.high + 1)]
+
+
+@functools.cache
+def templates(country_code: str) -> tuple[Template, ...]:
+    """Position templates of a country: the allowed characters at each position.
+
+    Code lists become one template per code length, with the characters their
+    codes have at each position, so a template may accept a few texts the
+    exact ``regex`` does not; a checker that swaps look-alikes (O/0, I/1, ...)
+    works on these, and confirms with ``regex``.
+    """
+    c = country(country_code)
+    seen: dict[Template, None] = {}
+    for f in c.formats:
+        lay = layout(c.code, f.name, syntax=True)
+        tokens = [t for g in lay.groups for t in g]
+        for combo in itertools.product(*(_token_templates(t) for t in tokens)):
+            tpl: Template = tuple(itertools.chain(*combo))
+            if tpl and (not f.max_len or len(tpl) <= f.max_len):
+                seen.setdefault(tpl, None)
+    return tuple(seen)
+
+
+def problems() -> list[str]:
+    """What is inconsistent in the table (empty when it is sound).
+
+    A code of a sampled (incomplete) list must fit the list's syntax, or the
+    renderer would draw plates the syntax check refuses.
+    """
+    out: list[str] = []
+    for c in countries():
+        for name, entry in c.codes.items():
+            if entry.complete:
+                continue
+            tokens = _parse_group(entry.syntax, c.letters, c.codes, syntax=True)
+            pattern = re.compile("^" + "".join(_token_regex(t) for t in tokens) + "$")
+            out.extend(
+                f"{c.code} {{{name}}}: {code} does not fit {entry.syntax}"
+                for code in entry.codes
+                if not pattern.match(code)
+            )
+    return out
+
+
+def matches(text: str, codes: tuple[str, ...] | None = None) -> list[tuple[str, str]]:
+    """(country, format) pairs whose syntax ``text`` fits, in table order."""
+    out: list[tuple[str, str]] = []
+    for c in countries():
+        if codes is not None and c.code not in codes:
+            continue
+        out.extend((c.code, f.name) for f in c.formats if format_regex(c.code, f.name).match(text))
+    return out
+
+
+@functools.cache
+def _table() -> dict[str, Country]:
+    from plateformats.europe import EUROPE  # noqa: PLC0415  (the data imports this module)
+
+    return {c.code: c for c in EUROPE}
+
+
+# Other spellings of a country's code (older signs, ISO-style codes in configs).
+ALIASES = {"GB": "UK", "MK": "NMK", "KS": "RKS", "SF": "FIN"}
+
+
+def countries() -> tuple[Country, ...]:
+    """Every country in the table, in table order."""
+    return tuple(_table().values())
+
+
+def country(code: str) -> Country:
+    """The country with distinguishing sign ``code`` (or one of its ``ALIASES``)."""
+    table = _table()
+    key = ALIASES.get(code, code)
+    if key not in table:
+        raise KeyError(f"no plate formats for {code!r}; known: {', '.join(table)}")
+    return table[key]
