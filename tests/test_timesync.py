@@ -12,6 +12,7 @@ from conftest import make_read
 from service_rig import backoffice, write_config
 from uplink_rig import wait_until
 
+from agent.cli.main import main
 from agent.config.load import load_config
 from agent.core.timesync import TIME_ERROR, AdjtimexClock, ClockReading, TimeWatch
 from agent.journal.db import open_readonly
@@ -100,7 +101,11 @@ def test_the_clock_state_is_in_the_signed_body_of_a_read(kit: JournalKit) -> Non
 
 @pytest.mark.broker
 def test_the_agent_marks_reads_alarms_metrics_and_status_when_unsynchronised(
-    police: Broker, civil: Broker, pki: DevPki, tmp_path: Path
+    police: Broker,
+    civil: Broker,
+    pki: DevPki,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     config = write_config(tmp_path / "agent.toml", pki, police=police.url, civil=civil.url)
     loaded = load_config(config, {})
@@ -121,11 +126,16 @@ def test_the_agent_marks_reads_alarms_metrics_and_status_when_unsynchronised(
         with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as response:
             metrics = response.read().decode()
         assert wait_until(lambda: office.status.get("cam-01", {}).get("clock_synced") is False, 30)
+        capsys.readouterr()
+        assert main(["status", "--config", str(config)]) == 1  # an alarm
+        console = capsys.readouterr().out
     finally:
         service.request_stop()
         thread.join(60)
         office.stop()
     assert any("clock not synchronised" in a for a in snap.alarms)
+    assert "clock    NOT synchronised, kernel max error 3000 ms, 0 step(s)" in console
+    assert "clock not synchronised" in console
     assert "anpr_clock_synced 0.0" in metrics
     assert "anpr_clock_maxerror_seconds 3.0" in metrics
     assert 'line="clock not synchronised' in metrics

@@ -77,6 +77,16 @@ def _one(samples: Samples, name: str, **labels: str) -> float:
     return 0.0
 
 
+def _clock(samples: Samples) -> str:
+    """The clock's state in words (the kernel's, as the agent last read it)."""
+    if "anpr_clock_synced" not in samples:
+        return "state unknown (the kernel's clock state could not be read)"
+    maxerror_ms = _one(samples, "anpr_clock_maxerror_seconds") * 1000
+    synced = "synchronised" if _one(samples, "anpr_clock_synced") else "NOT synchronised"
+    steps = int(_one(samples, "anpr_clock_steps_total"))
+    return f"{synced}, kernel max error {maxerror_ms:g} ms, {steps} step(s) since start"
+
+
 def _from_metrics(samples: Samples) -> dict[str, object]:
     streams = sorted({lab["stream"] for lab, _ in samples.get("anpr_journal_head_seq", [])})
     return {
@@ -121,6 +131,7 @@ def _from_metrics(samples: Samples) -> dict[str, object]:
         "rss_bytes": int(_one(samples, "anpr_process_rss_bytes")),
         "open_fds": int(_one(samples, "anpr_process_open_fds")),
         "threads": int(_one(samples, "anpr_threads")),
+        "clock": _clock(samples),
     }
 
 
@@ -175,6 +186,7 @@ def _print(status: dict[str, object], cfg: AgentConfig, where: str) -> None:
             f"  process  {int(str(status['rss_bytes'])) / _MIB:.0f} MiB resident, "
             f"{status['open_fds']} open files, {status['threads']} threads"
         )
+        print(f"  clock    {status['clock']}")
     for name, u in _mapping(status.get("uplinks", {})).items():
         print(
             f"  {name:<8} {'connected' if u['connected'] else 'NOT CONNECTED'}, "
