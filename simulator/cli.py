@@ -66,6 +66,15 @@ def _cmd_brokers(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    if args.hub:
+        from simulator.hubdemo import main_hub_demo  # noqa: PLC0415 - needs the [hub] extra
+
+        return main_hub_demo(
+            args.workdir.resolve(), args.cameras, seed=args.seed, as_json=args.json
+        )
+    if args.cameras > 8:
+        _err("demo --cameras: 1 to 8 agents (up to 200 count cameras with --hub)")
+        return 2
     opts = DemoOptions(
         workdir=args.workdir.resolve(),
         config=args.config.resolve(),
@@ -137,9 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--cameras",
         type=int,
         default=1,
-        choices=range(1, 9),
+        choices=range(1, 201),
         metavar="N",
-        help="agents side by side, each with its own camera, identity, journal and port (1-8)",
+        help="agents side by side, each with its own camera, identity, journal and port (1-8); "
+        "with --hub, count cameras (1-200)",
+    )
+    demo.add_argument(
+        "--hub",
+        action="store_true",
+        help="cameras -> civil broker -> anpr-hub -> two cities with different grants, checked",
     )
     demo.add_argument(
         "--strict", action="store_true", help="also fail when recall/exact miss their targets"

@@ -455,3 +455,16 @@ def test_recipient_page_renders_its_grants_chart_and_map_in_headless_chromium(
     assert (27, 108, 168) in colours  # a count series was drawn
     assert (209, 73, 91) in colours  # a camera dot was drawn
     assert cams
+
+
+@pytest.mark.broker
+def test_hub_demo_is_sound_for_two_cities(tmp_path: Path) -> None:
+    from simulator.hubdemo import HubDemo, run_hub_demo  # noqa: PLC0415
+
+    report = run_hub_demo(HubDemo(tmp_path, 4))
+    assert report["ok"], report
+    cities = report["cities"]
+    assert isinstance(cities, dict)
+    assert cities["gent"]["cameras"] == ["cam-00", "cam-01"]
+    assert cities["brugge"]["cameras"] == ["cam-02", "cam-03"]
+    assert report["cross_grant_status"] == 404
