@@ -76,6 +76,7 @@ class Broker:
         port: int | None = None,
         host: str = "127.0.0.1",
         tls_version: str = "tlsv1.2",
+        crl: Path | None = None,
     ) -> None:
         self.workdir = workdir
         self.host = host
@@ -83,6 +84,7 @@ class Broker:
         self._ca, self._cert, self._key = ca, cert, key
         self._acl = acl
         self._tls_version = tls_version
+        self._crl = crl  # the CA's revocation list: a revoked client certificate is refused
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -131,6 +133,8 @@ class Broker:
             "use_identity_as_username true",
             f"tls_version {self._tls_version}",
         ]
+        if self._crl is not None:
+            lines.append(f"crlfile {self._crl}")
         # Started as root, mosquitto drops to the 'mosquitto' user and could not read
         # our 0600 keys; stay the user we are.
         if os.geteuid() == 0:

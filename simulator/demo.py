@@ -83,6 +83,7 @@ def police_broker(workdir: Path, pki: DevPki, port: int | None = None) -> Broker
         key=pki.path("police-broker.key"),
         acl=camera_acl("anpr/v1", ("backoffice",), uplink=("reads", "status", "descriptor")),
         port=port,
+        crl=pki.path("police-ca.crl"),
     )
 
 
@@ -95,6 +96,7 @@ def civil_broker(workdir: Path, pki: DevPki, port: int | None = None) -> Broker:
         key=pki.path("civil-broker.key"),
         acl=camera_acl("civil/v1", ("city",), uplink=("counts", "status")),
         port=port,
+        crl=pki.path("civil-ca.crl"),
     )
 
 
@@ -109,10 +111,12 @@ def agent_env(workdir: Path, pki: DevPki, police: Broker, civil: Broker) -> dict
             "ANPR_KEYS__SEALING_PUBLIC_KEY": str(pki.path("backoffice-seal.pub")),
             "ANPR_POLICE__BROKERS": json.dumps([police.url]),
             "ANPR_POLICE__CA": str(pki.path("police-ca.crt")),
+            "ANPR_POLICE__CRL": str(pki.path("police-ca.crl")),
             "ANPR_POLICE__CERT": str(pki.path("device.crt")),
             "ANPR_POLICE__KEY": str(pki.path("device.key")),
             "ANPR_CIVIL__BROKERS": json.dumps([civil.url]),
             "ANPR_CIVIL__CA": str(pki.path("civil-ca.crt")),
+            "ANPR_CIVIL__CRL": str(pki.path("civil-ca.crl")),
             "ANPR_CIVIL__CERT": str(pki.path("civil-device.crt")),
             "ANPR_CIVIL__KEY": str(pki.path("civil-device.key")),
         }

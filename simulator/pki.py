@@ -33,6 +33,7 @@ __all__ = [
     "new_ca",
     "save_issued",
     "write_cert",
+    "write_crl",
     "write_key",
 ]
 
@@ -58,6 +59,30 @@ def write_cert(path: Path, *certs: x509.Certificate) -> None:
     """Write certificates as PEM (public: 0644)."""
     path.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs))
     path.chmod(0o644)
+
+
+def write_crl(
+    path: Path, ca: Issued, revoked: tuple[x509.Certificate, ...], *, now: dt.datetime | None = None
+) -> x509.CertificateRevocationList:
+    """Write the CA's certificate revocation list (PEM, 0644) revoking ``revoked``."""
+    now = now or dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca.cert.subject)
+        .last_update(now - _DAY)
+        .next_update(now + 3650 * _DAY)
+    )
+    for cert in revoked:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(cert.serial_number)
+            .revocation_date(now - _DAY)
+            .build()
+        )
+    crl = builder.sign(ca.key, hashes.SHA256())
+    path.write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+    path.chmod(0o644)
+    return crl
 
 
 def _name(cn: str, org: str) -> x509.Name:
@@ -164,7 +189,11 @@ _FILES = {
     "police-broker.crt": "police broker server certificate (SAN 127.0.0.1, ::1, localhost)",
     "device.crt": "camera client certificate for the police broker (CN = camera id)",
     "backoffice.crt": "police back-office consumer client certificate (CN = backoffice)",
+    "police-ca.crl": "police CA's revocation list (revokes police-revoked.crt)",
+    "police-revoked.crt": "a revoked camera client certificate (CN = camera id): refused",
     "civil-ca.crt": "civil CA, separate from the police CA",
+    "civil-ca.crl": "civil CA's revocation list (revokes civil-revoked.crt)",
+    "civil-revoked.crt": "a revoked camera client certificate for the civil broker",
     "civil-broker.crt": "civil broker server certificate",
     "civil-device.crt": "camera client certificate for the civil broker (CN = camera id)",
     "city.crt": "civil consumer client certificate (CN = city)",
@@ -183,6 +212,7 @@ def init_pki(
     if manifest.exists() and not force:
         recorded = json.loads(manifest.read_text(encoding="utf-8")).get("camera_id")
         if recorded == camera_id:
+            _revocations(pki, now)  # a PKI made before CRLs existed gets them
             return pki
         raise FileExistsError(
             f"{root} holds a PKI for camera {recorded!r}: use another directory or --force"
@@ -200,6 +230,7 @@ def init_pki(
         save_issued(root, f"{side}-broker", issue_cert(ca, "localhost", server_names=LOCAL_NAMES))
         save_issued(root, device, issue_cert(ca, camera_id))
         save_issued(root, consumer, issue_cert(ca, consumer))
+    _revocations(pki, now)
 
     seal = x25519.X25519PrivateKey.generate()
     write_key(root / "backoffice-seal.key", seal)
@@ -218,6 +249,18 @@ def init_pki(
         json.dumps({"camera_id": camera_id, "files": _FILES}, indent=2) + "\n", encoding="utf-8"
     )
     return pki
+
+
+def _revocations(pki: DevPki, now: dt.datetime | None) -> None:
+    """Each CA's CRL, revoking one camera certificate of its own, unless already there."""
+    for side in ("police", "civil"):
+        crl = pki.path(f"{side}-ca.crl")
+        if crl.exists():
+            continue
+        ca = load_issued(pki.path(f"{side}-ca.crt"), pki.root / f"{side}-ca.key")
+        revoked = issue_cert(ca, pki.camera_id, not_before=now)
+        save_issued(pki.root, f"{side}-revoked", revoked)
+        write_crl(crl, ca, (revoked.cert,), now=now)
 
 
 def load_issued(cert: Path, key: Path) -> Issued:
@@ -272,6 +315,7 @@ sealing_public_key = "{p("backoffice-seal.pub")}"
 [police]
 brokers = ["{police_url}"]
 ca = "{p("police-ca.crt")}"
+crl = "{p("police-ca.crl")}"
 cert = "{p("device.crt")}"
 key = "{p("device.key")}"
 topic_prefix = "anpr/v1"
@@ -279,6 +323,7 @@ topic_prefix = "anpr/v1"
 [civil]
 brokers = ["{civil_url}"]
 ca = "{p("civil-ca.crt")}"
+crl = "{p("civil-ca.crl")}"
 cert = "{p("civil-device.crt")}"
 key = "{p("civil-device.key")}"
 topic_prefix = "civil/v1"

@@ -15,7 +15,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import NameOID
 
 from simulator.demo import agent_env
-from simulator.pki import init_pki
+from simulator.pki import init_pki, load_issued, write_crl
 
 if TYPE_CHECKING:
     from simulator.broker import Broker
@@ -93,12 +93,17 @@ def test_check_connect_reports_a_refusing_broker(
     tmp_path: Path, pki: DevPki, police: Broker, civil: Broker
 ) -> None:
     env = agent_env(tmp_path, pki, police, civil)
-    # The civil broker's own CA cannot vouch for the police broker: the client must refuse it.
-    env["ANPR_POLICE__CA"] = str(pki.path("civil-ca.crt"))
+    # The police CA revoked its broker's certificate: the client must refuse it. (A wrong
+    # CA no longer gets this far: check-config refuses a client cert it did not issue.)
+    crl = tmp_path / "police.crl"
+    police_ca = load_issued(pki.path("police-ca.crt"), pki.path("police-ca.key"))
+    broker = load_issued(pki.path("police-broker.crt"), pki.path("police-broker.key"))
+    write_crl(crl, police_ca, (broker.cert,))
+    env["ANPR_POLICE__CRL"] = str(crl)
     res = _agent(env, "check-connect", "--config", str(REPO / "config" / "simulator.toml"))
     assert res.returncode == 1
     assert "police" in res.stdout
-    assert "FAILED: broker certificate refused" in res.stdout
+    assert "FAILED: broker certificate refused: certificate revoked" in res.stdout
     assert "Traceback" not in res.stderr
 
 

@@ -20,11 +20,11 @@ from agent.cli.journal import add_parsers as add_journal_parsers
 from agent.cli.read import add_parser as add_read_parser
 from agent.cli.run import add_parsers as add_run_parsers
 from agent.config.box import shared_on_one_box
-from agent.config.files import check_files
 from agent.config.load import ConfigError, LoadedConfig, load_config
 from agent.recognition.shipped import model_cards, shipped_card, shipped_models
 from agent.security.keyfiles import KeyFileError
 from agent.security.tls import build_client_context
+from agent.service import preflight
 from agent.uplink.probe import probe_broker
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ def _load(path: Path, env: Mapping[str, str] | None = None) -> LoadedConfig | No
         for problem in exc.problems:
             _err(f"{path}: {problem}")
         return None
-    problems = check_files(loaded)
+    problems = preflight(loaded)
     for problem in problems:
         _err(f"{path}: {problem}")
     return None if problems else loaded

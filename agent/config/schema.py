@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "COUNT_DIMENSIONS",
@@ -42,8 +42,31 @@ _COUNTRY = r"^[A-Z]{1,3}$"
 EVENTS_SOURCE = "events:"  # camera.source of a camera that reads plates and posts events
 
 
+# C0 controls and DEL, tab and newline aside: a NUL in a site name is cut short by C
+# APIs (sqlite, sd_notify STATUS=, journald) and a control byte forges log lines.
+_CONTROL = frozenset(chr(c) for c in (*range(32), 127)) - {"\t", "\n"}
+
+
+def _no_control(value: object) -> None:
+    if isinstance(value, str | Path):
+        bad = _CONTROL.intersection(str(value))
+        if bad:
+            codes = ", ".join(f"U+{ord(c):04X}" for c in sorted(bad))
+            msg = f"must not contain control characters ({codes})"
+            raise ValueError(msg)
+    elif isinstance(value, tuple):
+        for item in value:
+            _no_control(item)
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _printable(cls, value: object) -> object:
+        _no_control(value)
+        return value
 
 
 def _check_broker_url(url: str) -> str:
@@ -379,6 +402,12 @@ class UplinkConfig(_Section):
     ca: Path = Field(description="CA certificate (PEM) pinned for the broker.")
     cert: Path = Field(description="Client certificate (PEM); its CN is the camera id.")
     key: Path = Field(description="Client private key (PEM, mode 0600).")
+    crl: Path | None = Field(
+        default=None,
+        description="Certificate revocation list (PEM) of the CA: a broker certificate it "
+        "revokes is refused at connect. Read at every connection attempt (and checked on "
+        "SIGHUP), so a renewed file takes effect without a restart. None: no revocation check.",
+    )
     topic_prefix: str = Field(
         pattern=_TOPIC_PREFIX_PATTERN,
         max_length=200,
@@ -620,6 +649,9 @@ class AgentConfig(_Section):
                 f"civil.brokers shares {host}:{port} with police.brokers: "
                 "the civil flux needs its own broker"
             )
+            raise ValueError(msg)
+        if self.civil.ca == self.police.ca:
+            msg = "civil.ca is police.ca: the civil flux needs its own CA"
             raise ValueError(msg)
         if self.civil.cert == self.police.cert or self.civil.key == self.police.key:
             msg = "civil.cert/key are the police identity: the civil flux needs its own identity"

@@ -40,6 +40,7 @@ __all__ = [
     "Store",
     "StoredRecord",
     "StreamStats",
+    "inspect_journal",
     "open_readonly",
     "open_store",
 ]
@@ -147,6 +148,18 @@ def _inspect(path: Path, camera: str) -> None:
         )
     if owner is not None and owner[0] != camera:
         raise JournalError(f"journal {path} belongs to camera {owner[0]!r}, not {camera!r}")
+
+
+def inspect_journal(path: Path, camera: str) -> None:
+    """Refuse (:class:`JournalError`), reading only, what :func:`open_store` would refuse.
+
+    A journal that does not exist yet is fine: the agent creates it (its
+    directory is checked when the agent opens it; systemd makes it at start).
+    """
+    if path.is_dir():
+        raise JournalError(f"journal {path} is a directory, not a file")
+    if path.exists():
+        _inspect(path, camera)
 
 
 def open_store(path: Path, *, camera: str, synchronous: str, quota_bytes: int) -> Store:

@@ -108,6 +108,7 @@ def rotate_signing_key(cfg: AgentConfig, clock: Clock | None = None) -> Rotation
             sealer=Sealer(load_sealing_public_key(cfg.keys.sealing_public_key)),
             config=cfg.journal,
             clock=clock or SystemClock(),
+            counts_grain_s=cfg.counts.window_s,
         )
         announced: dict[str, int] = {}
         try:

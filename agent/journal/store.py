@@ -106,6 +106,7 @@ class Journal:
         config: JournalConfig,
         clock: Clock,
         boot_id: str | None = None,
+        counts_grain_s: int = 60,
     ) -> None:
         self.camera = camera
         self._signer = signer
@@ -113,6 +114,11 @@ class Journal:
         self._cfg = config
         self._clock = clock
         self.boot_id = boot_id or uuid.uuid4().hex
+        # The civil side gets nothing that links it to the police flux or times finer
+        # than its window: the counts stream has its own boot id, and its records'
+        # times (and its status heartbeat's) are cut to the count window.
+        self._boot = {"reads": self.boot_id, "counts": uuid.uuid4().hex}
+        self._grain_ms = {"reads": 1, "counts": max(1, counts_grain_s) * 1000}
         self._store: Store = open_store(
             path, camera=camera, synchronous=config.synchronous, quota_bytes=config.quota_bytes
         )
@@ -198,6 +204,15 @@ class Journal:
     def highest_sent(self, stream: str) -> int:
         """Highest seq ever published or confirmed: no ack may confirm beyond it."""
         return self._store.highest_sent(_check_stream(stream))
+
+    def stream_boot(self, stream: str) -> str:
+        """The boot id this process stamps on ``stream``'s records (each stream its own)."""
+        return self._boot[_check_stream(stream)]
+
+    def stamp_ms(self, stream: str) -> int:
+        """Wall-clock time (ms) as ``stream`` may carry it: counts get the window's grain."""
+        grain = self._grain_ms[_check_stream(stream)]
+        return int(self._clock.wall() * 1000) // grain * grain
 
     def stats(self) -> JournalStats:
         """Counts per stream and state, sizes, alarms."""
@@ -366,14 +381,14 @@ class Journal:
     def _write(self, stream: str, kind: Kind, payload: dict[str, object]) -> int:
         head = self._heads[stream]
         seq = head.seq + 1
-        ts = int(self._clock.wall() * 1000)
+        ts = self.stamp_ms(stream)
         wire, digest = build_record(
             camera=self.camera,
             stream=stream,
             seq=seq,
             prev=head.hash,
             ts_ms=ts,
-            boot=self.boot_id,
+            boot=self._boot[stream],
             kind=kind,
             payload=payload,
             signer=self._signer,

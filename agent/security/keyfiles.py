@@ -20,6 +20,7 @@ __all__ = [
     "cert_fingerprint",
     "check_private_mode",
     "load_certificates",
+    "load_crl",
     "load_private_key",
     "load_sealing_public_key",
     "load_signing_key",
@@ -95,6 +96,15 @@ def load_certificates(path: Path, what: str = "certificate") -> list[x509.Certif
     except ValueError as exc:
         raise KeyFileError(f"{what} {path} is not a PEM certificate: {exc}") from None
     return certs
+
+
+def load_crl(path: Path) -> x509.CertificateRevocationList:
+    """Load a PEM certificate revocation list."""
+    data = _read(path, "CRL")
+    try:
+        return x509.load_pem_x509_crl(data)
+    except ValueError as exc:
+        raise KeyFileError(f"CRL {path} is not a PEM certificate revocation list: {exc}") from None
 
 
 def cert_fingerprint(cert: x509.Certificate) -> str:

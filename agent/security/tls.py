@@ -19,7 +19,8 @@ def build_client_context(cfg: UplinkConfig) -> ssl.SSLContext:
     """Build the client context of one uplink.
 
     Only the configured CA is trusted (no system store), the broker's host name
-    is checked, and the client always presents its certificate. There is no
+    is checked, and the client always presents its certificate. With a CRL
+    (``crl``) a broker certificate the CA revoked is refused. There is no
     plaintext mode to fall back to.
     """
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # check_hostname + CERT_REQUIRED
@@ -28,6 +29,14 @@ def build_client_context(cfg: UplinkConfig) -> ssl.SSLContext:
         ctx.load_verify_locations(cafile=str(cfg.ca))
     except (OSError, ssl.SSLError) as exc:
         raise KeyFileError(f"CA certificate {cfg.ca} cannot be loaded: {exc}") from None
+    if cfg.crl is not None:
+        # Read at every connection attempt (a context is built per connection), so a
+        # CRL renewed on disk revokes the broker's certificate at the next connect.
+        try:
+            ctx.load_verify_locations(cafile=str(cfg.crl))
+        except (OSError, ssl.SSLError) as exc:
+            raise KeyFileError(f"CRL {cfg.crl} cannot be loaded: {exc}") from None
+        ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
     check_private_mode(cfg.key, "client key")
     try:
         ctx.load_cert_chain(certfile=str(cfg.cert), keyfile=str(cfg.key))

@@ -14,6 +14,7 @@ from agent.service._events import event_source, syntax_fit
 from agent.service._health import Snapshot, UplinkFigures, status_fields
 from agent.service._logs import Redactor, configure_logging, redact
 from agent.service._notify import Notifier, watchdog_interval
+from agent.service._preflight import preflight
 from agent.service._run import run_service
 from agent.service._service import Service, ServiceOptions
 from agent.service._source import Intake, ReadSource, SourceUnavailableError
@@ -30,6 +31,7 @@ __all__ = [
     "UplinkFigures",
     "configure_logging",
     "event_source",
+    "preflight",
     "redact",
     "run_service",
     "status_fields",

@@ -4,7 +4,9 @@ Nothing here can carry a plate: the snapshot holds counters, delivery states,
 sizes, days and alarm lines (which name streams and seqs, never content).
 The civil heartbeat gets a narrower view than the police one: a read or frame
 counter refreshed every heartbeat would be a traffic count below k, which the
-civil side must only ever get through disclosure control.
+civil side must only ever get through disclosure control; so would the disk
+figures (the journal grows with every read), and the uptime would date the
+boot the police records name.
 """
 
 from __future__ import annotations
@@ -94,14 +96,16 @@ def status_fields(snap: Snapshot, uplink: str) -> dict[str, object]:
         "pending": stream.pending,
         "reconnects": max(0, mine.connects - 1),
         "puback_refused": mine.refused,
-        "disk_free_bytes": snap.disk_free_bytes,
-        "quota_used_permille": _permille(snap.journal.file_bytes, snap.journal.quota_bytes),
         "cert_expiry_days": mine.cert_expiry_days,
-        "uptime_s": snap.uptime_s,
     }
     if uplink == "police":
         fields.update(
             {
+                # Disk figures move with every read (traffic below the window and below
+                # k) and the uptime dates the boot the police records name: police only.
+                "disk_free_bytes": snap.disk_free_bytes,
+                "quota_used_permille": _permille(snap.journal.file_bytes, snap.journal.quota_bytes),
+                "uptime_s": snap.uptime_s,
                 "frames": snap.frames,
                 "frames_dropped": snap.frames_dropped,
                 "fps": round(snap.fps),

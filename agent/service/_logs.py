@@ -7,7 +7,9 @@ blanks out of the rendered text, the exception and the stack:
 
 - plate-like tokens: runs of capital letters and digits (``-`` or ``.`` may
   join them) holding 4 to 10 such characters, at least one letter and one
-  digit — what a reader emits (``A-Z0-9``), with or without separators;
+  digit — what a reader emits (``A-Z0-9``), with or without separators; and
+  the same written in groups of 1 to 6 with single spaces (``B MW 1234``,
+  ``AB 123 CD``);
 - long lowercase hex (40 characters or more): a plate hash or HMAC;
 - long base64 (64 characters or more): a crop or a sealed blob.
 
@@ -43,6 +45,13 @@ _PLATE = re.compile(
     r"(?=(?:[.-]?[A-Z0-9])*?[A-Z])(?=(?:[.-]?[A-Z0-9])*?[0-9])"
     r"[A-Z0-9](?:[.-]?[A-Z0-9]){3,9}(?![A-Za-z0-9])(?![.-][A-Za-z0-9])"
 )
+# A plate printed in spaced groups: 2 to 4 groups of 1-6 capitals/digits, nothing
+# plate-like joined on either side; letters, digits and length are checked on the match.
+_SPACED = re.compile(
+    r"(?<![A-Za-z0-9])(?<![A-Za-z0-9][.-])(?<![A-Z0-9] )"
+    r"[A-Z0-9]{1,6}(?: [A-Z0-9]{1,6}){1,3}"
+    r"(?![A-Za-z0-9])(?![.-][A-Za-z0-9])(?! [A-Z0-9])"
+)
 _HASH = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{40,}(?![0-9a-fA-F])")
 _BLOB = re.compile(r"[A-Za-z0-9+/]{64,}={0,2}")
 _STAGE_DATA = (PlateRead, PlateText, Frame, PlateBox)
@@ -56,7 +65,18 @@ def redact(text: str) -> str:
     """Blank plate-like tokens, long hex and long base64 out of ``text``."""
     text = _BLOB.sub(REDACTED, text)
     text = _HASH.sub(REDACTED, text)
+    text = _SPACED.sub(_spaced, text)
     return _PLATE.sub(REDACTED, text)
+
+
+def _spaced(match: re.Match[str]) -> str:
+    chars = match.group(0).replace(" ", "")
+    plate_like = (
+        4 <= len(chars) <= 10
+        and any(c.isalpha() for c in chars)
+        and any(c.isdigit() for c in chars)
+    )
+    return REDACTED if plate_like else match.group(0)
 
 
 def _safe_arg(value: object) -> object:

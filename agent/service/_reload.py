@@ -1,11 +1,12 @@
 """What a SIGHUP may change while the agent runs, and what needs a restart.
 
 Pure: compares two validated configurations. Safe to change live: the log
-level, the certificate warning horizon, recognition thresholds, and the broker
-lists (used from the next connection attempt). Everything else — identity,
-keys, journal, topics, counts windows and k, models — needs a restart, because
-changing it under a running chain, counter or connection would mix two
-configurations in one stream.
+level, the certificate warning horizon, recognition thresholds, the broker
+lists (used from the next connection attempt) and the CRLs (an uplink whose CRL
+changed reconnects, so the broker's certificate is checked against it at once).
+Everything else — identity, keys, journal, topics, counts windows and k,
+models — needs a restart, because changing it under a running chain, counter
+or connection would mix two configurations in one stream.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ SAFE_KEYS = frozenset(
         "recognition.pass_timeout_s",
         "police.brokers",
         "civil.brokers",
+        "police.crl",
+        "civil.crl",
     }
 )
 

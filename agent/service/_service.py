@@ -22,6 +22,7 @@ leaves at the next start.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import queue
@@ -36,7 +37,6 @@ from prometheus_client.registry import CollectorRegistry
 
 from agent import __version__
 from agent.civil.flux import CivilFlux
-from agent.config.files import check_files
 from agent.config.load import ConfigError, load_config
 from agent.config.schema import EVENTS_SOURCE
 from agent.core.clock import SystemClock
@@ -63,6 +63,7 @@ from agent.service._health import (
 )
 from agent.service._logs import set_level
 from agent.service._notify import Notifier, watchdog_interval
+from agent.service._preflight import preflight
 from agent.service._reload import plan_reload
 from agent.service._source import Intake, SourceUnavailableError, recognition_source
 from agent.uplink.client import Uplink
@@ -100,6 +101,17 @@ class ServiceOptions:
     intake_size: int = 1000  # reads waiting for the journal feed at most
     serve_metrics: bool = True
     civil_poll_s: float = 1.0
+
+
+def _crl_digest(cfg: UplinkConfig) -> tuple[str, str] | None:
+    """Which CRL an uplink uses and what it holds now (None: no CRL)."""
+    if cfg.crl is None:
+        return None
+    try:
+        content = hashlib.sha256(cfg.crl.read_bytes()).hexdigest()
+    except OSError as exc:
+        content = f"unreadable: {exc.strerror}"
+    return str(cfg.crl), content
 
 
 class Service:
@@ -175,7 +187,7 @@ class Service:
             "(run under systemd with LoadCredential=, or set it)"
             for key in loaded.unresolved_credentials
         ]
-        problems += check_files(loaded)
+        problems += preflight(loaded)
         if not problems:  # models load only once the keys are known to be usable
             try:
                 self._source = self._choose_source(source)
@@ -203,6 +215,7 @@ class Service:
                 sealer=sealer,
                 config=cfg.journal,
                 clock=self._clock,
+                counts_grain_s=cfg.counts.window_s,
             )
         except JournalError as exc:
             self._release_lock()
@@ -244,6 +257,7 @@ class Service:
         )
         self.police_uplink = self._uplink("police", cfg.police, "reads", descriptor)
         self.civil_uplink = self._uplink("civil", cfg.civil, "counts", None)
+        self._crls = {name: _crl_digest(self._uplink_config(name)) for name in ("police", "civil")}
         self.registry.register(HealthCollector(self.snapshot))
         ProcessCollector(registry=self.registry)  # RSS, open fds, CPU: flat over months?
         self._metrics_server = None
@@ -269,13 +283,33 @@ class Service:
             journal=self.journal,
             stream=stream,
             leaf=stream,
-            # Built per connection: a certificate renewed on disk is used at the next connect.
-            context=lambda: build_client_context(up),
+            # Built per connection from the running config: a certificate renewed on disk,
+            # or a CRL renewed or renamed on reload, is used at the next connect.
+            context=lambda: build_client_context(self._uplink_config(name)),
             clock=self._clock,
             descriptor=descriptor,
             heartbeat_s=self.config.service.heartbeat_s,
             status_extra=lambda: status_fields(self.snapshot(), name),
         )
+
+    def _uplink_config(self, name: str) -> UplinkConfig:
+        return self.config.police if name == "police" else self.config.civil
+
+    def _reload_crls(self) -> None:
+        """SIGHUP: an uplink whose CRL changed (file or path) reconnects, so it applies now."""
+        for name, uplink in (("police", self.police_uplink), ("civil", self.civil_uplink)):
+            cfg = self._uplink_config(name)
+            digest = _crl_digest(cfg)
+            if digest == self._crls[name]:
+                continue
+            self._crls[name] = digest
+            try:
+                build_client_context(cfg)
+            except KeyFileError as exc:
+                log.error("reload: %s.crl: %s; connections fail until it is fixed", name, exc)  # noqa: TRY400
+            else:
+                log.warning("reload: %s.crl %s read again; reconnecting to apply it", name, cfg.crl)
+            uplink.reconnect()
 
     # ----------------------------------------------------------------- API
 
@@ -544,6 +578,7 @@ class Service:
         if self._source is not None and any(k.startswith("recognition.") for k in plan.applied):
             self._source.reconfigure(cfg.recognition)
         self.config = cfg
+        self._reload_crls()
         if "service.cert_warn_days" in plan.applied:
             self._check_certs()
         log.warning(

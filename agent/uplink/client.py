@@ -138,6 +138,7 @@ class Uplink:
         self._max_sent = 0  # highest seq handed to any connection of this process
         self._thread = threading.Thread(target=self._run, name=f"uplink-{name}", daemon=True)
         self._new_records = threading.Event()
+        self._reconnect = threading.Event()  # SIGHUP: a new CRL applies to a fresh handshake
         journal.on_commit(self._committed)
 
     # ----------------------------------------------------------------- API
@@ -157,6 +158,10 @@ class Uplink:
     def alarms(self) -> tuple[str, ...]:
         """Active alarms, one line each."""
         return self._alarms.lines()
+
+    def reconnect(self) -> None:
+        """End the connection in use; the next one builds its TLS context afresh (reload)."""
+        self._reconnect.set()
 
     def set_brokers(self, brokers: tuple[str, ...]) -> None:
         """Use a new broker list from the next connection attempt on (config reload)."""
@@ -198,6 +203,7 @@ class Uplink:
     def _connect_and_serve(self, url: str) -> bool:
         """One connection's life; True when it got a CONNACK (so the broker is healthy)."""
         host, port = broker_endpoint(url)
+        self._reconnect.clear()  # this connection's context is built now
         try:
             ctx = self._context()
             tls_preflight(host, port, ctx, _CONNACK_TIMEOUT_S)
@@ -319,6 +325,10 @@ class Uplink:
         while not session.lost:
             if self._stop.is_set() and (not session.inflight or time.monotonic() >= self._deadline):
                 self._goodbye(session)
+                return
+            if self._reconnect.is_set():
+                self._reconnect.clear()
+                self._goodbye(session)  # what is in flight stays pending and goes again
                 return
             if not self._stop.is_set():
                 self._fill(session)
@@ -490,8 +500,8 @@ class Uplink:
         return status_body(
             state,
             camera=self._camera,
-            ts_ms=int(self._clock.wall() * 1000),
-            boot=self._journal.boot_id,
+            ts_ms=self._journal.stamp_ms(self._stream),  # the civil side: window grain
+            boot=self._journal.stream_boot(self._stream),  # its own, not the police boot
             stream=figures,
             extra=self._status_extra() if figures and self._status_extra else None,
         )
