@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from hub import grants as grantlib
 from hub.cli import main as hub_main
@@ -468,3 +468,63 @@ def test_hub_demo_is_sound_for_two_cities(tmp_path: Path) -> None:
     assert cities["gent"]["cameras"] == ["cam-00", "cam-01"]
     assert cities["brugge"]["cameras"] == ["cam-02", "cam-03"]
     assert report["cross_grant_status"] == 404
+
+
+@pytest.mark.broker
+@pytest.mark.postgres
+def test_two_hub_instances_share_the_stream_through_one_postgresql(
+    tmp_path: Path, pki: DevPki, pg_cluster: PgCluster
+) -> None:
+    acl = camera_acl("civil/v1", ("city",), uplink=("counts", "status", "descriptor"))
+    broker = Broker(
+        tmp_path / "broker",
+        ca=pki.path("civil-ca.crt"),
+        cert=pki.path("civil-broker.crt"),
+        key=pki.path("civil-broker.key"),
+        acl=acl,
+    )
+    engine = migrated(pg_cluster.new_database())
+    cam = CountCamera("cam-01", 51.05, 3.72)
+    hubs = []
+    with broker:
+        for n in (1, 2):
+            ing = Ingestor(engine, base_s=3600)
+            ing.trust(cam.camera, cam.public_key)
+            cfg = MqttConfig(
+                brokers=[broker.url],
+                ca=pki.path("civil-ca.crt"),
+                cert=pki.path("city.crt"),
+                key=pki.path("city.key"),
+                client_id=f"hub-{n}",
+                ack_every_s=0.1,
+            )
+            hubs.append((ing, MqttIngest(cfg, ing)))
+        for _, mq in hubs:
+            mq.start()
+        ctx = client_context(
+            pki.path("civil-ca.crt"), pki.path("civil-device.crt"), pki.path("civil-device.key")
+        )
+        camera = connect(broker.url, ctx, "cam-01")
+        acks: list[int] = []
+        camera.on_message = lambda _c, _u, m: acks.append(
+            json.loads(m.payload)["confirmed_through"]
+        )
+        camera.subscribe("civil/v1/cam-01/ack", qos=1)
+        time.sleep(0.5)
+        for wire in cam.records(T0, T0 + 12 * 3600):
+            camera.publish("civil/v1/cam-01/counts", wire, qos=1)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and 48 not in acks:
+            time.sleep(0.05)
+        camera.loop_stop()
+        camera.disconnect()
+        for _, mq in hubs:
+            mq.stop()
+    stored = [ing.stats.windows for ing, _ in hubs]
+    assert 48 in acks
+    assert sum(stored) == 48
+    assert all(n > 0 for n in stored), f"the shared subscription split nothing: {stored}"
+    assert sum(ing.stats.problems for ing, _ in hubs) == 0
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Window)).scalar() == 48
+    engine.dispose()

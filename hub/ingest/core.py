@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from agent.civil.counts import SCHEMA
@@ -118,7 +118,7 @@ def window_problem(camera: str, data: object) -> str | None:  # noqa: C901, PLR0
     return None
 
 
-def _insert(conn: Connection, table: type[Record | Window | Bucket | BucketLabel]) -> Any:  # noqa: ANN401 - dialect insert
+def _insert(conn: Connection, table: type[Record | Window | Bucket | BucketLabel | Chain]) -> Any:  # noqa: ANN401 - dialect insert
     """The dialect's INSERT (both SQLite and PostgreSQL have ON CONFLICT)."""
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     return insert(table)
@@ -318,10 +318,16 @@ class Ingestor:
         feed.held = {s for s in feed.held if s > through}
         feed.confirmed = through
         values = {"base": feed.base, "confirmed_through": through, "last_seq": feed.last_seq}
-        if row is None:
-            conn.execute(insert(Chain), {"camera_id": camera, "problems": 0, **values})
-        else:
-            conn.execute(update(Chain).where(Chain.camera_id == camera).values(**values))
+        # Several hub instances write this row: an upsert that only ever moves forward.
+        bigger = func.greatest if conn.dialect.name == "postgresql" else func.max
+        stmt = _insert(conn, Chain)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["camera_id"],
+                set_={name: bigger(getattr(Chain, name), stmt.excluded[name]) for name in values},
+            ),
+            {"camera_id": camera, "problems": 0, **values},
+        )
 
     def _store_problems(self, conn: Connection, found: list[tuple[str, Problem]]) -> None:
         now = self._clock()
@@ -347,8 +353,17 @@ class Ingestor:
     # ------------------------------------------------------------ acks and replays
 
     def due_acks(self) -> list[tuple[str, int]]:
-        """``(camera, confirmed_through)`` for every camera whose ack moved since the last call."""
+        """``(camera, confirmed_through)`` for every camera whose ack moved since the last call.
+
+        Cameras with records above the contiguous run are recomputed from the
+        store first: another hub instance may have filled the gap since.
+        """
         with self._lock:
+            open_gaps = [c for c, f in self._feeds.items() if f.last_seq > f.contiguous_through()]
+            if open_gaps:
+                with self._engine.begin() as conn:
+                    for camera in open_gaps:
+                        self._save_chain(conn, camera)
             due = []
             for camera, feed in self._feeds.items():
                 through = feed.contiguous_through()
