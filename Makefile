@@ -51,6 +51,7 @@ lint: deps
 ## then install the built wheel as a user does and check it (install-check)
 test: lint
 	$(BIN)/anpr-agent check-config config/agent.example.toml
+	$(BIN)/anpr-hub --config config/hub.example.toml check-config
 	$(BIN)/pytest
 	$(MAKE) --no-print-directory install-check
 

@@ -9,6 +9,7 @@ import argparse
 import getpass
 import json
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -56,8 +57,13 @@ def _engine(cfg: HubConfig, *, check: bool = True) -> Engine:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    cfg = _config(args)
+    unresolved: list[str] = []
+    cfg = load_config(args.config, unresolved)
     print(f"{args.config}: ok (store {cfg.store.url.split('://')[0]}, k {cfg.disclosure.k})")
+    if unresolved:
+        print(
+            f"unchecked (credential: paths, $CREDENTIALS_DIRECTORY unset): {', '.join(unresolved)}"
+        )
     return 0
 
 
@@ -183,6 +189,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     cfg = _config(args)
     if cfg.mqtt is None and cfg.api is None:
         raise _BadInputError("nothing to run: the config has neither [mqtt] nor [api]")
+    _check_files(cfg)
     engine = _engine(cfg)
     ingest = None
     if cfg.mqtt is not None:
@@ -202,6 +209,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if ingest is not None:
             ingest.stop()
     return 0
+
+
+def _check_files(cfg: HubConfig) -> None:
+    """Keys private (0600) and every TLS file loadable, before anything starts."""
+    from agent.security.keyfiles import KeyFileError, check_private_mode  # noqa: PLC0415
+    from hub.ingest.mqtt import client_context  # noqa: PLC0415
+
+    try:
+        if cfg.mqtt is not None:
+            check_private_mode(cfg.mqtt.key, "hub client key")
+            client_context(cfg.mqtt)
+        if cfg.api is not None:
+            check_private_mode(cfg.api.key, "API server key")
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(str(cfg.api.cert), str(cfg.api.key))
+            ctx.load_verify_locations(cafile=str(cfg.api.client_ca))
+    except KeyFileError as exc:
+        raise _BadInputError(str(exc)) from None
+    except (OSError, ssl.SSLError) as exc:
+        raise _BadInputError(f"TLS files: {exc}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:

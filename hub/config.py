@@ -7,6 +7,7 @@ the command line prints them and exits 2.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any
@@ -134,15 +135,34 @@ class HubConfig(_Section):
     country: str = Field("be", pattern=r"^[a-z]{2}$", description="DATEX II creator country.")
 
 
-def _resolve(raw: dict[str, Any], base: Path) -> dict[str, Any]:
-    """Relative paths of known path fields, taken from the config file's directory."""
+CREDENTIAL_PREFIX = "credential:"
+
+
+def _path(value: str, base: Path, where: str, unresolved: list[str]) -> str:
+    """A config path: ``credential:NAME`` is ``$CREDENTIALS_DIRECTORY/NAME``.
+
+    Relative paths are relative to the config file. Without
+    ``$CREDENTIALS_DIRECTORY`` (a workstation) a credential stays unresolved
+    and is reported as unchecked; opening it later fails with its name.
+    """
+    if value.startswith(CREDENTIAL_PREFIX):
+        creds = os.environ.get("CREDENTIALS_DIRECTORY")
+        if not creds:
+            unresolved.append(where)
+            return value
+        return str(Path(creds) / value[len(CREDENTIAL_PREFIX) :])
+    return value if Path(value).is_absolute() else str(base / value)
+
+
+def _resolve(raw: dict[str, Any], base: Path, unresolved: list[str]) -> dict[str, Any]:
+    """Resolve path fields: credentials, and relative to the config file's directory."""
     for section, keys in (("mqtt", ("ca", "cert", "key")), ("api", ("cert", "key", "client_ca"))):
         part = raw.get(section)
         if isinstance(part, dict):
             for key in keys:
                 value = part.get(key)
-                if isinstance(value, str) and not Path(value).is_absolute():
-                    part[key] = str(base / value)
+                if isinstance(value, str):
+                    part[key] = _path(value, base, f"{section}.{key}", unresolved)
     store = raw.get("store")
     if isinstance(store, dict):
         url = store.get("url")
@@ -152,16 +172,21 @@ def _resolve(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     return raw
 
 
-def load_config(path: Path) -> HubConfig:
-    """Read and validate ``path``; :class:`HubConfigError` lists every problem."""
+def load_config(path: Path, unresolved: list[str] | None = None) -> HubConfig:
+    """Read and validate ``path``; :class:`HubConfigError` lists every problem.
+
+    ``unresolved`` (when given) receives the keys of ``credential:`` paths
+    left as they are because ``$CREDENTIALS_DIRECTORY`` is not set.
+    """
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise HubConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise HubConfigError([f"{path}: not TOML: {exc}"]) from None
+    resolved = _resolve(raw, path.resolve().parent, unresolved if unresolved is not None else [])
     try:
-        return HubConfig.model_validate(_resolve(raw, path.resolve().parent))
+        config = HubConfig.model_validate(resolved)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -170,3 +195,4 @@ def load_config(path: Path) -> HubConfig:
             shown = repr(value) if not isinstance(value, dict) else "a table"
             problems.append(f"{path}: {where} = {shown[:60]}: {err['msg']}")
         raise HubConfigError(problems) from None
+    return config
