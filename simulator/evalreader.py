@@ -84,8 +84,9 @@ def synthetic(n: int, seed: int = SYNTHETIC_SEED) -> list[Sample]:
     countries = ("B", "NL", "F", "D", "L", "EU", "BR")
     out = []
     for i in range(n):
-        plate = render_plate(rng, countries[i % len(countries)], level=float(rng.uniform(0, 1)))
-        group = plate.spec.country + (" two-line" if plate.spec.lines == 2 else "")
+        country = countries[i % len(countries)]
+        plate = render_plate(rng, country, level=float(rng.uniform(0, 1)))
+        group = country + (" two-line" if plate.spec.lines == 2 else "")  # EU: its own group
         out.append(Sample(plate.image, plate.text, f"synthetic-{i}", group))
     return out
 

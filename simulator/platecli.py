@@ -14,7 +14,7 @@ from agent.recognition.reader import ReaderError
 from agent.recognition.shipped import shipped_card
 from simulator.evalpipeline import add_parser as add_pipeline_eval
 from simulator.evalreader import DEFAULT_REAL_DEV, SYNTHETIC_SEED, misread_grid, report, run
-from simulator.plates import COUNTRIES, render_plate
+from simulator.plates import COUNTRIES, load_weights, parse_weights, random_spec, render_plate
 
 if TYPE_CHECKING:
     import argparse
@@ -40,12 +40,26 @@ def _cmd_eval_reader(args: argparse.Namespace) -> int:
     return 0
 
 
+def _weights(text: str | None) -> dict[str, float] | None:
+    """``--weights``: CODE=W,... or a JSON/TOML file of them (None: Belgian traffic)."""
+    if text is None:
+        return None
+    path = Path(text)
+    return load_weights(path) if path.suffix in (".json", ".toml") else parse_weights(text)
+
+
 def _cmd_render_plates(args: argparse.Namespace) -> int:
+    try:
+        weights = _weights(args.weights)
+    except (OSError, ValueError) as exc:
+        print(f"anpr-sim: --weights: {exc}", file=sys.stderr)
+        return 2
     rng = np.random.default_rng(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     with (args.out / "labels.jsonl").open("w", encoding="utf-8") as fh:
         for i in range(args.count):
-            plate = render_plate(rng, args.country, level=args.level)
+            spec = random_spec(rng, args.country, weights=weights)
+            plate = render_plate(rng, level=args.level, spec=spec)
             name = f"plate-{i:05d}.png"
             cv2.imwrite(str(args.out / name), plate.image)
             chars = [{"char": c.char, "quad": c.quad} for c in plate.chars]
@@ -55,6 +69,7 @@ def _cmd_render_plates(args: argparse.Namespace) -> int:
                         "file": name,
                         "text": plate.text,
                         "country": plate.spec.country,
+                        "series": plate.spec.series,
                         "lines": plate.spec.lines,
                         "plate_quad": plate.plate_quad,
                         "chars": chars,
@@ -95,7 +110,14 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     render = sub.add_parser("render-plates", help="render synthetic plate crops with labels")
     render.add_argument("out", type=Path, metavar="DIR")
     render.add_argument("--count", type=int, default=20)
-    render.add_argument("--country", choices=COUNTRIES, default=None)
+    render.add_argument(
+        "--country", choices=COUNTRIES, default=None, help="one country (EU: the rest of Europe)"
+    )
+    render.add_argument(
+        "--weights",
+        help="country mix without --country: CODE=WEIGHT,... or a .json/.toml file of them"
+        " (default: Belgian traffic, docs/PLATES-EUROPE.md)",
+    )
     render.add_argument("--level", type=float, default=0.5, help="degradation 0..1")
     render.add_argument("--seed", type=int, default=0)
     render.set_defaults(func=_cmd_render_plates)

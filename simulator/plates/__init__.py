@@ -1,14 +1,17 @@
 """Synthetic number plates with exact ground truth, for training and testing the reader.
 
 ``render_plate(rng, country)`` draws a plate of a country's real syntax and style
-(``shared/PLATES.md``), puts it into a camera-like crop and returns the image with
-its text and the quadrilateral of every character in crop coordinates. The scene
-renderer reuses ``draw_plate`` and ``place`` to put plates on vehicles.
+(the format table ``plateformats``, ``docs/PLATES-EUROPE.md``), puts it into a
+camera-like crop and returns the image with its text and the quadrilateral of
+every character in crop coordinates. Without a country, one is drawn with
+``weights`` (default ``BELGIAN_TRAFFIC``). The scene renderer reuses
+``draw_plate`` and ``place`` to put plates on vehicles.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -16,23 +19,42 @@ import numpy.typing as npt
 
 from simulator.plates.degrade import photometric, place
 from simulator.plates.draw import FlatPlate, draw_plate
-from simulator.plates.formats import COUNTRIES, PlateSpec, random_spec
+from simulator.plates.formats import (
+    BELGIAN_TRAFFIC,
+    COUNTRIES,
+    EUROPE,
+    PlateSpec,
+    load_weights,
+    parse_weights,
+    random_spec,
+    sample_country,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = [
+    "BELGIAN_TRAFFIC",
     "COUNTRIES",
+    "EUROPE",
     "RENDER_VERSION",
     "CharBox",
     "FlatPlate",
     "PlateSpec",
     "RenderedPlate",
     "draw_plate",
+    "load_weights",
+    "parse_weights",
     "random_spec",
     "render_plate",
+    "sample_country",
 ]
 
 # Bump when a change alters what the renderer draws for a given seed: training caches
 # name their shards with it, so data of an older renderer is never mixed into a run.
-RENDER_VERSION = 8
+# v9: Europe from one format table (40 countries), Belgian-traffic weights, EU = the
+# rest of Europe's real series; gaps and furniture shrink with the characters to fit.
+RENDER_VERSION = 9
 
 Quad = tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]]
 
@@ -71,14 +93,16 @@ def render_plate(
     *,
     level: float = 1.0,
     spec: PlateSpec | None = None,
+    weights: Mapping[str, float] | None = None,
 ) -> RenderedPlate:
     """Render a random plate of ``country`` (or ``spec``) as a degraded crop.
 
     ``level`` in 0..1 scales every degradation; 0 gives a clean, frontal crop.
+    Without ``country`` and ``spec`` the country is drawn with ``weights``.
     """
     if not 0.0 <= level <= 1.0:
         raise ValueError(f"level must be within 0..1, got {level}")
-    spec = spec if spec is not None else random_spec(rng, country)
+    spec = spec if spec is not None else random_spec(rng, country, weights=weights)
     flat = draw_plate(spec, rng, level)
     crop, hom, quad = place(flat.image, flat.corners, rng, level)
     image = photometric(crop, quad, rng, level)

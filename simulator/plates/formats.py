@@ -2,85 +2,78 @@
 
 A ``PlateSpec`` says what the plate reads (``text``, A-Z0-9 only, the ground
 truth) and how the groups are laid out: separators, furniture between groups
-(German seals, a coat of arms), one or two lines. See ``shared/PLATES.md``.
+(German seals, a coat of arms), one or two lines. The syntaxes, looks and
+shares come from the one format table, ``plateformats`` (its data and sources:
+``docs/PLATES-EUROPE.md``); France keeps its tuned generator (the real-dev set
+is French) and Brazil (evaluation set only) its own.
+
+Which country a plate comes from is drawn with weights (``BELGIAN_TRAFFIC`` by
+default): a mapping code -> weight, from code or from ``parse_weights`` /
+``load_weights`` (``B=80,NL=7`` or a JSON/TOML file). ``EU`` stands for "the rest
+of Europe" (every table country but B, NL, F, D, L, each by its own weight).
 """
 
 from __future__ import annotations
 
+import json
 import string
+import tomllib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
+
+import plateformats
+from plateformats.europe import BELGIAN_TRAFFIC, IE_COUNTY_NAMES
+
 if TYPE_CHECKING:
-    import numpy as np
+    from collections.abc import Mapping
+    from pathlib import Path
 
-__all__ = ["COUNTRIES", "PlateSpec", "Sep", "random_spec"]
+__all__ = [
+    "BELGIAN_TRAFFIC",
+    "COUNTRIES",
+    "EUROPE",
+    "NEIGHBOURS",
+    "PlateSpec",
+    "Sep",
+    "load_weights",
+    "parse_weights",
+    "random_spec",
+    "sample_country",
+]
 
-# "-" printed dash, " " gap, "dot" a raised dot (Brazil), "seal" German registration
-# seals, "arms" a coat of arms.
-Sep = Literal["-", " ", "", "dot", "seal", "arms"]
+# "-" printed dash, " " gap, "" nothing, "dot" a raised dot (Brazil), "." a printed dot;
+# furniture between groups: "seal" German seals, "arms" a coat of arms (PlateSpec.emblem),
+# "stickers" two round inspection stickers, "sticker" one square sticker, "holo" the
+# Polish hologram sticker, "box" the Macedonian red box.
+Sep = Literal["-", " ", "", "dot", ".", "seal", "arms", "stickers", "sticker", "holo", "box"]
 
-# Country codes as the agent's config spells them; EU is "another EU country",
-# BR Brazilian (old grey and Mercosur) plates for the real-dev evaluation set.
-COUNTRIES = ("B", "NL", "F", "D", "L", "EU", "BR")
+# The table's countries (international distinguishing signs), the neighbours the
+# training mix has always named on their own, and the two pseudo-codes: EU (the rest
+# of Europe) and BR (Brazilian plates, for the real-dev evaluation set).
+EUROPE: tuple[str, ...] = tuple(c.code for c in plateformats.countries())
+NEIGHBOURS = ("B", "NL", "F", "D", "L")
+COUNTRIES: tuple[str, ...] = (*NEIGHBOURS, "EU", "BR", *(c for c in EUROPE if c not in NEIGHBOURS))
 
 LETTERS = string.ascii_uppercase
 DIGITS = string.digits
-NL_LETTERS = "BDFGHJKLNPRSTVXZ"
 FR_LETTERS = "ABCDEFGHJKLMNPQRSTVWXYZ"  # no I, O, U
-DE_DISTRICTS = (
-    "B",
-    "M",
-    "HH",
-    "K",
-    "F",
-    "S",
-    "D",
-    "HB",
-    "MZ",
-    "BN",
-    "KA",
-    "AC",
-    "DU",
-    "E",
-    "GE",
-    "H",
-    "KR",
-    "MG",
-    "BO",
-    "DO",
-    "WI",
-    "LB",
-    "ES",
-    "TR",
-    "SB",
-    "OF",
-    "RE",
-    "BIT",
-    "DAH",
-    "EMS",
-    "HSK",
-    "MYK",
-    "NRW",
-    "WES",
-    "KLE",
-    "GÜT",
-)
-EU_BANDS = ("I", "E", "PL", "CZ", "SK", "RO", "BG", "A", "P", "SLO", "HR", "LT", "DK", "FIN")
 
 
 @dataclass(frozen=True, slots=True)
 class PlateSpec:
     """What a plate says and how it is printed."""
 
-    country: str  # one of COUNTRIES
-    style: str  # colour/layout family: be, nl, fr, fr_old, de, lu, eu, br_old, br_merc
+    country: str  # a table country's code, or BR
+    style: str  # colour/layout family: be, nl, fr, fr_old, de, lu, br_old, br_merc, or the code
     groups: tuple[str, ...]  # the printed groups; "".join(groups) == text
     seps: tuple[Sep, ...]  # one separator between consecutive groups
     lines: int = 1  # 1 or 2
     first_line_groups: int = 0  # two-line plates: how many groups on the top line
-    band: str | None = None  # EU band code ("B", "NL", ...), None for no band
-    extra: str | None = None  # furniture text: French département, Brazilian city
+    band: str | None = None  # the band's code ("B", "NL", ...), None for no band
+    extra: str | None = None  # furniture text: département, city, year, county, region
+    series: str = ""  # the table format it follows ("" for the hand-made ones)
 
     @property
     def text(self) -> str:
@@ -96,42 +89,59 @@ def _choice(rng: np.random.Generator, items: tuple[str, ...] | list[str]) -> str
     return items[int(rng.integers(0, len(items)))]
 
 
-def _be(rng: np.random.Generator) -> PlateSpec:
-    roll = rng.random()
-    if roll < 0.75:
-        first = _choice(rng, ["1", "1", "1", "2", "2", "3", "7", "8", "9", "T", "O", "G", "M", "Q"])
-        groups: tuple[str, ...] = (first, _pick(rng, LETTERS, 3), _pick(rng, DIGITS, 3))
-    elif roll < 0.9:
-        groups = (_pick(rng, LETTERS, 3), _pick(rng, DIGITS, 3))
-    else:
-        groups = (_pick(rng, DIGITS, 3), _pick(rng, LETTERS, 3))
-    return PlateSpec("B", "be", groups, ("-",) * (len(groups) - 1), band="B")
+def _token_text(rng: np.random.Generator, token: plateformats.Token) -> str:
+    n = int(rng.integers(token.low, token.high + 1))
+    if token.codes:
+        return "".join(_choice(rng, token.codes) for _ in range(n))
+    return _pick(rng, token.chars, n)
 
 
-_NL_SIDECODES = (
-    "LL-DDD-L",
-    "L-DDD-LL",
-    "LLL-DD-L",
-    "DD-LL-LL",
-    "DD-LLL-D",
-    "D-LLL-DD",
-    "LL-DD-LL",
-    "DD-DD-LL",
-    "LL-LL-DD",
-    "XX-DD-DD",
-)
+def _series(rng: np.random.Generator, country: plateformats.Country) -> plateformats.Format:
+    shares = np.array([f.share for f in country.formats], np.float64)
+    return country.formats[int(rng.choice(len(shares), p=shares / shares.sum()))]
 
 
-def _from_pattern(rng: np.random.Generator, pattern: str, letters: str) -> tuple[str, ...]:
-    return tuple(
-        "".join(_pick(rng, letters if c in "LX" else DIGITS, 1) for c in group)
-        for group in pattern.split("-")
+def _extra(
+    rng: np.random.Generator, code: str, fmt: plateformats.Format, groups: tuple[str, ...]
+) -> str | None:
+    """The furniture text a series prints besides its characters."""
+    if fmt.right == "it" and rng.random() < 0.6:  # optional year and province stickers
+        prov = _choice(rng, plateformats.country("I").codes["prov"].codes)
+        return f"{int(rng.integers(0, 25)):02d} {prov}"
+    if fmt.right == "pt":  # year over month of first registration
+        return f"{int(rng.integers(90, 125)) % 100:02d} {int(rng.integers(1, 13)):02d}"
+    if fmt.top == "ie":
+        county = groups[1]
+        return IE_COUNTY_NAMES.get(county)
+    if code == "UA" and fmt.name == "1995":
+        return f"{int(rng.integers(1, 27)):02d}"
+    return None
+
+
+def _from_table(rng: np.random.Generator, code: str) -> PlateSpec:
+    country = plateformats.country(code)
+    fmt = _series(rng, country)
+    lay = plateformats.layout(country.code, fmt.name)
+    for _ in range(50):  # max_len: redraw the rare too-long combination
+        groups = tuple("".join(_token_text(rng, t) for t in g) for g in lay.groups)
+        if not fmt.max_len or sum(map(len, groups)) <= fmt.max_len:
+            break
+    two = fmt.two_line > 0 and rng.random() < fmt.two_share
+    band = None
+    if fmt.band != "none" and rng.random() < fmt.band_share:
+        band = country.band_code or country.code
+    style = {"B": "be", "NL": "nl", "D": "de", "L": "lu"}.get(country.code, country.code.lower())
+    return PlateSpec(
+        country.code,
+        style,
+        groups,
+        lay.seps,  # type: ignore[arg-type]  (the table's separators are Sep values)
+        lines=2 if two else 1,
+        first_line_groups=fmt.two_line if two else 0,
+        band=band,
+        extra=_extra(rng, country.code, fmt, groups),
+        series=fmt.name,
     )
-
-
-def _nl(rng: np.random.Generator) -> PlateSpec:
-    groups = _from_pattern(rng, _choice(rng, _NL_SIDECODES), NL_LETTERS)
-    return PlateSpec("NL", "nl", groups, ("-", "-"), band="NL")
 
 
 def _fr(rng: np.random.Generator) -> PlateSpec:
@@ -148,6 +158,7 @@ def _fr(rng: np.random.Generator) -> PlateSpec:
             first_line_groups=1 if two else 0,
             band="F",
             extra=dept,
+            series="SIV",
         )
     # FNI (before 2009): 1-4 digits, 1-3 letters, département (2A/2B in Corsica).
     n_dig = _choice(rng, ["4", "4", "3", "3", "2", "1"])
@@ -167,62 +178,7 @@ def _fr(rng: np.random.Generator) -> PlateSpec:
         lines=2 if two else 1,
         first_line_groups=2 if two else 0,
         band="F" if rng.random() < 0.75 else None,
-    )
-
-
-def _de(rng: np.random.Generator) -> PlateSpec:
-    district = _choice(rng, DE_DISTRICTS).replace("Ü", "U")
-    room = 8 - len(district)
-    n_let = int(rng.integers(1, 3))
-    n_dig = int(rng.integers(1, min(4, room - n_let) + 1))
-    digits = str(int(rng.integers(1, 10))) + _pick(rng, DIGITS, n_dig - 1)
-    if len(district) + n_let + n_dig < 8 and rng.random() < 0.08:
-        digits += _choice(rng, ["E", "H"])
-    groups = (district, _pick(rng, LETTERS, n_let), digits)
-    return PlateSpec("D", "de", groups, ("seal", " "), band="D")
-
-
-def _lu(rng: np.random.Generator) -> PlateSpec:
-    roll = rng.random()
-    if roll < 0.7:
-        groups = (_pick(rng, LETTERS, 2), _pick(rng, DIGITS, 4))
-    elif roll < 0.85:
-        groups = (_pick(rng, LETTERS, 1), _pick(rng, DIGITS, 4))
-    else:
-        groups = (_pick(rng, LETTERS, 2), _pick(rng, DIGITS, 3))
-    return PlateSpec("L", "lu", groups, (" ",), band="L")
-
-
-_EU_PATTERNS: tuple[tuple[str, tuple[Sep, ...]], ...] = (
-    ("LL DDD LL", (" ", " ")),  # IT
-    ("DDDD LLL", (" ",)),  # ES
-    ("LL DD LLL", (" ",)),  # UK
-    ("DLL DDDD", (" ",)),  # CZ
-    ("LL DDDLL", ("arms",)),  # SK, coat of arms between the groups
-    ("LL DDDDD", ("arms",)),  # HR-like
-    ("LLL DDDDD", (" ",)),  # PL
-    ("LL DD LLL", ("arms",)),  # RO-like with a round sticker
-    ("LL DDDD LL", (" ", " ")),  # BG
-)
-
-
-def _eu(rng: np.random.Generator) -> PlateSpec:
-    pattern, seps = _EU_PATTERNS[int(rng.integers(0, len(_EU_PATTERNS)))]
-    parts = pattern.split(" ")
-    if len(seps) == 1 and len(parts) == 3:
-        parts = [parts[0], parts[1] + parts[2]]
-    groups = tuple(
-        "".join(_pick(rng, LETTERS if c == "L" else DIGITS, 1) for c in p) for p in parts
-    )
-    two = len(groups) == 2 and rng.random() < 0.12
-    return PlateSpec(
-        "EU",
-        "eu",
-        groups,
-        seps if len(seps) == len(groups) - 1 else (" ",) * (len(groups) - 1),
-        lines=2 if two else 1,
-        first_line_groups=1 if two else 0,
-        band=_choice(rng, EU_BANDS),
+        series="FNI",
     )
 
 
@@ -252,15 +208,80 @@ def _br(rng: np.random.Generator) -> PlateSpec:
     return PlateSpec("BR", "br_merc", (text,), (), extra="BRASIL")
 
 
-_MAKERS = {"B": _be, "NL": _nl, "F": _fr, "D": _de, "L": _lu, "EU": _eu, "BR": _br}
+def _weights(weights: Mapping[str, float] | None) -> tuple[list[str], np.ndarray]:
+    table = dict(BELGIAN_TRAFFIC if weights is None else weights)
+    if "EU" in table:  # the rest of Europe, each country by its Belgian-traffic weight
+        rest = {c: w for c, w in BELGIAN_TRAFFIC.items() if c not in NEIGHBOURS}
+        share = table.pop("EU") / sum(rest.values())
+        for c, w in rest.items():
+            table[c] = table.get(c, 0.0) + w * share
+    codes = [c for c, w in table.items() if w > 0]
+    for c in codes:
+        if c != "BR" and c not in EUROPE:
+            raise ValueError(f"unknown country {c!r}; expected one of {COUNTRIES}")
+    p = np.array([table[c] for c in codes], np.float64)
+    if not codes or not np.isfinite(p).all():
+        raise ValueError("country weights must be finite and at least one positive")
+    return codes, p / p.sum()
 
 
-def random_spec(rng: np.random.Generator, country: str | None = None) -> PlateSpec:
-    """A random plate of ``country`` (one of ``COUNTRIES``; None picks one)."""
-    if country is None:
-        country = _choice(rng, COUNTRIES)
-    try:
-        maker = _MAKERS[country]
-    except KeyError:
-        raise ValueError(f"unknown country {country!r}; expected one of {COUNTRIES}") from None
-    return maker(rng)
+def sample_country(rng: np.random.Generator, weights: Mapping[str, float] | None = None) -> str:
+    """A country code drawn with ``weights`` (default: ``BELGIAN_TRAFFIC``; ``EU`` expands)."""
+    codes, p = _weights(weights)
+    return codes[int(rng.choice(len(codes), p=p))]
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    """``"B=80,NL=7,EU=2"`` as a mapping; raises ValueError with the offending item."""
+    out: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        code, sep, value = item.partition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = -1.0
+        if not sep or weight < 0 or code.strip() not in (*COUNTRIES,):
+            raise ValueError(
+                f"bad country weight {item!r}: expected CODE=WEIGHT, CODE in {COUNTRIES}"
+            )
+        out[code.strip()] = weight
+    _weights(out)  # refuse an all-zero mix here, not at the first draw
+    return out
+
+
+def load_weights(path: Path) -> dict[str, float]:
+    """Country weights from a JSON or TOML file holding ``{code: weight}``."""
+    raw = path.read_text(encoding="utf-8")
+    data = tomllib.loads(raw) if path.suffix == ".toml" else json.loads(raw)
+    if isinstance(data, dict) and isinstance(data.get("countries"), dict):
+        data = data["countries"]  # a [countries] table in a larger TOML file
+    items = data.items() if isinstance(data, dict) else None
+    if items is None:
+        raise ValueError(f"{path}: expected a mapping of country code to weight")
+    return parse_weights(",".join(f"{k}={v}" for k, v in items))
+
+
+def random_spec(
+    rng: np.random.Generator,
+    country: str | None = None,
+    *,
+    weights: Mapping[str, float] | None = None,
+) -> PlateSpec:
+    """A random plate of ``country``; None draws the country with ``weights``.
+
+    ``country`` is a table code (``plateformats``), ``EU`` (a country of the rest
+    of Europe, by Belgian-traffic weight) or ``BR``.
+    """
+    if country is None or country == "EU":
+        mix = weights if country is None else {"EU": 1.0}
+        country = sample_country(rng, mix)
+    if country == "F":
+        return _fr(rng)
+    if country == "BR":
+        return _br(rng)
+    if country not in EUROPE:
+        try:
+            country = plateformats.country(country).code
+        except KeyError:
+            raise ValueError(f"unknown country {country!r}; expected one of {COUNTRIES}") from None
+    return _from_table(rng, country)
