@@ -246,6 +246,12 @@ class Ingestor:
             for camera, wire in items:
                 found += self._one(conn, batch, camera, wire)
             batch.flush(conn, self.stats)
+            if batch.cameras:
+                conn.execute(
+                    update(Camera)
+                    .where(Camera.id.in_(sorted(batch.cameras)))
+                    .values(last_seen_ms=batch.now)
+                )
             touched = {c for c, _ in found} | batch.cameras
             for camera in touched:
                 self._save_chain(conn, camera)

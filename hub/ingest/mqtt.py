@@ -135,6 +135,8 @@ class MqttIngest:
             return
         if not isinstance(status, dict):
             return
+        if status.get("state") == "online":
+            self._ingestor.seen(camera)
         sent = status.get("sent_through")
         if status.get("stream") == "counts" and isinstance(sent, int):
             self.announced[camera] = sent
