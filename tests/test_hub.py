@@ -524,3 +524,52 @@ def test_two_hub_instances_share_the_stream_through_one_postgresql(
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(Window)).scalar() == 48
     engine.dispose()
+
+
+def test_a_restarted_hub_continues_each_chain_and_follows_a_key_rotation(engine: Engine) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ed25519  # noqa: PLC0415
+
+    from agent.core.canonical import b64  # noqa: PLC0415
+    from agent.journal.records import build_record  # noqa: PLC0415
+    from agent.security.crypto import Signer  # noqa: PLC0415
+    from hub.inventory import camera_rows  # noqa: PLC0415
+
+    cam = cameras(1)[0]
+    load(engine, [cam], T0, T0 + 6 * 3600)
+    again = Ingestor(engine, base_s=3600)  # a new process: state from the store
+    new_key = ed25519.Ed25519PrivateKey.generate()
+    new_signer = Signer(new_key)
+    cam.seq += 1
+    rotation, cam.prev = build_record(
+        camera=cam.camera,
+        stream="counts",
+        seq=cam.seq,
+        prev=cam.prev,
+        ts_ms=(T0 + 6 * 3600) * 1000,
+        boot=cam.boot,
+        kind="key",
+        payload={
+            "new_kid": new_signer.key_id,
+            "new_key": b64(new_key.public_key().public_bytes_raw()),
+            "retires": cam.signer.key_id,
+        },
+        signer=cam.signer,
+    )
+    old_signer = cam.signer
+    cam.signer = new_signer
+    later = cam.records(T0 + 6 * 3600, T0 + 12 * 3600)
+    assert again.feed_records([(cam.camera, rotation), *((cam.camera, w) for w in later)]) == []
+    assert dict(again.due_acks()) == {cam.camera: 24 + 1 + 24}
+    cam.signer = old_signer  # the retired key signs no more
+    stale = cam.records(T0 + 12 * 3600, T0 + 12 * 3600 + 900)
+    assert [p.kind for _, p in again.feed_records([(cam.camera, w) for w in stale])] == [
+        "retired-key"
+    ]
+    cam.signer = new_signer
+    assert again.feed_descriptor(cam.camera, cam.descriptor((T0 + 7 * 3600) * 1000)) is None
+    with engine.connect() as conn:
+        keys = camera_rows(conn)[0]["keys"]
+    assert [(k["source"], k["valid_from_seq"], k["retired_after_seq"]) for k in keys] == [  # type: ignore[index, union-attr]
+        ("registered", None, 25),
+        ("rotation", 26, None),
+    ]
