@@ -393,11 +393,11 @@ class EventSource:
             self._closing = True
         if self._thread is not None and self._thread.is_alive():
             self._server.shutdown()
-        self._server.close_connections()
         deadline = time.monotonic() + _DRAIN_S
-        with self._drained:
+        with self._drained:  # requests in hand reach the intake and get their answer
             while self._inflight and time.monotonic() < deadline:
                 self._drained.wait(0.1)
+        self._server.close_connections()  # then idle keep-alive connections are let go
         self._server.server_close()
 
     # ------------------------------------------------------------ requests
