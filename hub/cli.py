@@ -197,6 +197,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         ingest.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    purger = threading.Thread(
+        target=_purge_loop, args=(engine, cfg, args.actor, stop), name="hub-purge", daemon=True
+    )
+    purger.start()
     try:
         if cfg.api is not None:
             server = make_server(create_app(engine, cfg), cfg.api)
@@ -206,9 +210,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        stop.set()
         if ingest is not None:
             ingest.stop()
     return 0
+
+
+PURGE_EVERY_S = 6 * 3600
+
+
+def _purge_loop(engine: Engine, cfg: HubConfig, actor: str, stop: threading.Event) -> None:
+    """Apply the retention at start and every 6 hours while the hub runs (each purge audited)."""
+    while True:
+        try:
+            purge(
+                engine,
+                retention_days=cfg.store.retention_days,
+                now_s=int(time.time()),
+                base_s=cfg.disclosure.base_s,
+                actor=actor,
+            )
+        except SQLAlchemyError as exc:
+            _err(f"retention purge failed: {str(exc).splitlines()[0]}")
+        if stop.wait(PURGE_EVERY_S):
+            return
 
 
 def _check_files(cfg: HubConfig) -> None:
