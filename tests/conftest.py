@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
+from wire_schemas import tapped
 
 from agent.cli.main import main as agent_main
 from agent.config.schema import JournalConfig
@@ -46,15 +47,16 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> DevPki:
     return init_pki(tmp_path_factory.mktemp("pki"), "cam-01")
 
 
+# Every message on these brokers is checked against docs/schemas/ (tests/wire_schemas.py).
 @pytest.fixture
 def police(tmp_path: Path, pki: DevPki) -> Iterator[Broker]:
-    with police_broker(tmp_path / "police-broker", pki) as broker:
+    with police_broker(tmp_path / "police-broker", pki) as broker, tapped(broker, pki, "police"):
         yield broker
 
 
 @pytest.fixture
 def civil(tmp_path: Path, pki: DevPki) -> Iterator[Broker]:
-    with civil_broker(tmp_path / "civil-broker", pki) as broker:
+    with civil_broker(tmp_path / "civil-broker", pki) as broker, tapped(broker, pki, "civil"):
         yield broker
 
 

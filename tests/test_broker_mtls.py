@@ -9,6 +9,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from wire_schemas import tap_of
 
 from agent.uplink.probe import probe_broker
 from simulator.mqttc import ConnectError, client_context, connect
@@ -60,6 +61,7 @@ def _close(client: mqtt.Client) -> None:
 def test_device_certificate_connects_and_publishes_its_own_topic(
     police: Broker, pki: DevPki
 ) -> None:
+    tap_of(police).excuse("status")  # the ACL is tested with a bare payload, not a heartbeat
     sub, got = _subscriber(police, pki, "anpr/v1/#")
     ctx = client_context(pki.path("police-ca.crt"), pki.path("device.crt"), pki.path("device.key"))
     cam = connect(police.url, ctx, "cam-01")
@@ -74,6 +76,7 @@ def test_device_certificate_connects_and_publishes_its_own_topic(
 def test_camera_cannot_publish_on_another_cameras_topic(
     police: Broker, pki: DevPki, tmp_path: Path
 ) -> None:
+    tap_of(police).excuse("reads")  # the ACL is tested with bare payloads, not records
     sub, got = _subscriber(police, pki, "anpr/v1/#")
     ca = load_issued(pki.path("police-ca.crt"), pki.path("police-ca.key"))
     crt, key = save_issued(tmp_path, "cam-02", issue_cert(ca, "cam-02"))
