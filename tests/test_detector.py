@@ -293,6 +293,9 @@ class _Sink:
     def dropped(self, frames: int = 1) -> None:
         pass
 
+    def corrupt(self, frames: int = 1) -> None:
+        pass
+
     def inference(self, ms: float) -> None:
         pass
 

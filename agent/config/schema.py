@@ -171,6 +171,25 @@ class CameraConfig(_Section):
         "itself and posts read events ([intake]).",
     )
     lanes: int = Field(default=1, ge=1, le=8, description="Number of lanes in view.")
+    loop: bool = Field(
+        default=False,
+        description="Replay a finite source (a video file, a directory of images) from the "
+        "start each time it ends. Off: it is read once, then the agent delivers what it "
+        "journaled and stops (exit 0).",
+    )
+    lost_alarm_s: float = Field(
+        default=60.0,
+        ge=1.0,
+        le=86_400.0,
+        description="Seconds without a frame from the camera before the 'camera lost' alarm.",
+    )
+    lost_restart_s: float = Field(
+        default=600.0,
+        ge=0.0,
+        le=604_800.0,
+        description="Seconds without a frame before the watchdog pings stop, so systemd "
+        "restarts the agent (0: never; the alarm stays).",
+    )
     lane_zones: tuple[LaneZone, ...] = Field(
         default=(),
         max_length=8,

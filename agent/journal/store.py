@@ -17,6 +17,7 @@ that queue up while a commit runs go into the next transaction together
 
 from __future__ import annotations
 
+import logging
 import queue
 import sqlite3
 import threading
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
     from agent.security.crypto import Sealer, Signer
 
 __all__ = ["Journal", "JournalError", "JournalFullError"]
+
+log = logging.getLogger("anpr.journal")
 
 _BATCH = 512  # commands per transaction at most
 _QUEUE = 20_000  # commands waiting at most; beyond, submitters wait (back-pressure, never loss)
@@ -132,6 +135,8 @@ class Journal:
         self._queue: queue.Queue[_Cmd | None] = queue.Queue(maxsize=_QUEUE)
         self._last_maintain = now
         self._closed = False
+        self._dead: BaseException | None = None  # why the writer thread ended, if it did
+        self.writer_errors = 0  # batches failed by an error nobody expected (logged)
         self._writer = threading.Thread(target=self._run, name="journal-writer", daemon=True)
         self._writer.start()
 
@@ -224,6 +229,11 @@ class Journal:
         """Active alarms (e.g. the journal is full), one line each."""
         return self._alarms.lines()
 
+    @property
+    def alive(self) -> bool:
+        """Whether the writer thread runs (until :meth:`close`)."""
+        return self._writer.is_alive()
+
     def close(self, timeout: float = 30.0) -> None:
         """Finish queued commands, stop the writer, close the database."""
         if self._closed:
@@ -238,10 +248,28 @@ class Journal:
     def _submit(self, cmd: _Cmd) -> Future[int]:
         if self._closed:
             raise JournalError("journal is closed")
+        if self._dead is not None:
+            raise JournalError(f"journal writer died: {type(self._dead).__name__}")
         self._queue.put(cmd)
         return cmd.future
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:
+            # Dying loudly: whoever waits is told, and the service sees the writer gone.
+            self._dead = exc
+            self._alarm("writer", f"journal writer died: {type(exc).__name__}")
+            while True:
+                try:
+                    cmd = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if cmd is not None and not cmd.future.done():
+                    cmd.future.set_exception(JournalError("journal writer died"))
+            raise
+
+    def _loop(self) -> None:
         stop = False
         while not stop:
             try:
@@ -253,7 +281,26 @@ class Journal:
             if self._maintain_due():
                 batch.append(_Maintain())
             if batch or self._checkpoint_due():
-                self._execute(batch)
+                try:
+                    self._execute(batch)
+                except Exception as exc:  # noqa: BLE001 - one bad batch must not end the writer
+                    self._unexpected(batch, exc)
+
+    def _unexpected(self, batch: list[_Cmd], exc: Exception) -> None:
+        """A batch failed in a way nobody planned for: its callers hear it, the writer goes on."""
+        self.writer_errors += 1
+        log.error(
+            "journal: a batch of %d command(s) failed unexpectedly (%s); writer goes on",
+            len(batch),
+            type(exc).__name__,
+            exc_info=exc,
+        )
+        self._alarm(
+            "writer",
+            f"journal writer: {self.writer_errors} batch(es) failed unexpectedly "
+            f"(last: {type(exc).__name__})",
+        )
+        self._fail(batch, exc)
 
     def _drain(self, first: _Cmd | None) -> tuple[list[_Cmd], bool]:
         if first is None:
@@ -292,7 +339,12 @@ class Journal:
             if not _is_full(exc):
                 self._fail(batch, exc)
                 return
-            results = self._on_full(batch, saved)
+            try:
+                results = self._on_full(batch, saved)
+            except Exception as inner:  # noqa: BLE001 - reaches the callers, not the thread
+                self._heads = saved
+                self._fail(batch, inner)
+                return
         except Exception as exc:  # noqa: BLE001 - any failure must reach the waiting callers
             self._heads = saved
             self._fail(batch, exc)
@@ -327,7 +379,7 @@ class Journal:
         ]
         try:
             return refused + self._transaction(others)
-        except sqlite3.OperationalError as exc:
+        except Exception as exc:  # noqa: BLE001 - every waiting caller hears its own outcome
             self._heads = {s: _Head(**vars(h)) for s, h in saved.items()}
             return refused + [(c, exc) for c in others]
 

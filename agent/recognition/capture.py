@@ -38,12 +38,18 @@ __all__ = [
     "Source",
     "SourceError",
     "VideoSource",
+    "is_finite",
     "open_source",
 ]
 
 log = logging.getLogger("anpr.capture")
 
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+_STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
+# FFmpeg's grab() fails on an undecodable frame and on the end of the stream alike;
+# the next grab() after a bad frame goes on with the following one. This many
+# failures in a row (no frame between) mean the stream ended or the camera is gone.
+_BAD_GRABS_IN_A_ROW = 3
 
 
 class SourceError(Exception):
@@ -80,6 +86,7 @@ class VideoSource:
             read_timeout_ms,
         ]
         self._cap: cv2.VideoCapture | None = None
+        self.corrupt = 0  # undecodable frames skipped
 
     def open(self) -> None:
         """Open the stream (FFmpeg backend)."""
@@ -90,11 +97,16 @@ class VideoSource:
         self._cap = cap
 
     def grab(self) -> npt.NDArray[np.uint8] | None:
-        """Read one frame."""
-        if self._cap is None:
-            return None
-        ok, image = self._cap.read()
-        return np.asarray(image, dtype=np.uint8) if ok and image is not None else None
+        """Read one frame; skip (and count) undecodable ones; None when the stream ended."""
+        misses = 0
+        while self._cap is not None and misses < _BAD_GRABS_IN_A_ROW:
+            if self._cap.grab():
+                ok, image = self._cap.retrieve()
+                if ok and image is not None:
+                    self.corrupt += misses  # a frame came after them: they were bad frames
+                    return np.asarray(image, dtype=np.uint8)
+            misses += 1
+        return None
 
     def close(self) -> None:
         """Release the capture."""
@@ -111,6 +123,7 @@ class DirectorySource:
         self._dir = directory
         self._files: Iterator[Path] = iter(())
         self.skipped = 0
+        self.corrupt = 0  # the same count, under the name every source uses
 
     def open(self) -> None:
         """List the images."""
@@ -127,6 +140,7 @@ class DirectorySource:
             if image is not None:
                 return np.asarray(image, dtype=np.uint8)
             self.skipped += 1
+            self.corrupt += 1
             log.warning("capture: skipped unreadable image %s", path.name)
         return None
 
@@ -157,9 +171,14 @@ class IteratorSource:
         self._it = None
 
 
+def is_finite(spec: str) -> bool:
+    """Whether a ``camera.source`` names something that ends: a directory or a video file."""
+    return not spec.startswith((*_STREAM_SCHEMES, "sim:", "events:"))
+
+
 def open_source(spec: str) -> Source:
     """The source a ``camera.source`` string names (``sim:`` is wired by the caller)."""
-    if spec.startswith(("rtsp://", "rtsps://", "http://", "https://")):
+    if spec.startswith(_STREAM_SCHEMES):
         return VideoSource(spec)
     path = Path(spec)
     if path.is_dir():
@@ -173,6 +192,7 @@ class CaptureStats:
 
     frames: int = 0
     dropped: int = 0
+    corrupt: int = 0  # undecodable frames the source skipped
     reconnects: int = 0
     connected: bool = False
 
@@ -241,6 +261,7 @@ class Capture:
             self.stats.connected, logged = True, False
             before = self.stats.frames
             self._pump()
+            self.stats.corrupt = getattr(self.source, "corrupt", 0)
             self.source.close()
             self.stats.connected = False
             if not self._reconnect_at_end:
@@ -261,6 +282,7 @@ class Capture:
             image = self.source.grab()
             if image is None:
                 return
+            self.stats.corrupt = getattr(self.source, "corrupt", 0)
             index = self.stats.frames
             self.stats.frames += 1
             self._put(Frame(index, int(self._clock.wall() * 1000), self._clock.monotonic(), image))

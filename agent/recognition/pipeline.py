@@ -16,7 +16,7 @@ import queue
 import time
 from typing import TYPE_CHECKING, Protocol
 
-from agent.recognition.capture import Capture, open_source
+from agent.recognition.capture import Capture, is_finite, open_source
 from agent.recognition.detector import PlateDetector
 from agent.recognition.overview import OverviewSettings
 from agent.recognition.reader import PlateReader
@@ -57,6 +57,9 @@ class ReadSink(Protocol):
 
     def dropped(self, frames: int = 1) -> None:
         """Frames the capture dropped because inference fell behind."""
+
+    def corrupt(self, frames: int = 1) -> None:
+        """Frames the camera sent that could not be decoded (skipped)."""
 
     def inference(self, ms: float) -> None:
         """Detector + reader time of one frame."""
@@ -194,6 +197,7 @@ class Pipeline:
         )
         self._clock = clock
         self._dropped_seen = 0
+        self._corrupt_seen = 0
 
     def reconfigure(self, recognition: RecognitionConfig) -> None:
         """Take new thresholds, filters and pass timeout (SIGHUP); the models stay loaded."""
@@ -208,6 +212,10 @@ class Pipeline:
         if dropped > self._dropped_seen:
             sink.dropped(dropped - self._dropped_seen)
             self._dropped_seen = dropped
+        corrupt = self.capture.stats.corrupt
+        if corrupt > self._corrupt_seen:
+            sink.corrupt(corrupt - self._corrupt_seen)
+            self._corrupt_seen = corrupt
 
     def run(self, sink: ReadSink, stop: threading.Event) -> None:
         """Produce passes until ``stop`` is set (or a finite source ends), then flush."""
@@ -218,6 +226,7 @@ class Pipeline:
                     frame = self.capture.frames.get(timeout=_GET_TIMEOUT_S)
                 except queue.Empty:
                     sink.idle()
+                    self._report_drops(sink)
                     for read in self.passes.expire(self._clock.monotonic()):
                         sink.read(read)
                     if self.capture.ended.is_set() and self.capture.frames.empty():
@@ -244,8 +253,14 @@ def build_pipeline(  # noqa: PLR0913 - a pipeline is built from these parts
     lanes: int = 1,
     zones: Sequence[LaneZone] = (),
     source: Source | None = None,
+    loop: bool = False,
 ) -> Pipeline:
-    """The pipeline for a config: ``source`` overrides ``camera_source`` (e.g. ``sim:``)."""
+    """The pipeline for a config: ``source`` overrides ``camera_source`` (e.g. ``sim:``).
+
+    A finite source (a video file, a directory) is read once unless ``loop``; a
+    stream is reconnected whenever it ends.
+    """
+    finite = source is None and is_finite(camera_source)
     recognizer = build_recognizer(recognition)
     log.info(
         "recognition: detector %s %s, reader %s %s",
@@ -261,5 +276,6 @@ def build_pipeline(  # noqa: PLR0913 - a pipeline is built from these parts
         lanes=lanes,
         zones=zones,
         pass_timeout_s=recognition.pass_timeout_s,
+        reconnect_at_end=loop or not finite,
         overview=overview_of(recognition),
     )

@@ -63,6 +63,8 @@ class Snapshot:
     threads: int
     rss_bytes: int
     open_fds: int
+    frames_corrupt: int = 0  # undecodable frames the camera sent (skipped)
+    camera_frame_age_s: float | None = None  # since the last frame; None: no camera running
     clock_synced: bool | None = None  # None: the kernel's clock state could not be read
     clock_maxerror_us: int | None = None
     clock_steps: int = 0  # wall-clock steps above the bound since start
@@ -108,6 +110,10 @@ def status_fields(snap: Snapshot, uplink: str) -> dict[str, object]:
                 "uptime_s": snap.uptime_s,
                 "frames": snap.frames,
                 "frames_dropped": snap.frames_dropped,
+                "frames_corrupt": snap.frames_corrupt,
+                "camera_frame_age_s": None
+                if snap.camera_frame_age_s is None
+                else int(snap.camera_frame_age_s),
                 "fps": round(snap.fps),
                 "reads": snap.reads,
                 "alarms": list(snap.alarms),
@@ -148,6 +154,17 @@ class HealthCollector(Collector):
         yield CounterMetricFamily(
             "anpr_frames_dropped", "Frames dropped: inference fell behind.", snap.frames_dropped
         )
+        yield CounterMetricFamily(
+            "anpr_frames_corrupt",
+            "Undecodable frames from the camera, skipped.",
+            snap.frames_corrupt,
+        )
+        if snap.camera_frame_age_s is not None:
+            yield GaugeMetricFamily(
+                "anpr_camera_frame_age_seconds",
+                "Seconds since the camera's last frame (idle beats do not reset it).",
+                value=snap.camera_frame_age_s,
+            )
         yield GaugeMetricFamily("anpr_fps", "Frames per second, recent.", value=snap.fps)
         yield CounterMetricFamily("anpr_reads", "Vehicle passes handed to the journal.", snap.reads)
         yield CounterMetricFamily(

@@ -22,6 +22,7 @@ leaves at the next start.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -39,6 +40,7 @@ from agent import __version__
 from agent.civil.flux import CivilFlux
 from agent.config.load import ConfigError, load_config
 from agent.config.schema import EVENTS_SOURCE
+from agent.core.alarms import Alarms
 from agent.core.clock import SystemClock
 from agent.core.timesync import AdjtimexClock, TimeWatch
 from agent.journal.lock import JournalLock, JournalLockError
@@ -66,6 +68,7 @@ from agent.service._notify import Notifier, watchdog_interval
 from agent.service._preflight import preflight
 from agent.service._reload import plan_reload
 from agent.service._source import Intake, SourceUnavailableError, recognition_source
+from agent.service._threads import ThreadWatch
 from agent.uplink.client import Uplink
 from agent.uplink.descriptor import build_descriptor
 
@@ -153,6 +156,8 @@ class Service:
         self._started = time.monotonic()
         self.reads_journaled = 0
         self.reads_refused = 0
+        self.reads_uncounted = 0  # reads the civil counter failed on (journaled all the same)
+        self._feed_alarms = Alarms()
         self._refused_logged_at = -_REFUSED_LOG_S
         self._counter_lock = threading.Lock()
         self._feed_beat = time.monotonic()
@@ -161,6 +166,9 @@ class Service:
         self.stalled: str | None = None
         self._stalled_stage: str | None = None
         self._certs = CertWatch()
+        self.threads = ThreadWatch()  # a long-lived thread that dies stops the agent
+        self._source_done = threading.Event()  # a finite source was read to its end
+        self._camera_lost = False
         self._fps = 0.0
         self._fps_mark = (time.monotonic(), 0)
         self._open(source)
@@ -332,11 +340,13 @@ class Service:
             threads.append(
                 threading.Thread(target=self._run_source, name="read-source", daemon=True)
             )
+        self.threads.install()
         self.police_uplink.start()
         self.civil_uplink.start()
         self.civil.start()
         for thread in threads:
             thread.start()
+        self._watch_threads(threads)
         mode = "drain-only (no camera)" if self._source is None else "reading"
         log.info(
             "anpr-agent %s started: camera %s, %s, journal %s, metrics on %s",
@@ -352,7 +362,21 @@ class Service:
             self._main_loop()
         finally:
             self._shutdown(threads)
+            self.threads.uninstall()
         return self.exit_code
+
+    def _watch_threads(self, threads: list[threading.Thread]) -> None:
+        """Name every long-lived thread whose end, before a stop, is fatal."""
+        watch = self.threads.watch
+        watch("uplink-police", lambda: self.police_uplink.alive or self._stop.is_set())
+        watch("uplink-civil", lambda: self.civil_uplink.alive or self._stop.is_set())
+        watch("journal-writer", lambda: self.journal.alive or self._stop.is_set())
+        for thread in threads:
+            watch(thread.name, functools.partial(self._thread_ok, thread))
+
+    def _thread_ok(self, thread: threading.Thread) -> bool:
+        # The read source may end on its own (a finite source read once): not a death.
+        return thread.is_alive() or self._stop.is_set() or self._source_done.is_set()
 
     def snapshot(self) -> Snapshot:
         """Health figures now (thread-safe; a scrape and a heartbeat call it)."""
@@ -398,6 +422,8 @@ class Service:
             threads=threading.active_count(),
             rss_bytes=rss,
             open_fds=fds,
+            frames_corrupt=self.intake.frames_corrupt,
+            camera_frame_age_s=self.camera_frame_age(),
             clock_synced=None if self.timewatch.last is None else self.timewatch.last.synced,
             clock_maxerror_us=None
             if self.timewatch.last is None
@@ -417,7 +443,27 @@ class Service:
         ]
         if self.stalled:
             lines.append(f"pipeline stalled: {self.stalled}")
+        lines += self.threads.dead()
+        lines += self._feed_alarms.lines()
+        camera = self._camera_alarm()
+        if camera:
+            lines.append(camera)
         return tuple(lines)
+
+    def camera_frame_age(self) -> float | None:
+        """Seconds since the camera's last frame; None without a (running) camera."""
+        if self._source is None or self._source_done.is_set():
+            return None
+        return self.intake.frame_age()
+
+    def _camera_alarm(self) -> str | None:
+        age = self.camera_frame_age()
+        limit = self.config.camera.lost_alarm_s
+        if age is None or age < limit:
+            return None
+        restart = self.config.camera.lost_restart_s
+        then = f"; the agent restarts at {restart:g} s" if restart else "; the agent keeps waiting"
+        return f"camera lost: no frame for {age:.0f} s{then}"
 
     # ------------------------------------------------------------ threads
 
@@ -431,6 +477,41 @@ class Service:
             log.exception("read source failed; stopping so that the service manager restarts us")
             self.exit_code = 1
             self.request_stop()
+            return
+        if not self._source_stop.is_set():
+            # A finite source (a video file, a directory) was read once: deliver, then stop.
+            self._source_done.set()
+            log.info("camera source ended (read once); draining the journal, then stopping")
+            self._drain_then_stop()
+
+    def _drain_then_stop(self) -> None:
+        """Wait until every read is journaled and PUBACKed, or delivery stalls; then stop, exit 0.
+
+        A broker that stays away does not keep the agent up: after
+        ``service.shutdown_deadline_s`` without a record delivered it stops
+        anyway, and what is pending stays in the journal for the next start.
+        """
+        patience = self.config.service.shutdown_deadline_s
+        last, progress_at = -1, time.monotonic()
+        while not self._stop.is_set():
+            if self.intake.queue.empty():
+                with contextlib.suppress(Exception):
+                    self.journal.sync().result(timeout=60)
+                reads = next(s for s in self.journal.stats().streams if s.stream == "reads")
+                if reads.pending == 0 and self.intake.queue.empty():
+                    break
+                if reads.pending != last:
+                    last, progress_at = reads.pending, time.monotonic()
+                elif time.monotonic() - progress_at > patience:
+                    log.warning(
+                        "source ended; %d read(s) still pending after %g s without delivery: "
+                        "they stay in the journal",
+                        reads.pending,
+                        patience,
+                    )
+                    break
+            self._stop.wait(0.2)
+        self.request_stop()
 
     def _feed(self) -> None:
         while True:
@@ -444,7 +525,10 @@ class Service:
             self._take(read)
 
     def _take(self, read: PlateRead) -> None:
-        self.civil.add(read)
+        try:
+            self.civil.add(read)
+        except Exception as exc:  # noqa: BLE001 - a read the counter chokes on is still journaled
+            self._uncounted(exc)
         # The clock's state at the pass goes into the record's signed body (docs/PROTOCOL.md).
         read = replace(read, clock=self.timewatch.reading())
         try:
@@ -453,6 +537,15 @@ class Service:
             log.error("read lost: journal closed: %s", exc)  # noqa: TRY400 - one line, no trace
             return
         future.add_done_callback(self._journaled)
+
+    def _uncounted(self, exc: Exception) -> None:
+        self.reads_uncounted += 1
+        if self.reads_uncounted == 1:
+            log.error("civil: a read could not be counted (%s); it is journaled anyway", exc)
+        self._feed_alarms.raise_(
+            "uncounted",
+            f"civil: {self.reads_uncounted} read(s) not counted ({type(exc).__name__})",
+        )
 
     def _journaled(self, future: Future[int]) -> None:
         exc = future.exception()
@@ -502,17 +595,56 @@ class Service:
                 self._notify.status(line)
                 log.debug("health: %s", line)
 
+    def _thread_died(self) -> bool:
+        """A long-lived thread ended: no more pings, the alarm names it, exit 1 (restart)."""
+        dead = self.threads.dead()
+        if not dead:
+            return False
+        if self.exit_code == 0:
+            log.error("%s; stopping with exit 1", "; ".join(dead))
+            self._notify.status(f"failed: {dead[0]}")
+        self.exit_code = 1
+        self.stalled = dead[0]
+        self.request_stop()
+        return True
+
+    def _note_camera(self) -> None:
+        camera = self._camera_alarm()
+        if (camera is not None) != self._camera_lost:  # once per loss, not per tick
+            self._camera_lost = camera is not None
+            if camera is not None:
+                log.error("%s (reconnecting)", camera)
+            else:
+                log.warning("camera back: frames are coming again")
+
+    def _source_stage(self) -> tuple[str | None, float]:
+        """The read source's stall, if any: silent (no frame, no beat), or a camera long gone."""
+        if self._source is None or self._source_done.is_set():
+            return None, 0.0
+        if self.intake.silent_for() > self._opts.stall_after_s:
+            return "read source", self.intake.silent_for()
+        age = self.intake.frame_age()
+        restart = self.config.camera.lost_restart_s
+        if restart and age > restart:
+            # Idle beats keep a reconnecting camera's agent alive, but not for ever.
+            return "camera (no frame)", age
+        return None, 0.0
+
     def _healthy(self, now: float) -> bool:
+        if self._thread_died():
+            return False
+        self._note_camera()
         limit = self._opts.stall_after_s
-        stage, silent = None, 0.0
-        if self._source is not None and self.intake.silent_for() > limit:
-            stage, silent = "read source", self.intake.silent_for()
+        stage, silent = self._source_stage()
+        if stage:
+            pass
         elif now - self._feed_beat > limit:
             stage, silent = "journal feed", now - self._feed_beat
         elif self._probe is not None and not self._probe.done() and now - self._probe_at > limit:
             stage, silent = "journal writer", now - self._probe_at
         if self._probe is None or self._probe.done():
-            self._probe, self._probe_at = self.journal.sync(), now
+            with contextlib.suppress(JournalError):  # a dead writer is named by the watch
+                self._probe, self._probe_at = self.journal.sync(), now
         if stage != self._stalled_stage:  # log and tell systemd once per stall, not per tick
             self._stalled_stage = stage
             if stage:
@@ -623,7 +755,9 @@ class Service:
         self.journal.close()
         self._release_lock()
         log.info(
-            "stopped: %d read(s) journaled this run (%d refused); %s",
+            "stopped: %d frame(s) (%d corrupt), %d read(s) journaled this run (%d refused); %s",
+            self.intake.frames,
+            self.intake.frames_corrupt,
             self.reads_journaled,
             self.reads_refused,
             backlog,

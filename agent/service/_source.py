@@ -64,9 +64,11 @@ class Intake:
         self._lock = threading.Lock()
         self.frames = 0
         self.frames_dropped = 0
+        self.frames_corrupt = 0  # undecodable frames the camera sent (skipped)
         self.reads = 0
         self.waits = 0  # times a read waited for room (the journal fell behind)
         self.last_beat = time.monotonic()
+        self.last_frame = self.last_beat  # idle beats do not move it: a dead camera shows
         self.inference_ms = Histogram(
             "anpr_inference_ms",
             "Detector + reader time per frame, milliseconds.",
@@ -92,12 +94,22 @@ class Intake:
         """One frame taken from the camera."""
         with self._lock:
             self.frames += 1
-            self.last_beat = time.monotonic()
+            self.last_beat = self.last_frame = time.monotonic()
 
     def dropped(self, frames: int = 1) -> None:
         """Frames dropped because inference fell behind (the frame queue was full)."""
         with self._lock:
             self.frames_dropped += frames
+
+    def corrupt(self, frames: int = 1) -> None:
+        """Frames the camera sent that could not be decoded (skipped; the stream goes on)."""
+        with self._lock:
+            self.frames_corrupt += frames
+
+    def frame_age(self) -> float:
+        """Seconds since the last frame (idle beats do not count)."""
+        with self._lock:
+            return time.monotonic() - self.last_frame
 
     def inference(self, ms: float) -> None:
         """Time spent on one frame's inference."""
@@ -144,6 +156,8 @@ def recognition_source(
 
     try:
         zones = [LaneZone(z.lane, z.polygon) for z in camera.lane_zones]
-        return build_pipeline(recognition, camera_source, clock, lanes=camera.lanes, zones=zones)
+        return build_pipeline(
+            recognition, camera_source, clock, lanes=camera.lanes, zones=zones, loop=camera.loop
+        )
     except (DetectorError, ReaderError) as exc:
         raise SourceUnavailableError(f"recognition: {exc}") from None

@@ -21,6 +21,7 @@ config, identity, stream and topics.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import ssl
@@ -37,11 +38,13 @@ from paho.mqtt.properties import Properties
 
 from agent.config.schema import broker_endpoint
 from agent.core.alarms import Alarms
+from agent.security.keyfiles import KeyFileError
 from agent.uplink.probe import tls_preflight, tls_reason
-from agent.uplink.wire import Ack, parse_control, status_body, topics
+from agent.uplink.wire import MAX_INBOUND_PACKET, Ack, parse_control, status_body, topics
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+    from concurrent.futures import Future
 
     from paho.mqtt.reasoncodes import ReasonCode
 
@@ -58,6 +61,7 @@ _PREFETCH = 512  # pending records read from the journal at a time
 _CONNACK_TIMEOUT_S = 10.0
 _LOOP_BUSY_S = 0.002
 _LOOP_IDLE_S = 0.02  # how late a newly committed record may be noticed
+_MARK_RETRY_S = 1.0  # a delivery mark the journal refused is tried again after this
 
 
 @dataclass
@@ -75,6 +79,8 @@ class UplinkStats:
     last_ack: int = 0
     bad_messages: int = 0
     inflight: int = 0
+    crashes: int = 0  # connections ended by an error nobody expected (logged with a trace)
+    mark_failures: int = 0  # delivery marks the journal could not write (retried)
 
 
 @dataclass
@@ -136,6 +142,14 @@ class Uplink:
         self._refused: set[int] = set()
         self._retry_at = 0.0
         self._max_sent = 0  # highest seq handed to any connection of this process
+        # PUBACKed seqs whose "published" mark is not committed yet: never sent again for
+        # that (a reconnect reads the journal, where they still look pending).
+        self._marks_lock = threading.Lock()
+        self._unmarked: set[int] = set()
+        self._mark_retry: list[int] = []
+        self._confirm_wanted = 0  # highest ack whose "confirmed" mark is not committed yet
+        self._confirm_busy = False
+        self._mark_retry_at = 0.0  # a failed mark is tried again from then on
         self._thread = threading.Thread(target=self._run, name=f"uplink-{name}", daemon=True)
         self._new_records = threading.Event()
         self._reconnect = threading.Event()  # SIGHUP: a new CRL applies to a fresh handshake
@@ -146,6 +160,11 @@ class Uplink:
     def start(self) -> None:
         """Start connecting and draining in the background."""
         self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        """Whether the uplink's thread runs (it ends only on :meth:`stop`)."""
+        return self._thread.is_alive()
 
     def stop(self, deadline_s: float = 10.0) -> None:
         """Stop: wait up to ``deadline_s`` for in-flight PUBACKs, say offline, disconnect."""
@@ -183,12 +202,38 @@ class Uplink:
         while not self._stop.is_set():
             brokers = self._brokers  # may change on reload
             url = brokers[index % len(brokers)]
-            ok = self._connect_and_serve(url)
+            try:
+                ok = self._connect_and_serve(url)
+            except Exception as exc:  # noqa: BLE001 - the thread must outlive any one connection
+                ok = self._crashed(url, exc)
             failures = 0 if ok else failures + 1
             if self._stop.is_set():
                 break
             index += 1 if not ok else 0
             self._stop.wait(self._backoff(failures))
+
+    def _crashed(self, url: str, exc: Exception) -> bool:
+        """A connection ended by an error nobody expected: say so loudly, then reconnect.
+
+        The journal is the truth, so a fresh connection loses nothing; what was in
+        flight is sent again.
+        """
+        self.stats.crashes += 1
+        self.stats.connected = False
+        self.stats.inflight = 0
+        log.error(
+            "%s: connection to %s ended by an unexpected %s; reconnecting",
+            self.name,
+            url,
+            type(exc).__name__,
+            exc_info=exc,
+        )
+        self._alarm(
+            "crash",
+            f"{self.name}: connection ended by an unexpected {type(exc).__name__} "
+            f"({self.stats.crashes} so far); reconnected",
+        )
+        return False
 
     def _backoff(self, failures: int) -> float:
         ceiling = min(self._cfg.backoff_max_s, self._cfg.backoff_min_s * 2.0 ** min(failures, 30))
@@ -205,7 +250,10 @@ class Uplink:
         host, port = broker_endpoint(url)
         self._reconnect.clear()  # this connection's context is built now
         try:
-            ctx = self._context()
+            ctx = self._context()  # rebuilt per connection: a renewed key is read again
+        except KeyFileError as exc:  # e.g. a renewed key left readable by others
+            return self._connect_failed(url, str(exc))
+        try:
             tls_preflight(host, port, ctx, _CONNACK_TIMEOUT_S)
         except (OSError, ssl.SSLError) as exc:
             return self._connect_failed(url, tls_reason(exc))
@@ -223,6 +271,7 @@ class Uplink:
         self._wire_callbacks(session)
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = self._cfg.session_expiry_s
+        props.MaximumPacketSize = MAX_INBOUND_PACKET  # the broker drops bigger ones for us
         try:
             client.connect(host, port, self._cfg.keepalive_s, clean_start=False, properties=props)
         except (OSError, ssl.SSLError) as exc:
@@ -402,6 +451,9 @@ class Uplink:
                 return None
         record = session.buffer.popleft()
         session.cursor = max(session.cursor, record.seq)
+        with self._marks_lock:
+            if record.seq in self._unmarked:
+                return self._next_record(session)  # PUBACKed; only its mark is late
         if record.seq <= self._max_sent:
             self.stats.resent += 1  # sent before, its PUBACK never came
         self._max_sent = max(self._max_sent, record.seq)
@@ -436,29 +488,105 @@ class Uplink:
         )
 
     def _flush_marks(self, session: _Session) -> None:
+        retry = time.monotonic() >= self._mark_retry_at
+        with self._marks_lock:
+            seqs = list(session.published)
+            if retry:
+                seqs, self._mark_retry = [*self._mark_retry, *seqs], []
+            self._unmarked.update(seqs)
+            confirm = 0 if self._confirm_busy or not retry else self._confirm_wanted
+            self._confirm_busy = self._confirm_busy or confirm > 0
+        if confirm:
+            self._submit_confirm(confirm)
+        if seqs:
+            future = self._journal.mark_published(self._stream, seqs)
+            future.add_done_callback(functools.partial(self._published_marked, seqs=tuple(seqs)))
         if session.published:
-            self._journal.mark_published(self._stream, session.published)
             if self._on_published is not None:
                 self._on_published(session.published)
             session.published = []
             if not self._refused:
                 self._alarm("refused", None)
 
+    def _submit_confirm(self, through: int) -> None:
+        future = self._journal.mark_confirmed(self._stream, through)
+        future.add_done_callback(lambda f: self._confirmed_marked(f, through))
+
+    def _published_marked(self, future: Future[int], seqs: tuple[int, ...]) -> None:
+        """The journal wrote (or failed to write) a "published" mark: never silently."""
+        exc = future.exception()
+        with self._marks_lock:
+            if exc is None:
+                self._unmarked.difference_update(seqs)
+            else:
+                self._mark_retry.extend(seqs)  # next turn of the loop tries again
+        if exc is None:
+            self._mark_ok()
+        else:
+            self._mark_failed("published", exc)
+
+    def _confirmed_marked(self, future: Future[int], through: int) -> None:
+        exc = future.exception()
+        with self._marks_lock:
+            self._confirm_busy = False
+            if exc is None:
+                if self._confirm_wanted <= through:
+                    self._confirm_wanted = 0
+                # Confirmed is past published: these need no "published" mark any more.
+                self._unmarked = {s for s in self._unmarked if s > through}
+                self._mark_retry = [s for s in self._mark_retry if s > through]
+        if exc is None:
+            self._mark_ok()
+        else:
+            self._mark_failed("confirmed", exc)
+
+    def _mark_failed(self, mark: str, exc: BaseException) -> None:
+        self.stats.mark_failures += 1
+        self._mark_retry_at = time.monotonic() + _MARK_RETRY_S
+        self._once(
+            f"mark:{mark}:{type(exc).__name__}",
+            logging.ERROR,
+            "%s: the journal could not record %s marks (%s: %s); kept and retried",
+            self.name,
+            mark,
+            type(exc).__name__,
+            exc,
+        )
+        self._alarm(
+            "marks",
+            f"{self.name}: journal cannot record delivery marks ({type(exc).__name__}); "
+            "retrying, nothing is resent for it",
+        )
+
+    def _mark_ok(self) -> None:
+        with self._marks_lock:
+            clear = not self._mark_retry and not self._confirm_wanted
+        if clear:
+            self._alarm("marks", None)
+
     # ------------------------------------------------------ back office in
 
     def _on_message(self, session: _Session, message: mqtt.MQTTMessage) -> None:
         try:
             self._handle(session, message.topic, message.payload)
-        except (ValueError, TypeError, UnicodeDecodeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - a bad message is counted, never fatal
             self.stats.bad_messages += 1
+            reason = f"{type(exc).__name__}: {str(exc)[:200]}"
             self._once(
                 f"bad:{message.topic}",
                 logging.WARNING,
                 "%s: ignored a bad message on %s: %s",
                 self.name,
                 message.topic,
-                exc,
+                reason,
             )
+            self._alarm(
+                "bad-message",
+                f"{self.name}: {self.stats.bad_messages} bad back-office message(s) ignored "
+                f"(last on {message.topic}: {type(exc).__name__})",
+            )
+        else:
+            self._alarm("bad-message", None)
 
     def _handle(self, session: _Session, topic: str, payload: bytes | bytearray) -> None:
         msg = parse_control(topic, payload, stream=self._stream, topic_map=self.topics)
@@ -470,8 +598,10 @@ class Uplink:
                     f"confirmed_through {msg.through} is beyond the last record sent ({sent})"
                 )
             self.stats.last_ack = max(self.stats.last_ack, msg.through)
-            # States never move back in the journal: an old ack changes nothing.
-            self._journal.mark_confirmed(self._stream, msg.through)
+            # States never move back in the journal: an old ack changes nothing. The mark
+            # is written from the serve loop, and written again until the journal takes it.
+            with self._marks_lock:
+                self._confirm_wanted = max(self._confirm_wanted, msg.through)
             return
         records = self._journal.records(self._stream, msg.first, msg.last)
         session.replay.extend(records)

@@ -18,9 +18,24 @@ from agent.core.canonical import canonical
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["MAX_REPLAY", "Ack", "Replay", "parse_control", "status_body", "topics"]
+__all__ = [
+    "MAX_CONTROL_BYTES",
+    "MAX_INBOUND_PACKET",
+    "MAX_REPLAY",
+    "Ack",
+    "Replay",
+    "parse_control",
+    "status_body",
+    "topics",
+]
 
 MAX_REPLAY = 10_000  # records one replay request may ask for
+# A valid ack or replay is under 100 bytes. Anything longer is refused before it is
+# parsed: a deep nesting of brackets would otherwise reach the JSON parser's recursion.
+MAX_CONTROL_BYTES = 512
+# MQTT 5 Maximum Packet Size the uplink announces in CONNECT: the broker drops any
+# packet for us above it (control messages, acks) instead of delivering it.
+MAX_INBOUND_PACKET = 4096
 
 
 def topics(prefix: str, camera_id: str, leaf: str) -> dict[str, str]:
@@ -53,7 +68,13 @@ class Replay:
 def parse_control(
     topic: str, payload: bytes | bytearray, *, stream: str, topic_map: Mapping[str, str]
 ) -> Ack | Replay:
-    """Read one back-office message; ValueError (or UnicodeDecodeError) when it is not valid."""
+    """Read one back-office message; ValueError (or UnicodeDecodeError) when it is not valid.
+
+    The size is checked before anything is parsed (:data:`MAX_CONTROL_BYTES`).
+    """
+    if len(payload) > MAX_CONTROL_BYTES:
+        msg = f"{len(payload)} bytes, more than the {MAX_CONTROL_BYTES} a control message may have"
+        raise ValueError(msg)
     body = json.loads(payload)
     if not isinstance(body, dict) or body.get("stream") != stream:
         msg = f"not a message for stream {stream!r}"
