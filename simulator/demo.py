@@ -186,6 +186,22 @@ def _cross_checks(
         )
 
 
+def _backlog_sample(
+    cams: list[_Camera], office: PoliceBackOffice, into: dict[str, list[tuple[int, int]]]
+) -> None:
+    """Each camera's reads journaled but not yet held by the police back office, now."""
+    now_ms = int(time.time() * 1000)
+    for cam in cams:
+        try:
+            with open_readonly(cam.journal, cam.id) as store:
+                head = store.heads().get("reads", (0, ""))[0]
+        except JournalError:
+            continue
+        feed = office.feed(cam.id)
+        held = feed.contiguous_through() if feed else 0
+        into.setdefault(cam.id, []).append((now_ms, max(0, head - held)))
+
+
 def _read_records(journal: Path, camera: str = CAMERA_ID) -> tuple[int, int]:
     """(reads journaled, head seq of the reads stream) of an agent's journal, read-only."""
     try:
@@ -412,6 +428,8 @@ def run_demo(opts: DemoOptions) -> DemoResult:  # noqa: C901, PLR0912, PLR0915 -
                 quiet=quiet,
             )
         agents = [c.agent for c in cams if c.agent is not None]
+        backlog: dict[str, list[tuple[int, int]]] = {}  # camera -> (epoch ms, reads behind)
+        outage_ms = [0, 0]  # police broker down from, to (epoch ms)
         try:
             outage_at = opts.seconds / 3 if opts.outage > 0 else None
             t0 = time.monotonic()
@@ -420,8 +438,10 @@ def run_demo(opts: DemoOptions) -> DemoResult:  # noqa: C901, PLR0912, PLR0915 -
                 elapsed = time.monotonic() - t0
                 if not all(a.alive() for a in agents):
                     break
+                _backlog_sample(cams, office, backlog)
                 if outage_at is not None and elapsed >= outage_at and police.running:
                     police.kill()
+                    outage_ms[0] = int(time.time() * 1000)
                     result.add(
                         "outage",
                         ok=True,
@@ -434,6 +454,7 @@ def run_demo(opts: DemoOptions) -> DemoResult:  # noqa: C901, PLR0912, PLR0915 -
                     and elapsed >= outage_at + opts.outage
                 ):
                     police.start()
+                    outage_ms[1] = int(time.time() * 1000)
                     outage_at = None
                     result.add(
                         "outage",
@@ -456,6 +477,7 @@ def run_demo(opts: DemoOptions) -> DemoResult:  # noqa: C901, PLR0912, PLR0915 -
                     next_line = elapsed + 5
             if not police.running:
                 police.start()
+                outage_ms[1] = int(time.time() * 1000)
             for cam in cams:
                 cam.stream.stop()
             alive = all(a.alive() for a in agents)
@@ -471,6 +493,7 @@ def run_demo(opts: DemoOptions) -> DemoResult:  # noqa: C901, PLR0912, PLR0915 -
             deadline = time.monotonic() + 60 + window_s
             while alive and time.monotonic() < deadline:
                 time.sleep(1.0)
+                _backlog_sample(cams, office, backlog)
                 settled = time.monotonic() - t0 > opts.seconds + 5  # last passes closed
                 # A run of a minute or more should show the city at least one closed window.
                 windows = bool(city.windows) or opts.seconds < window_s
@@ -548,6 +571,8 @@ def run_demo(opts: DemoOptions) -> DemoResult:  # noqa: C901, PLR0912, PLR0915 -
             per_camera[cam.id],
             crops=office.crops,
             overviews=office.overviews,
+            backlog=backlog.get(cam.id, ()),
+            outage_ms=(outage_ms[0], outage_ms[1]) if outage_ms[0] and outage_ms[1] else None,
         )
         (cam.dir / "report.html").write_text(html, encoding="utf-8")
     return result

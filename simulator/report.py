@@ -1,9 +1,11 @@
 """A self-contained HTML report of a scored run (no scripts, no external files).
 
 :func:`html_report` lays out what a tester evaluating the chain wants on one
-page: the summary figures, every truth pass next to the read the police back
-office got (with the crop, when the caller has it), the civil counts per
-window against the truth as a bar chart, and the privacy check. Pure: it
+page: the summary figures, the privacy check, a timeline of passes and reads
+(truth against read, the latency of each), the police backlog through an
+outage, the civil counts per window against the truth as bars (inline SVG,
+:mod:`simulator.charts`), and every truth pass next to the read the police
+back office got (with the crop, when the caller has it). Pure: it
 takes the figures and returns a string. It is a police-side artefact (it
 shows plates and crops), never something for the civil side.
 """
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from simulator.camera.truth import PassTruth
+from simulator.charts import Bar, Mark, backlog_svg, bars_svg, timeline_svg
 from simulator.score import (
     civil_windows,
     count_errors,
@@ -103,27 +106,8 @@ def _passes(
 def _counts_chart(counts: Sequence[WindowCount]) -> str:
     if not counts:
         return "<h2>Civil counts</h2><p>No civil window lies wholly inside the run.</p>"
-    top = max(max(c.truth, c.published or 0) for c in counts) or 1
-    bar_w, gap, height = 14, 10, 160
-    width = len(counts) * (2 * bar_w + gap) + gap
-    bars = []
-    for i, c in enumerate(counts):
-        x = gap + i * (2 * bar_w + gap)
-        for j, (value, colour) in enumerate(((c.truth, "#999"), (c.published, "#2a6fb0"))):
-            if value is None:
-                bars.append(
-                    f'<text x="{x + j * bar_w + 2}" y="{height - 4}" font-size="10">&lt;k</text>'
-                )
-                continue
-            h = round(value / top * (height - 20))
-            bars.append(
-                f'<rect x="{x + j * bar_w}" y="{height - h}" width="{bar_w - 2}" height="{h}" '
-                f'fill="{colour}"><title>{value}</title></rect>'
-            )
-    svg = (
-        f'<svg width="{width}" height="{height}" role="img" '
-        f'aria-label="vehicles per window">{"".join(bars)}</svg>'
-    )
+    t0 = counts[0].window_start
+    svg = bars_svg([Bar(f"+{c.window_start - t0} s", c.truth, c.published) for c in counts])
     rows = "".join(
         f"<tr><td>{c.window_start}</td><td>{c.truth}</td>"
         f"<td>{_e('withheld (1..k-1)' if c.published is None else c.published)}</td>"
@@ -134,6 +118,56 @@ def _counts_chart(counts: Sequence[WindowCount]) -> str:
         "<h2>Civil counts per window</h2><p>grey: vehicles that truly passed; blue: what the "
         f"civil side was told.</p>{svg}<table><tr><th>window start</th><th>truth</th>"
         f"<th>published</th><th>error</th></tr>{rows}</table>"
+    )
+
+
+def _marks(passes: Sequence[PassTruth], reads: Sequence[PoliceRead]) -> list[Mark]:
+    """Each pass with its outcome and read; reads that match no pass are false reads."""
+    by_pass = {m.pass_index: m for m in match_reads(passes, reads)}
+    matched = {m.read_index for m in by_pass.values()}
+    marks = []
+    for i, p in enumerate(passes):
+        m = by_pass.get(i)
+        if m is None:
+            outcome = "missed" if p.readable and p.complete else "unreadable"
+            marks.append(Mark(p.exit_ms, outcome, p.text or "", "", None))
+            continue
+        read = reads[m.read_index]
+        outcome = "exact" if m.distance == 0 else "wrong"
+        marks.append(Mark(p.exit_ms, outcome, p.text or "", read.text, read.received_ms))
+    marks += [
+        Mark(r.pass_ms, "false", "", r.text, r.received_ms)
+        for i, r in enumerate(reads)
+        if i not in matched
+    ]
+    return marks
+
+
+def _timeline(
+    passes: Sequence[PassTruth],
+    reads: Sequence[PoliceRead],
+    outage_ms: tuple[int, int] | None,
+    origin_ms: int | None,
+) -> str:
+    return (
+        "<h2>Timeline</h2><p>Top: each vehicle as it left the view (truth), coloured by "
+        "what the police got; middle: when the police back office received its read, joined "
+        "to its pass; bottom: the latency of each read. Shaded: police broker down.</p>"
+        + timeline_svg(_marks(passes, reads), outage_ms, origin_ms)
+    )
+
+
+def _backlog(
+    samples: Sequence[tuple[int, int]], outage_ms: tuple[int, int] | None, origin_ms: int | None
+) -> str:
+    if not samples:
+        return ""
+    worst = max(v for _, v in samples)
+    return (
+        "<h2>Police backlog</h2><p>Reads journaled but not yet held by the police back "
+        f"office (at most {worst}); shaded: police broker down. The journal is the queue: "
+        "the backlog drains when the broker is back.</p>"
+        + backlog_svg(samples, outage_ms, origin_ms)
     )
 
 
@@ -161,14 +195,24 @@ def html_report(  # noqa: PLR0913 - one page, its parts
     *,
     crops: Mapping[tuple[str, int], bytes] | None = None,
     overviews: Mapping[tuple[str, int], bytes] | None = None,
+    backlog: Sequence[tuple[int, int]] = (),
+    outage_ms: tuple[int, int] | None = None,
     title: str = "anpr-edge demo",
 ) -> str:
-    """The report as one HTML document."""
+    """The report as one HTML document.
+
+    ``backlog``: (epoch ms, reads journaled but not yet at the police back office)
+    samples; ``outage_ms``: when the police broker was down, if it was.
+    """
+    starts = [p.enter_ms for p in passes] + [t for t, _ in backlog]
+    origin = min(starts) if starts else None
     body = "".join(
         (
             f"<h1>{_e(title)}</h1>",
             _summary(summary),
             _privacy(leaks),
+            _timeline(passes, reads, outage_ms, origin),
+            _backlog(backlog, outage_ms, origin),
             _counts_chart(counts),
             _passes(passes, reads, crops or {}, overviews),
         )
@@ -187,6 +231,8 @@ def html_from_files(  # noqa: PLR0913 - the run's files, its figures and images
     crops: Mapping[tuple[str, int], bytes] | None = None,
     *,
     overviews: Mapping[tuple[str, int], bytes] | None = None,
+    backlog: Sequence[tuple[int, int]] = (),
+    outage_ms: tuple[int, int] | None = None,
 ) -> str:
     """The HTML report of the files :func:`simulator.score.score_files` scored."""
     truth_lines = load_jsonl(truth)
@@ -202,6 +248,8 @@ def html_from_files(  # noqa: PLR0913 - the run's files, its figures and images
         privacy_violations(plates, [*windows, *civil_lines]),
         crops=crops,
         overviews=overviews,
+        backlog=backlog,
+        outage_ms=outage_ms,
     )
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from browser import chromium, render
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import NameOID
@@ -153,3 +154,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "police broker refuses the other flux's identity" in names
     for name in ("truth.jsonl", "police.jsonl", "civil.jsonl", "report.html", "summary.json"):
         assert (tmp_path / name).exists(), name
+    if chromium() is not None:  # the run's own report, drawn (tests/test_report_browser.py)
+        page = render(tmp_path / "report.html", {"svgs": "document.querySelectorAll('svg').length"})
+        assert page.errors == []
+        assert page.values["svgs"] >= 2  # the timeline and the backlog at least
