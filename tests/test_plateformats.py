@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import plateformats as pf
-from plateformats.__main__ import markdown
-from plateformats.europe import BELGIAN_TRAFFIC
+from agent.recognition import plateformats as pf
+from agent.recognition.plateformats.__main__ import markdown
+from agent.recognition.plateformats.europe import BELGIAN_TRAFFIC
 
 REPO = Path(__file__).resolve().parents[1]
 CODES = tuple(c.code for c in pf.countries())
@@ -113,7 +113,7 @@ def test_other_spellings_of_a_code_find_the_country() -> None:
 
 def test_the_format_document_is_generated_from_the_table() -> None:
     doc = (REPO / "docs" / "PLATES-EUROPE.md").read_text(encoding="utf-8")
-    assert doc == markdown(), "run: python -m plateformats > docs/PLATES-EUROPE.md"
+    assert doc == markdown(), "python -m agent.recognition.plateformats > docs/PLATES-EUROPE.md"
 
 
 def test_the_table_is_consistent() -> None:

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pytest
 
-import plateformats as pf
-from plateformats.europe import BELGIAN_TRAFFIC
+from agent.recognition import plateformats as pf
+from agent.recognition.plateformats.europe import BELGIAN_TRAFFIC
 from simulator.cli import main as sim_main
 from simulator.plates import (
     EUROPE,

@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-import plateformats
-from simulator.plates import furniture as fur
+import simulator.plates.furniture as fur
+from agent.recognition import plateformats
 from simulator.plates.glyphs import available_fonts, glyph
 
 if TYPE_CHECKING:

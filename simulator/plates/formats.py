@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-import plateformats
-from plateformats.europe import BELGIAN_TRAFFIC, IE_COUNTY_NAMES
+from agent.recognition import plateformats
+from agent.recognition.plateformats.europe import BELGIAN_TRAFFIC, IE_COUNTY_NAMES
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -1,18 +1,22 @@
-"""Write the format table as Markdown: ``python -m plateformats > docs/PLATES-EUROPE.md``."""
+"""Write the format table as Markdown.
+
+``python -m agent.recognition.plateformats > docs/PLATES-EUROPE.md``
+"""
 
 from __future__ import annotations
 
 import random
 import sys
 
-import plateformats as pf
-from plateformats.europe import BELGIAN_TRAFFIC
+from agent.recognition import plateformats as pf
+from agent.recognition.plateformats.europe import BELGIAN_TRAFFIC
 
 _INTRO = """\
 # European plate formats
 
-Generated from `plateformats/europe.py` by `python -m plateformats`; edit the
-table there, not this file (a test checks they agree). One table serves the
+Generated from `agent/recognition/plateformats/europe.py` by
+`python -m agent.recognition.plateformats`; edit the table there, not this file
+(a test checks they agree). One table serves the
 plate renderer (`simulator/plates`) and the syntax checks (`plateformats.regex`,
 `plateformats.templates`): what is drawn is what is checked.
 

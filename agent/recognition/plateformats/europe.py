@@ -8,7 +8,7 @@ the sources do not settle. Codes are the international distinguishing signs.
 
 from __future__ import annotations
 
-from plateformats import LETTERS, CodeList, Country, Format
+from agent.recognition.plateformats.model import LETTERS, CodeList, Country, Format
 
 __all__ = ["BELGIAN_TRAFFIC", "EUROPE", "IE_COUNTY_NAMES"]
 
