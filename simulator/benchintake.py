@@ -142,7 +142,7 @@ tls_key = "{files.key}"
 token = "{files.token_file}"
 max_events_per_s = 100000
 burst = 100000
-max_connections = 64
+max_connections = 256
 """
     path = work / "agent.toml"
     path.write_text(text, encoding="utf-8")
@@ -152,7 +152,7 @@ max_connections = 64
 def bench_intake(  # noqa: PLR0913 - the bench's knobs
     *,
     events: int = 5000,
-    connections: int = 32,
+    connections: int = 128,
     preset: str = "genetec-sharp-json",
     image: bool = True,
     core: int | None = 0,
@@ -247,7 +247,7 @@ def add_parser(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     """Add ``bench intake``."""
     p = kinds.add_parser("intake", help="read events accepted into the journal per second")
     p.add_argument("--events", type=int, default=5000)
-    p.add_argument("--connections", type=int, default=32, help="camera connections (keep-alive)")
+    p.add_argument("--connections", type=int, default=128, help="camera connections (keep-alive)")
     p.add_argument("--preset", default="genetec-sharp-json", help="event format")
     p.add_argument("--no-image", action="store_true", help="events without a plate image")
     p.add_argument("--core", type=int, default=0, help="CPU core the agent runs on (-1: all)")

@@ -162,8 +162,11 @@ def test_events_reach_the_police_whole_and_the_city_only_as_counts(  # noqa: PLR
             VendorRead(p, now_ms - 1_200_000 - 1000 * i, "B", 0.9, 1, None, None, f"late-{i}")
             for i, p in enumerate(late)
         ]
-        for read in sent:
+        for i, read in enumerate(sent, start=1):
             assert _post(port, ctx, *encode_event(mapping, read)) == (200, {"status": "accepted"})
+            # "accepted" is said once the read's record is committed, not before.
+            reads = next(s for s in service.journal.stats().streams if s.stream == "reads")
+            assert reads.head_seq >= i
         # A resend (same id) and the same plate 1 s later with a new id: journaled once.
         assert _post(port, ctx, *encode_event(mapping, sent[0]))[1] == {"status": "duplicate"}
         again = VendorRead(fresh[1], sent[1].wall_ms + 1000, "B", 0.9, event_id="ev-again")

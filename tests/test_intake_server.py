@@ -8,6 +8,7 @@ import socket
 import ssl
 import threading
 import time
+from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 import pytest
@@ -38,10 +39,17 @@ class Sink:
         self.beats = 0
         self.hold = threading.Event()
         self.hold.set()
+        self.refuse = False  # the journal refuses reads (full, closed)
 
-    def read(self, read: PlateRead) -> None:
+    def read_durable(self, read: PlateRead) -> Future[int]:
         self.hold.wait()
+        done: Future[int] = Future()
+        if self.refuse:
+            done.set_exception(RuntimeError("journal full"))
+            return done
         self.reads.append(read)
+        done.set_result(len(self.reads))
+        return done
 
     def idle(self) -> None:
         self.beats += 1
@@ -237,3 +245,15 @@ def test_anpr_sim_camera_posts_the_scene_as_events(
     assert readable, "the scene should have had readable passes in 12 s at 60 a minute"
     assert sorted(r.text for r in run.sink.reads) == readable
     assert f"{len(readable)} accepted, {len(readable)} duplicate" in out
+
+
+def test_a_read_the_journal_refuses_is_answered_503_and_may_be_sent_again(
+    running: Running,
+) -> None:
+    running.sink.refuse = True
+    status, answer = running.post(_event("1ABC234", "a"))
+    assert status == 503
+    assert "not journaled" in str(answer["error"])
+    running.sink.refuse = False
+    assert running.post(_event("1ABC234", "a")) == (200, {"status": "accepted"})
+    assert [r.text for r in running.sink.reads] == ["1ABC234"]

@@ -12,8 +12,9 @@ line that never quotes a plate: TLS handshake (client certificate when
 -> bearer token (401) -> ``Content-Length`` (411, 413 past
 ``max_event_bytes``) -> rate (429, token bucket) -> body (400 malformed) ->
 read (422 missing plate, bad time, bad image...) -> duplicate (200
-``duplicate``) -> handed to the journal feed (200 ``accepted``). A refused
-event changes nothing: no read, no count.
+``duplicate``) -> journaled (200 ``accepted`` once the record is durable; 503
+when the journal refuses it or is more than the request timeout behind). A
+refused event changes nothing: no read, no count.
 
 Threads: one acceptor (``serve_forever``) and one thread per connection,
 capped at ``max_connections`` (beyond it a connection is closed at once); the
@@ -31,6 +32,7 @@ import socket
 import ssl
 import threading
 import time
+from concurrent.futures import TimeoutError as FutureTimeout
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -43,6 +45,8 @@ from agent.intake._payload import BadEventError, parse_body
 from agent.security.keyfiles import KeyFileError, check_private_mode
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from agent.config.schema import IntakeConfig, RecognitionConfig
     from agent.core.clock import Clock
     from agent.core.events import PlateRead
@@ -79,8 +83,11 @@ class IntakeError(Exception):
 class ReadSink(Protocol):
     """Where accepted reads go: the service's intake (``agent.service.Intake``)."""
 
-    def read(self, read: PlateRead) -> None:
-        """Hand over one read; may block while the journal catches up."""
+    def read_durable(self, read: PlateRead) -> Future[int]:
+        """Hand over one read (may block while the journal catches up).
+
+        The future resolves once its record is durable, or fails with the refusal.
+        """
         ...
 
     def idle(self) -> None:
@@ -455,7 +462,17 @@ class EventSource:
         if sink is None:
             self.dedupe.release(event.read, event.event_id)
             raise BadEventError(503, "the intake is not running")
-        sink.read(event.read)
+        journaled = sink.read_durable(event.read)
+        try:
+            journaled.result(timeout=self.config.request_timeout_s)
+        except FutureTimeout:
+            # Still queued: it will be journaled. The claim stays, so the resend this
+            # answer invites is recognised as a duplicate.
+            raise BadEventError(503, "the journal is behind: send again later") from None
+        except Exception:  # noqa: BLE001 - whatever the journal refused it with
+            self.dedupe.release(event.read, event.event_id)
+            reason = "not journaled (journal full or closed): send again later"
+            raise BadEventError(503, reason) from None
         self.count(200)
         return "accepted"
 

@@ -525,6 +525,7 @@ class Service:
             self._take(read)
 
     def _take(self, read: PlateRead) -> None:
+        waiter = self.intake.waiter(read)  # an event camera waiting for its answer, if any
         try:
             self.civil.add(read)
         except Exception as exc:  # noqa: BLE001 - a read the counter chokes on is still journaled
@@ -535,7 +536,9 @@ class Service:
             future = self.journal.submit_read(read)
         except JournalError as exc:
             log.error("read lost: journal closed: %s", exc)  # noqa: TRY400 - one line, no trace
+            Intake.settle(waiter, exc)
             return
+        Intake.settle(waiter, future)
         future.add_done_callback(self._journaled)
 
     def _uncounted(self, exc: Exception) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import Histogram
@@ -67,6 +68,7 @@ class Intake:
         self.frames_corrupt = 0  # undecodable frames the camera sent (skipped)
         self.reads = 0
         self.waits = 0  # times a read waited for room (the journal fell behind)
+        self._waiters: dict[int, Future[int]] = {}  # id(read) -> a source's durable wait
         self.last_beat = time.monotonic()
         self.last_frame = self.last_beat  # idle beats do not move it: a dead camera shows
         self.inference_ms = Histogram(
@@ -89,6 +91,41 @@ class Intake:
                 self.reads += 1
                 self.last_beat = time.monotonic()
             return
+
+    def read_durable(self, read: PlateRead) -> Future[int]:
+        """Hand over one pass; the future gives its journal seq once the record is durable.
+
+        For sources that answer someone (an event camera is told ``accepted`` only once
+        its read is committed); it fails with the journal's error when the read is refused.
+        """
+        waiter: Future[int] = Future()
+        with self._lock:  # before the put: the feed may take the read at once
+            self._waiters[id(read)] = waiter
+        self.read(read)
+        return waiter
+
+    def waiter(self, read: PlateRead) -> Future[int] | None:
+        """The feed's side: the future a source waits on for this read, if any (taken once)."""
+        with self._lock:
+            return self._waiters.pop(id(read), None) if self._waiters else None
+
+    @staticmethod
+    def settle(waiter: Future[int] | None, outcome: Future[int] | BaseException) -> None:
+        """Resolve a waiter with the journal's future (when it resolves) or an error."""
+        if waiter is None:
+            return
+        if isinstance(outcome, BaseException):
+            waiter.set_exception(outcome)
+            return
+
+        def copy(done: Future[int]) -> None:
+            exc = done.exception()
+            if exc is None:
+                waiter.set_result(done.result())
+            else:
+                waiter.set_exception(exc)
+
+        outcome.add_done_callback(copy)
 
     def frame(self) -> None:
         """One frame taken from the camera."""
