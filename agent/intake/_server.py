@@ -29,6 +29,7 @@ import hmac
 import json
 import logging
 import socket
+import socketserver
 import ssl
 import threading
 import time
@@ -169,6 +170,13 @@ class _Server(ThreadingHTTPServer):
             self.socket = ctx.wrap_socket(
                 self.socket, server_side=True, do_handshake_on_connect=False
             )
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind asks DNS for the host's FQDN (getfqdn): on an edge box
+        # without working DNS that stalls the start for nothing; the name is not used.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
 
     def process_request(self, request: Any, client_address: Any) -> None:  # noqa: ANN401
         if not self._slots.acquire(blocking=False):
