@@ -10,6 +10,9 @@ import cv2
 import numpy as np
 import pytest
 from conftest import make_read
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import x25519
+from service_rig import write_config
 from test_detector import (  # the real models on synthetic frames
     _moving_plate_frames,
     _Sink,
@@ -18,6 +21,7 @@ from test_detector import (  # the real models on synthetic frames
     recognizer,
 )
 
+from agent.config.load import load_config
 from agent.core.clock import SystemClock
 from agent.core.events import PlateBox, PlateText, Sighting
 from agent.journal.db import open_readonly
@@ -26,11 +30,21 @@ from agent.recognition.capture import IteratorSource
 from agent.recognition.overview import VEHICLE_WIDTH, OverviewSettings, cut, encode
 from agent.recognition.pipeline import Pipeline
 from agent.recognition.tracker import Tracker
+from agent.security.crypto import key_id
+from agent.security.keyfiles import load_signing_key
+from agent.service import Service, ServiceOptions
+from simulator.backoffice import PoliceBackOffice
+from simulator.fakes import FakeReadSource
+from simulator.mqttc import client_context
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from conftest import JournalKit
 
     from agent.recognition.recognizer import Recognizer
+    from simulator.broker import Broker
+    from simulator.pki import DevPki
 
 __all__ = ["detector", "recognizer"]  # fixtures shared with test_detector
 
@@ -147,3 +161,50 @@ def test_the_pipeline_seals_a_vehicle_overview_from_real_detections(
     assert image is not None
     assert max(image.shape[:2]) <= settings.long_side
     assert image.shape[1] > image.shape[0]  # a vehicle-shaped region, wider than high
+
+
+@pytest.mark.broker
+def test_the_police_back_office_opens_and_stores_each_reads_overview(
+    police: Broker, civil: Broker, pki: DevPki, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "agent.toml", pki, police=police.url, civil=civil.url)
+    overview = encode(_noisy_frame(), OverviewSettings("frame", 320, 80, 30_000))
+    reads = [
+        dataclasses.replace(make_read(f"1ABC{i:03d}"), overview_jpeg=overview if i % 2 else b"")
+        for i in range(6)
+    ]
+    source = FakeReadSource(reads)
+    sign = load_signing_key(pki.path("device-sign.key")).public_key()
+    seal = serialization.load_pem_private_key(pki.path("backoffice-seal.key").read_bytes(), None)
+    assert isinstance(seal, x25519.X25519PrivateKey)
+    office = PoliceBackOffice(
+        police.url,
+        client_context(
+            pki.path("police-ca.crt"), pki.path("backoffice.crt"), pki.path("backoffice.key")
+        ),
+        seal_key=seal,
+        trusted={"cam-01": {key_id(sign): sign}},
+        keep_crops=True,
+        images=tmp_path / "images",
+    )
+    office.start()
+    service = Service(load_config(config, {}), source, options=ServiceOptions(tick_s=0.1))
+    thread = threading.Thread(target=service.run)
+    thread.start()
+    try:
+        assert source.finished.wait(30)
+        assert office.wait_complete("cam-01", 6, timeout=30)
+    finally:
+        service.request_stop()
+        thread.join(60)
+        office.stop()
+    assert office.problems == []
+    assert sorted(seq for _, seq in office.overviews) == [2, 4, 6]  # reads 1, 3, 5 had one
+    assert all(v == overview for v in office.overviews.values())
+    stored = sorted(p.name for p in (tmp_path / "images").iterdir())
+    assert stored.count("cam-01-00000002-overview.jpg") == 1
+    assert sum(name.endswith("-overview.jpg") for name in stored) == 3
+    assert sum(name.endswith("-crop.jpg") for name in stored) == 6
+    # Not on the edge box's disk in clear, not on the civil side.
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("journal.sqlite*"))
+    assert overview[200:264] not in raw

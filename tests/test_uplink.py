@@ -327,5 +327,7 @@ def test_uplink_benchmark_runs_and_loses_nothing() -> None:
     assert res.returncode == 0, res.stderr
     result = json.loads(res.stdout)
     assert result["lost"] == 0
-    assert result["records"] == 504  # 500 reads and 4 checkpoints
-    assert {"drain_per_s", "paho_raw_per_s", "p50_ms", "p99_ms", "duplicates"} <= set(result)
+    assert result["records"] == 505  # 500 reads and a checkpoint every 100 records
+    assert result["duplicates"] == 0
+    assert len(result["ratios_per_round"]) == result["rounds"] == 3
+    assert {"drain_per_s", "paho_raw_per_s", "p50_ms", "p99_ms", "drain_mb_per_s"} <= set(result)

@@ -57,7 +57,10 @@ __all__ = ["Uplink", "UplinkStats"]
 
 log = logging.getLogger("anpr.uplink")
 
-_PREFETCH = 512  # pending records read from the journal at a time
+_PREFETCH = 512  # pending records read from the journal at a time, at most,
+_PREFETCH_BYTES = 4 * 1024 * 1024  # and about this many bytes: 512 reads with 100 KB
+# overview images would be 69 MB in the uplink's buffer (MemoryMax=1G in the unit), read
+# while the network loop, on the same thread, waits
 _CONNACK_TIMEOUT_S = 10.0
 _LOOP_BUSY_S = 0.002
 _LOOP_IDLE_S = 0.02  # how late a newly committed record may be noticed
@@ -142,6 +145,7 @@ class Uplink:
         self._refused: set[int] = set()
         self._retry_at = 0.0
         self._max_sent = 0  # highest seq handed to any connection of this process
+        self._record_bytes = 65_536  # mean size of the pending records last read (prefetch)
         # PUBACKed seqs whose "published" mark is not committed yet: never sent again for
         # that (a reconnect reads the journal, where they still look pending).
         self._marks_lock = threading.Lock()
@@ -442,10 +446,14 @@ class Uplink:
                 return None  # nothing committed since the journal last came up empty
             session.fresh = False
             self._new_records.clear()
+            limit = max(1, min(_PREFETCH, _PREFETCH_BYTES // self._record_bytes))
             session.buffer.extend(
-                self._journal.pending(self._stream, _PREFETCH, after_seq=session.cursor)
+                self._journal.pending(self._stream, limit, after_seq=session.cursor)
             )
-            if len(session.buffer) == _PREFETCH:
+            if session.buffer:
+                size = sum(len(r.wire) for r in session.buffer)
+                self._record_bytes = max(1, size // len(session.buffer))
+            if len(session.buffer) == limit:
                 self._new_records.set()  # there is more where that came from
             if not session.buffer:
                 return None
