@@ -31,6 +31,7 @@ import logging
 import socket
 import socketserver
 import ssl
+import sys
 import threading
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -178,6 +179,14 @@ class _Server(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         self.server_name, self.server_port = str(host), int(port)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:  # noqa: ANN401, ARG002
+        """A connection that broke mid-request (reset, bad TLS record): count it, no trace.
+
+        socketserver's default prints a traceback to stderr for each one.
+        """
+        self.source.outcomes.labels("broken").inc()
+        log.debug("event connection broke: %s", type(sys.exc_info()[1]).__name__)
+
     def process_request(self, request: Any, client_address: Any) -> None:  # noqa: ANN401
         if not self._slots.acquire(blocking=False):
             self.source.count(503)
@@ -268,9 +277,11 @@ class _Handler(BaseHTTPRequestHandler):
             source.check_token(self.headers.get("Authorization"))
             length = self._length(source)
         except BadEventError as exc:
-            if exc.status == 413:
+            # The body was not read: drop it (bounded) so the client reads the answer
+            # rather than a reset, and end the connection (what follows is not a request).
+            if exc.status != 411:
                 self._drain()
-            self._refuse(exc, close=exc.status in {411, 413})
+            self._refuse(exc, close=True)
             return
         if not source.bucket.take():
             self._refuse(BadEventError(429, "too many events: over intake.max_events_per_s"))
