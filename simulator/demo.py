@@ -414,8 +414,14 @@ def run_demo(opts: DemoOptions) -> DemoResult:  # noqa: C901, PLR0912, PLR0915 -
             if opts.vendor:  # a camera that reads plates itself (simulator/vendordemo.py)
                 cam.stream, vendor_env = event_camera(opts, cam.scene, cam.dir, cam.truth)
             else:
+                # The scene starts when the agent's capture connects: its first vehicle
+                # is not gone before the agent (loading its models) could see it.
                 cam.stream = MjpegCamera(
-                    cam.scene, port=free_port(), truth_path=cam.truth, seconds=opts.seconds
+                    cam.scene,
+                    port=free_port(),
+                    truth_path=cam.truth,
+                    seconds=opts.seconds,
+                    wait_for_client=True,
                 )
             env = {**_camera_env(cam, pki, police, civil), **vendor_env}
             window_s = load_config(opts.config, env).config.counts.window_s

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import cv2
 
 from agent.config.schema import RecognitionConfig
+from agent.core.events import PlateRead
 from agent.core.geometry import iou
 from agent.recognition.pipeline import Passes, build_recognizer
 from agent.recognition.recognizer import PHOTO_SECOND_LOOK, plausibility
@@ -37,7 +38,7 @@ from simulator.evalreader import DEFAULT_REAL_DEV, SET_COUNTRIES
 if TYPE_CHECKING:
     import argparse
 
-    from agent.core.events import PlateRead
+    from agent.core.events import UnreadPass
     from agent.recognition.recognizer import Recognizer
     from simulator.camera.truth import PassTruth
 
@@ -199,14 +200,16 @@ def eval_video(  # noqa: PLR0913 - the scene's knobs beside the models
     recognizer = build_recognizer(recognition(detector_card, reader_card, screen_card=screen_card))
     passes = Passes(recognizer, lanes=lanes, pass_timeout_s=RecognitionConfig().pass_timeout_s)
     source = FrameSource(SceneConfig(seed=seed, lanes=lanes), seconds=seconds)
-    reads: list[PlateRead] = []
+    closed: list[PlateRead | UnreadPass] = []
     frames, busy = 0, 0.0
     for sim in source:
-        reads += passes.feed(sim.frame)
+        closed += passes.feed(sim.frame)
         frames += 1
         busy += passes.last_ms
-    reads += passes.flush()
+    closed += passes.flush()
+    reads = [p for p in closed if isinstance(p, PlateRead)]
     scores: dict[str, object] = dict(_match(reads, list(source.passes)))
+    scores["unread_passes"] = len(closed) - len(reads)  # counted for the city, never journaled
     scores["frames"] = frames
     scores["recognition_fps_1_thread"] = round(1000 * frames / max(1.0, busy), 1)
     scores["seconds"] = seconds

@@ -24,7 +24,6 @@ from agent.civil.counts import (
     OTHER,
     SCHEMA,
     UNKNOWN,
-    VEHICLE_CLASSES,
     CountWindow,
     WindowCounter,
     cell_key,
@@ -275,7 +274,6 @@ LABELS = {
     "lane": ["1", "2", "3", UNKNOWN],
     "direction": ["approaching", "receding", UNKNOWN],
     "country_group": ["B", "NL", "F", OTHER],
-    "vehicle_class": ["car", "truck", "van", OTHER, UNKNOWN],
 }
 
 
@@ -419,25 +417,16 @@ def test_a_primary_with_no_single_swap_is_covered_by_a_chain_of_swaps() -> None:
 
 def test_reads_are_reduced_to_a_closed_vocabulary() -> None:
     config = cfg(dimensions=list(LABELS))
-    assert cell_key(
-        read(T0, lane=9, direction=None, country="PL", vehicle_class="tractor"), config
-    ) == (
+    assert cell_key(read(T0, lane=9, direction=None, country="PL"), config) == (
         OTHER,
         UNKNOWN,
         OTHER,
-        OTHER,
     )
-    assert cell_key(read(T0, lane=2, country="NL", vehicle_class="van"), config) == (
-        "2",
-        "approaching",
-        "NL",
-        "van",
-    )
+    assert cell_key(read(T0, lane=2, country="NL"), config) == ("2", "approaching", "NL")
     assert cell_key(read(T0, lane=None, country=None), config) == (
         UNKNOWN,
         "approaching",
         OTHER,
-        UNKNOWN,
     )
 
 
@@ -620,10 +609,10 @@ ops = st.one_of(
 
 def _attrs(i: int) -> dict[str, object]:
     return [
-        {"lane": 1, "direction": "approaching", "country": "B", "vehicle_class": "car"},
-        {"lane": 2, "direction": "receding", "country": "NL", "vehicle_class": "truck"},
-        {"lane": None, "direction": None, "country": None, "vehicle_class": None},
-        {"lane": 1, "direction": "approaching", "country": "PL", "vehicle_class": "tractor"},
+        {"lane": 1, "direction": "approaching", "country": "B"},
+        {"lane": 2, "direction": "receding", "country": "NL"},
+        {"lane": None, "direction": None, "country": None},
+        {"lane": 1, "direction": "approaching", "country": "PL"},
     ][i]
 
 
@@ -703,16 +692,13 @@ def _assert_nothing_identifying(reads: list[PlateRead], texts: list[str], window
         assert not [f for f in fragments if f in text]
         assert not [c for c in crops if c in text]
         assert not [t for t in pass_times if t in text]
-        for labels in re.findall(
-            r'"(?:lane|direction|country_group|vehicle_class)":"([^"]*)"', text
-        ):
+        for labels in re.findall(r'"(?:lane|direction|country_group)":"([^"]*)"', text):
             assert labels in ALLOWED_LABELS
 
 
 ALLOWED_LABELS = (
     {str(i) for i in range(1, 9)}
     | {"approaching", "receding", OTHER, UNKNOWN}
-    | set(VEHICLE_CLASSES)
     | {"B", "NL", "F", "D", "L"}
 )
 

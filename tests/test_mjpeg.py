@@ -96,3 +96,32 @@ def test_the_agents_capture_reconnects_when_the_camera_restarts() -> None:
             assert _wait(lambda: capture.stats.reconnects >= 1 and capture.stats.frames > seen + 10)
     finally:
         capture.stop()
+
+
+def test_a_camera_that_waits_for_its_first_client_starts_its_scene_then(tmp_path: Path) -> None:
+    # The demo's agent needs seconds to load its models: a scene that ran meanwhile
+    # would hold vehicles (seed 1's first one is gone after 1 s) it could never see.
+    truth = tmp_path / "truth.jsonl"
+    camera = MjpegCamera(
+        SceneConfig(seed=1, **SMALL),  # type: ignore[arg-type]
+        truth_path=truth,
+        seconds=2.0,
+        wait_for_client=True,
+    )
+    camera.start()
+    try:
+        time.sleep(1.0)
+        assert camera.frames_sent == 0
+        assert camera.scene is not None
+        assert camera.scene.index == 0  # nothing happened in the scene yet
+        connected_ms = time.time() * 1000
+        frames = _read_frames(camera.url, 5)
+        assert all(f.shape == (360, 640, 3) for f in frames)
+        assert camera.wait(30)
+    finally:
+        camera.stop()
+    lines = list(read_truth(truth))
+    scene = next(x for x in lines if x["kind"] == "scene")
+    assert scene["start_wall_ms"] >= connected_ms - 20
+    first = min(x["wall_ms"] for x in lines if x["kind"] == "frame")
+    assert first >= connected_ms - 20

@@ -34,7 +34,9 @@ __all__ = [
 ]
 
 # The only dimensions a civil count may be broken down by: none identifies a vehicle.
-COUNT_DIMENSIONS = ("lane", "direction", "country_group", "vehicle_class")
+COUNT_DIMENSIONS = ("lane", "direction", "country_group")
+# Refused by name until something measures it: every pass would say "unknown".
+_UNMEASURED = ("vehicle_class",)
 
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _TOPIC_PREFIX_PATTERN = r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$"
@@ -123,6 +125,13 @@ def _check_loopback(address: str) -> str:
 
 
 def _check_dimensions(dimensions: tuple[str, ...]) -> tuple[str, ...]:
+    unmeasured = [d for d in dimensions if d in _UNMEASURED]
+    if unmeasured:
+        msg = (
+            f"dimension(s) {', '.join(map(repr, unmeasured))} not measured by this agent "
+            f"(no vehicle classifier): remove it; allowed: {', '.join(COUNT_DIMENSIONS)}"
+        )
+        raise ValueError(msg)
     bad = [d for d in dimensions if d not in COUNT_DIMENSIONS]
     if bad:
         msg = (

@@ -17,7 +17,16 @@ if TYPE_CHECKING:
 
     from agent.core.timesync import ClockReading
 
-__all__ = ["Direction", "Frame", "PlateBox", "PlateRead", "PlateText", "Sighting", "mean_conf"]
+__all__ = [
+    "Direction",
+    "Frame",
+    "PlateBox",
+    "PlateRead",
+    "PlateText",
+    "Sighting",
+    "UnreadPass",
+    "mean_conf",
+]
 
 Direction = Literal["approaching", "receding"]
 
@@ -84,6 +93,22 @@ class PlateRead:
     crop_jpeg: bytes = field(repr=False)  # best plate crop, JPEG
     overview_jpeg: bytes = field(default=b"", repr=False)  # the vehicle or frame, JPEG; b"": none
     clock: ClockReading | None = None  # the clock's state at the pass (set by the service)
+    # The last frame the plate was seen in, read or not (the tracker sets it): the civil
+    # count's window, closer to the vehicle leaving the view than ``wall_ms``.
+    seen_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadPass:
+    """A vehicle pass whose plate was followed but never read: counted, never journaled.
+
+    The civil counts are of vehicles, not of reads; this carries only what a
+    count cell needs (no text, no crop), so it can go nowhere else.
+    """
+
+    lane: int | None
+    direction: Direction | None
+    wall_ms: int  # the last frame the plate was seen in, ms since the epoch
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from agent.config.schema import RecognitionConfig
     from agent.core.clock import Clock
-    from agent.core.events import Frame, PlateRead
+    from agent.core.events import Frame, PlateRead, UnreadPass
     from agent.recognition.capture import Source
 
 __all__ = [
@@ -49,8 +49,8 @@ _GET_TIMEOUT_S = 0.25
 class ReadSink(Protocol):
     """Where the pipeline reports (the service's ``Intake`` fits this)."""
 
-    def read(self, read: PlateRead) -> None:
-        """One finished vehicle pass (may block: a read is never dropped)."""
+    def read(self, read: PlateRead | UnreadPass) -> None:
+        """One finished vehicle pass, read or not (may block: a pass is never dropped)."""
 
     def frame(self) -> None:
         """One frame taken from the camera."""
@@ -152,7 +152,7 @@ class Passes:
             )
         return self._tracker
 
-    def feed(self, frame: Frame) -> list[PlateRead]:
+    def feed(self, frame: Frame) -> list[PlateRead | UnreadPass]:
         """Recognise one frame; the passes that ended with it."""
         started = time.perf_counter()
         sightings = self.recognizer.recognise(frame.image)
@@ -160,11 +160,11 @@ class Passes:
         h, w = frame.image.shape[:2]
         return self._tracker_for(w, h).update(frame.mono_s, frame.wall_ms, sightings, frame.image)
 
-    def expire(self, mono_s: float) -> list[PlateRead]:
+    def expire(self, mono_s: float) -> list[PlateRead | UnreadPass]:
         """Passes unseen for the timeout (call while no frame comes)."""
         return [] if self._tracker is None else self._tracker.expire(mono_s)
 
-    def flush(self) -> list[PlateRead]:
+    def flush(self) -> list[PlateRead | UnreadPass]:
         """Close every open pass (end of stream, shutdown)."""
         return [] if self._tracker is None else self._tracker.flush()
 

@@ -1,5 +1,12 @@
 """Follow plates across frames and turn each vehicle pass into one :class:`PlateRead`.
 
+A pass whose plate was followed but never read becomes an :class:`UnreadPass`
+(counted for the civil side, never journaled) when its track looks like a
+vehicle crossing the view (enough frames, a real distance travelled) and moved
+with no other pass in lockstep (a lamp or a grille boxed beside a plate moves
+with that plate's vehicle and is not another vehicle), nor began where another
+pass was heading when it was lost (the same plate boxed anew).
+
 Each frame's plate boxes are matched to open tracks (greedy on IoU with the
 track's predicted box, then on centre distance for fast, small plates), never
 a sure, syntax-valid read to a track whose recent sure reads are of another
@@ -23,7 +30,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from agent.core.events import PlateRead
+from agent.core.events import PlateRead, UnreadPass
 from agent.core.geometry import iou
 from agent.recognition.overview import OverviewSettings, cut, encode
 from agent.recognition.vote import is_piece, similarity, vote
@@ -43,6 +50,19 @@ _RECENT = 3  # reads of a track a new read is compared with
 _SURE = 0.95  # mean character confidence of a read that may say "another plate"
 _ONE_PLATE = 0.85  # least similarity of two tracks' votes to be one pass's fragments
 _LEFT_GRACE_S = 0.3  # unseen this long and predicted out of the frame: the vehicle has left
+# An unread track counts as a vehicle when it has at least this many boxes and its plate
+# moved at least this many plate widths (a false box on the road furniture stays put;
+# one on a passing vehicle is a few frames long). Measured on the simulator's camera.
+_UNREAD_MIN_BOXES = 5
+_UNREAD_MIN_TRAVEL = 2.0  # plate widths
+# Two tracks whose boxes stay this close (in plate widths) while both are seen follow
+# one vehicle; a closed pass is remembered this long for that comparison.
+_LOCKSTEP_WIDTHS = 2.5
+_LOCKSTEP_SHARE = 0.6
+_LOCKSTEP_DT_S = 0.1
+_REMEMBER_S = 5.0
+
+Pass = PlateRead | UnreadPass
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +84,8 @@ class _Track:
     id: int
     boxes: list[tuple[float, tuple[float, float, float, float]]]  # (mono_s, xywh)
     first_wall_ms: int
-    last_wall_ms: int
+    last_wall_ms: int  # the last frame the plate was read in
+    seen_wall_ms: int = 0  # the last frame the plate was seen in, read or not
     texts: list[PlateText] = field(default_factory=list)
     lanes: Counter[int] = field(default_factory=Counter)
     best_crop: npt.NDArray[np.uint8] | None = None
@@ -74,6 +95,15 @@ class _Track:
     @property
     def last_mono(self) -> float:
         return self.boxes[-1][0]
+
+    def moved(self) -> bool:
+        """Whether the track crossed enough of the view to be a vehicle's plate."""
+        if len(self.boxes) < _UNREAD_MIN_BOXES:
+            return False
+        (_, (x0, y0, w0, h0)), (_, (x1, y1, w1, h1)) = self.boxes[0], self.boxes[-1]
+        travel = float(np.hypot((x1 + w1 / 2) - (x0 + w0 / 2), (y1 + h1 / 2) - (y0 + h0 / 2)))
+        width = float(np.median([b[2] for _, b in self.boxes]))
+        return travel >= _UNREAD_MIN_TRAVEL * max(width, 1.0)
 
     def predict(self, mono_s: float) -> tuple[float, float, float, float]:
         t1, (x1, y1, w1, h1) = self.boxes[-1]
@@ -108,12 +138,38 @@ def _alike(a: str, b: str, least: float) -> bool:
     return similarity(a, b) >= least or is_piece(a, b) or is_piece(b, a)
 
 
+def _lockstep(a: _Track, b: _Track) -> bool:
+    """Whether ``a`` and ``b`` moved together (boxes near each other while both were seen)."""
+    times = np.array([t for t, _ in b.boxes])
+    near = total = 0
+    for t, (x, y, w, h) in a.boxes:
+        i = int(np.argmin(np.abs(times - t)))
+        if abs(times[i] - t) > _LOCKSTEP_DT_S:
+            continue
+        bx, by, bw, bh = b.boxes[i][1]
+        total += 1
+        gap = np.hypot((x + w / 2) - (bx + bw / 2), (y + h / 2) - (by + bh / 2))
+        near += gap <= _LOCKSTEP_WIDTHS * max(w, bw, 1.0)
+    return total >= 2 and near >= _LOCKSTEP_SHARE * total  # two frames at least
+
+
+def _continues(later: _Track, earlier: _Track, timeout_s: float) -> bool:
+    """Whether ``later`` began where ``earlier``, lost a moment ago, was heading."""
+    start, (x, y, w, h) = later.boxes[0]
+    if not earlier.last_mono <= start <= earlier.last_mono + timeout_s:
+        return False
+    px, py, pw, ph = earlier.predict(start)
+    gap = np.hypot((x + w / 2) - (px + pw / 2), (y + h / 2) - (py + ph / 2))
+    return bool(gap <= _LOCKSTEP_WIDTHS * max(w, pw, 1.0))
+
+
 def _merge(track: _Track, *, into: _Track) -> None:
     """Give ``track``'s reads, lane votes and best crop to ``into`` (its boxes stay its own)."""
     into.texts[:0] = track.texts  # the earlier reads first: ``_same_plate`` looks at the last
     into.lanes.update(track.lanes)
     into.first_wall_ms = min(into.first_wall_ms, track.first_wall_ms)
     into.last_wall_ms = max(into.last_wall_ms, track.last_wall_ms)
+    into.seen_wall_ms = max(into.seen_wall_ms, track.seen_wall_ms)
     if track.best_conf > into.best_conf:
         into.best_conf, into.best_crop = track.best_conf, track.best_crop
         into.best_overview = track.best_overview
@@ -149,6 +205,7 @@ class Tracker:
         self._max_jump = max_jump
         self._overview = overview or OverviewSettings()
         self._tracks: list[_Track] = []
+        self._counted: list[_Track] = []  # passes closed lately, to tell fragments apart
         self._ids = itertools.count(1)
 
     @property
@@ -171,8 +228,8 @@ class Tracker:
         wall_ms: int,
         sightings: Sequence[Sighting],
         image: npt.NDArray[np.uint8] | None = None,
-    ) -> list[PlateRead]:
-        """Add one frame's sightings; return the reads of passes that just ended.
+    ) -> list[Pass]:
+        """Add one frame's sightings; return the passes that just ended, read or not.
 
         ``image`` is the frame the sightings come from, for the overview image.
         """
@@ -210,8 +267,8 @@ class Tracker:
                 self._tracks.append(track)
         return self.expire(mono_s)
 
-    def expire(self, mono_s: float) -> list[PlateRead]:
-        """Close passes unseen for ``timeout_s`` or gone out of the frame; return their reads.
+    def expire(self, mono_s: float) -> list[Pass]:
+        """Close passes unseen for ``timeout_s`` or gone out of the frame; return them.
 
         A track that ends while a track of the same plate is still open (the
         detector boxed the plate apart for a while: one line of a two-line plate,
@@ -238,26 +295,60 @@ class Tracker:
         cx, cy = x + w / 2, y + h / 2
         return not (0.0 <= cx <= self._width and 0.0 <= cy <= self._height)
 
-    def flush(self) -> list[PlateRead]:
+    def flush(self) -> list[Pass]:
         """Close every open pass (shutdown), fragments of one pass together."""
         ended, self._tracks = sorted(self._tracks, key=lambda t: t.last_mono), []
         return self._end(ended, lambda i: ended[i + 1 :])
 
     def _end(
         self, ended: list[_Track], still_open: Callable[[int], Sequence[_Track]]
-    ) -> list[PlateRead]:
+    ) -> list[Pass]:
         """Read each ended track, or merge it into a track of the same pass still open.
 
         ``still_open(i)``: the tracks the ``i``-th ended track may hand its reads to.
         """
-        reads = []
+        passes: list[Pass] = []
         for i, track in enumerate(ended):
             host = self._same_pass(track, still_open(i))
             if host is not None:
                 _merge(track, into=host)
             elif (read := self._close(track)) is not None:
-                reads.append(read)
-        return reads
+                passes.append(read)
+                self._remember(track)
+            elif self._a_vehicle(track, still_open(i)):
+                passes.append(self._unread(track))
+                self._remember(track)
+        return passes
+
+    def _remember(self, track: _Track) -> None:
+        horizon = track.last_mono - _REMEMBER_S
+        self._counted = [t for t in self._counted if t.last_mono >= horizon] + [track]
+
+    def _a_vehicle(self, track: _Track, still_open: Sequence[_Track]) -> bool:
+        """Whether an unread track is a vehicle of its own (not noise, not a fragment)."""
+        if not track.moved():
+            return False
+        lane = track.lanes.most_common(1)[0][0]
+        others = [
+            t
+            for t in (*still_open, *self._counted)
+            if t is not track
+            and (t.texts or len(t.boxes) >= _UNREAD_MIN_BOXES)
+            and t.lanes.most_common(1)[0][0] == lane
+        ]
+        return not any(
+            _lockstep(track, other)
+            or _continues(track, other, self._timeout)
+            or _continues(other, track, self._timeout)
+            for other in others
+        )
+
+    def _unread(self, track: _Track) -> UnreadPass:
+        return UnreadPass(
+            lane=track.lanes.most_common(1)[0][0],
+            direction=self._direction(track),
+            wall_ms=track.seen_wall_ms,
+        )
 
     def _same_pass(self, track: _Track, others: Sequence[_Track]) -> _Track | None:
         """A track among ``others`` that followed the same plate at the same time, if any."""
@@ -286,6 +377,7 @@ class Tracker:
     ) -> None:
         box = _xywh(sighting.box)
         track.boxes.append((mono_s, box))
+        track.seen_wall_ms = wall_ms
         track.lanes[self._lane(box)] += 1
         if sighting.text is not None and sighting.text.text:
             # The pass is stamped with the last frame its plate was *read*: unread boxes
@@ -342,4 +434,5 @@ class Tracker:
             frames=len(track.texts),
             crop_jpeg=crop,
             overview_jpeg=encode(track.best_overview, self._overview),
+            seen_ms=track.seen_wall_ms,
         )

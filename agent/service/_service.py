@@ -42,6 +42,7 @@ from agent.config.load import ConfigError, load_config
 from agent.config.schema import EVENTS_SOURCE
 from agent.core.alarms import Alarms
 from agent.core.clock import SystemClock
+from agent.core.events import UnreadPass
 from agent.core.timesync import AdjtimexClock, TimeWatch
 from agent.journal.lock import JournalLock, JournalLockError
 from agent.journal.store import Journal, JournalError, JournalFullError
@@ -262,6 +263,8 @@ class Service:
             journal=self.journal,
             clock=self._clock,
             poll_s=self._opts.civil_poll_s,
+            # A graceful stop keeps the open window here, beside the journal (police side).
+            state_path=cfg.journal.path.with_name(cfg.journal.path.name + ".counts-state"),
         )
         self.police_uplink = self._uplink("police", cfg.police, "reads", descriptor)
         self.civil_uplink = self._uplink("civil", cfg.civil, "counts", None)
@@ -524,7 +527,13 @@ class Service:
                 continue
             self._take(read)
 
-    def _take(self, read: PlateRead) -> None:
+    def _take(self, read: PlateRead | UnreadPass) -> None:
+        if isinstance(read, UnreadPass):  # a vehicle whose plate was not read: the city counts it
+            try:
+                self.civil.add(read)
+            except Exception as exc:  # noqa: BLE001 - one pass the counter chokes on
+                self._uncounted(exc)
+            return
         waiter = self.intake.waiter(read)  # an event camera waiting for its answer, if any
         try:
             self.civil.add(read)

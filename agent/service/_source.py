@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 from prometheus_client import Histogram
 from prometheus_client.registry import CollectorRegistry
 
+from agent.core.events import UnreadPass
 from agent.recognition.shipped import model_cards  # light: no onnxruntime, no OpenCV
 
 if TYPE_CHECKING:
@@ -61,12 +62,13 @@ class Intake:
     """
 
     def __init__(self, maxsize: int, registry: CollectorRegistry | None = None) -> None:
-        self.queue: queue.Queue[PlateRead] = queue.Queue(maxsize=maxsize)
+        self.queue: queue.Queue[PlateRead | UnreadPass] = queue.Queue(maxsize=maxsize)
         self._lock = threading.Lock()
         self.frames = 0
         self.frames_dropped = 0
         self.frames_corrupt = 0  # undecodable frames the camera sent (skipped)
         self.reads = 0
+        self.unread = 0  # passes whose plate was never read: counted for the civil side only
         self.waits = 0  # times a read waited for room (the journal fell behind)
         self._waiters: dict[int, Future[int]] = {}  # id(read) -> a source's durable wait
         self.last_beat = time.monotonic()
@@ -78,8 +80,8 @@ class Intake:
             registry=registry or CollectorRegistry(),
         )
 
-    def read(self, read: PlateRead) -> None:
-        """Hand over one vehicle pass; blocks while the queue is full (a read is never dropped)."""
+    def read(self, read: PlateRead | UnreadPass) -> None:
+        """Hand over one vehicle pass, read or not; blocks while the queue is full (never drops)."""
         while True:
             try:
                 self.queue.put(read, timeout=_PUT_WAIT_S)
@@ -88,7 +90,10 @@ class Intake:
                     self.waits += 1
                 continue
             with self._lock:
-                self.reads += 1
+                if isinstance(read, UnreadPass):
+                    self.unread += 1
+                else:
+                    self.reads += 1
                 self.last_beat = time.monotonic()
             return
 

@@ -4,7 +4,10 @@
 ``multipart/x-mixed-replace`` with one JPEG part per frame, which OpenCV's
 FFmpeg backend reads with ``cv2.VideoCapture("http://host:port/stream.mjpg")``;
 ``GET /snapshot.jpg`` answers the latest frame. The camera renders in real
-time whether or not anyone watches (truth stays continuous); a frame that
+time whether or not anyone watches (truth stays continuous) — from its start,
+or, with ``wait_for_client``, from the moment its first stream client
+connects, so the truth holds no vehicle the reader could not have seen (the
+demo's agent takes a few seconds to load its models); a frame that
 would be late is simulated without drawing and not sent, so the stream stays
 live on a busy machine. ``stop()`` closes every client connection, so a reader
 sees the camera go away; a new ``MjpegCamera`` on the same port comes back.
@@ -65,6 +68,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path not in _PATHS:
             self.send_error(HTTPStatus.NOT_FOUND)
             return
+        camera.client_arrived.set()
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
         self.send_header("Cache-Control", "no-cache, no-store")
@@ -99,12 +103,15 @@ class MjpegCamera:
         truth_path: Path | None = None,
         truth_frames: bool = True,
         seconds: float | None = None,
+        wait_for_client: bool = False,
     ) -> None:
         self._cfg = cfg
         self._quality = quality
         self._truth_path = truth_path
         self._truth_frames = truth_frames
         self._seconds = seconds
+        self._wait_for_client = wait_for_client
+        self.client_arrived = threading.Event()  # a stream client connected (not a snapshot)
         self._server = _Server((host, port), _Handler, bind_and_activate=True)
         self._server.camera = self
         self.host, self.port = host, int(self._server.server_address[1])
@@ -157,9 +164,18 @@ class MjpegCamera:
             self._cond.wait_for(lambda: self._seq > after or self._stop.is_set(), timeout)
             return self._seq, self._jpeg if self._seq > after else None
 
+    def _await_client(self) -> bool:
+        """With ``wait_for_client``, wait for the first stream client; False if stopped first."""
+        while self._wait_for_client and not self.client_arrived.wait(0.05):
+            if self._stop.is_set():
+                return False
+        return True
+
     def _render(self) -> None:
         cfg = self._cfg
         scene = self.scene = Scene(cfg)
+        if not self._await_client():
+            return
         if cfg.start_wall_ms is None:
             scene.start_now()  # after building the scene, so frame 0 is not late already
         t0 = time.monotonic()

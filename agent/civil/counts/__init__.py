@@ -2,8 +2,10 @@
 
 Three pure-ish pieces, used in this order:
 
-* :class:`WindowCounter` reduces each :class:`agent.events.PlateRead` to coarse
-  labels (lane, direction, country group, vehicle class) and a window index,
+* :class:`WindowCounter` reduces each vehicle pass (a
+  :class:`agent.core.events.PlateRead`, or an :class:`~agent.core.events.UnreadPass`
+  whose plate was not read) to coarse labels (lane, direction, country group)
+  and a window index,
   and emits each closed window once, as a raw :class:`CountWindow`;
 * :func:`protect` applies disclosure control to one window's table (no
   published or derivable figure is 1..k-1);
@@ -14,7 +16,7 @@ Nothing here logs, and nothing here keeps a plate, a hash of one, a crop, or
 a pass time finer than the window.
 """
 
-from agent.civil.counts._cells import OTHER, UNKNOWN, VEHICLE_CLASSES, CellKey, Json, cell_key
+from agent.civil.counts._cells import OTHER, UNKNOWN, CellKey, Json, cell_key
 from agent.civil.counts._counter import STATE_VERSION, CountWindow, Coverage, WindowCounter
 from agent.civil.counts._disclosure import ProtectedTable, protect
 from agent.civil.counts._message import SCHEMA, civil_message, message_id
@@ -24,7 +26,6 @@ __all__ = [
     "SCHEMA",
     "STATE_VERSION",
     "UNKNOWN",
-    "VEHICLE_CLASSES",
     "CellKey",
     "CountWindow",
     "Coverage",

@@ -1,13 +1,19 @@
 """From a read to a count cell: the only attributes of a pass the civil side may see.
 
 Every label that can leave this module comes from a closed vocabulary (the
-configured country groups, fixed direction and vehicle-class names, lane
-numbers): nothing a camera reads off a plate can travel in a label.
+configured country groups, fixed direction names, lane numbers): nothing a
+camera reads off a plate can travel in a label. A pass whose plate was not
+read (:class:`~agent.core.events.UnreadPass`) counts all the same, with the
+country group ``unknown``. There is no vehicle-class dimension: nothing in the
+agent measures the class yet, and a dimension that is always ``unknown`` would
+only suggest that it does.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, TypeAlias
+
+from agent.core.events import UnreadPass
 
 if TYPE_CHECKING:
     from agent.config.schema import CountsConfig
@@ -16,7 +22,6 @@ if TYPE_CHECKING:
 __all__ = [
     "OTHER",
     "UNKNOWN",
-    "VEHICLE_CLASSES",
     "CellKey",
     "Json",
     "cell_key",
@@ -33,10 +38,7 @@ OTHER = "other"
 """Everything not shown by name: unlisted countries, and categories folded for disclosure."""
 
 UNKNOWN = "unknown"
-"""The attribute was not determined for this pass (no lane zone, no direction, no class)."""
-
-VEHICLE_CLASSES = ("bus", "car", "motorcycle", "truck", "van")
-"""Vehicle classes counted by name; any other class a model reports counts as ``other``."""
+"""The attribute was not determined for this pass (no lane zone, no direction, no read)."""
 
 _MAX_LANE = 8  # CameraConfig.lanes is at most 8
 
@@ -53,24 +55,20 @@ def _direction(direction: str | None) -> str:
     return direction if direction in {"approaching", "receding"} else OTHER
 
 
-def _country_group(country: str | None, groups: tuple[str, ...]) -> str:
-    # An unread country and an unlisted one are the same to a city: not one of its groups.
-    return country if country is not None and country in groups else OTHER
+def _country_group(read: PlateRead | UnreadPass, groups: tuple[str, ...]) -> str:
+    if isinstance(read, UnreadPass):
+        return UNKNOWN  # no plate read: no country either
+    # A read whose syntax fit no country and an unlisted country are the same to a
+    # city: not one of its groups.
+    return read.country if read.country is not None and read.country in groups else OTHER
 
 
-def _vehicle_class(vehicle_class: str | None) -> str:
-    if vehicle_class is None:
-        return UNKNOWN
-    return vehicle_class if vehicle_class in VEHICLE_CLASSES else OTHER
-
-
-def cell_key(read: PlateRead, config: CountsConfig) -> CellKey:
+def cell_key(read: PlateRead | UnreadPass, config: CountsConfig) -> CellKey:
     """The coarse, non-identifying labels of one pass, one per configured dimension."""
     labels = {
         "lane": _lane(read.lane),
         "direction": _direction(read.direction),
-        "country_group": _country_group(read.country, config.country_groups),
-        "vehicle_class": _vehicle_class(read.vehicle_class),
+        "country_group": _country_group(read, config.country_groups),
     }
     return tuple(labels[d] for d in config.dimensions)
 

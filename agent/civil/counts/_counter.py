@@ -4,7 +4,8 @@ Each read is reduced on arrival to its cell labels and its window index; the
 read itself (plate, crop, exact time) is never kept. Time rules:
 
 * **Windows** are ``[i*window_s, (i+1)*window_s)`` in wall-clock epoch seconds;
-  a read belongs to the window of its pass time (``PlateRead.wall_ms``), so a
+  a pass belongs to the window of the last frame its plate was seen in
+  (``seen_ms`` of a read when the tracker set it, else ``wall_ms``), so a
   read exactly on a boundary opens the later window.
 * **Closing.** Window ``i`` is emitted by the first :meth:`WindowCounter.poll`
   at or after its end plus ``grace_s``. Windows are emitted one by one in
@@ -39,6 +40,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from agent.civil.counts._cells import CellKey, Json, cell_key, window_index
+from agent.core.events import UnreadPass
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -137,9 +139,10 @@ class WindowCounter:
         with self._lock:
             return self._next * self._window_s
 
-    def add(self, read: PlateRead) -> None:
-        """Count one pass: keep its coarse labels and window, drop everything else."""
-        window = window_index(read.wall_ms, self._window_s)
+    def add(self, read: PlateRead | UnreadPass) -> None:
+        """Count one pass, read or not: keep its coarse labels and window, drop everything else."""
+        seen = None if isinstance(read, UnreadPass) else read.seen_ms
+        window = window_index(read.wall_ms if seen is None else seen, self._window_s)
         key = cell_key(read, self._config)
         with self._lock:
             if window < self._next:
