@@ -29,7 +29,7 @@ from onnxruntime.quantization import (
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from models.train.card import sha256
-from models.train.data import render_sample
+from models.train.data import HEIGHT, WIDTH, render_sample
 from simulator.plates import RENDER_VERSION
 
 CALIBRATION_CROPS = 1024
@@ -55,10 +55,12 @@ class _Crops(CalibrationDataReader):
         return {self._name: batch}
 
 
-def calibration_crops(n: int, seed: int, mean: float, std: float) -> np.ndarray:
+def calibration_crops(
+    n: int, seed: int, mean: float, std: float, size: tuple[int, int] = (HEIGHT, WIDTH)
+) -> np.ndarray:
     """``n`` synthetic crops (full augmentation), normalised as the card says: N x 1 x H x W."""
     rng = np.random.default_rng(seed)
-    images = np.stack([render_sample(rng, 1.0)[0] for _ in range(n)])
+    images = np.stack([render_sample(rng, 1.0, *size)[0] for _ in range(n)])
     return ((images.astype(np.float32) - mean) / std)[:, None]
 
 
@@ -70,7 +72,8 @@ def quantize_card(
     src = card_path.parent / card["model"]
     out = card_path.parent / "reader-int8.onnx"
     norm = card["input"]["normalisation"]
-    x = calibration_crops(crops, seed, float(norm["mean"]), float(norm["std"]))
+    size = (int(card["input"]["shape"][2]), int(card["input"]["shape"][3]))
+    x = calibration_crops(crops, seed, float(norm["mean"]), float(norm["std"]), size)
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(src), str(pre))
