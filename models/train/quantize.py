@@ -14,6 +14,7 @@ reader (``recognition.screen_card``), never for the reads it reports.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import tempfile
 from pathlib import Path
@@ -28,7 +29,6 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from models.train.card import sha256
 from models.train.data import HEIGHT, WIDTH, render_sample
 from simulator.plates import RENDER_VERSION
 
@@ -92,7 +92,7 @@ def quantize_card(
     card.update(
         name=f"{card['name']}-int8",
         model=out.name,
-        sha256=sha256(out),
+        sha256=hashlib.sha256(out.read_bytes()).hexdigest(),
         quantization={
             "of": {"model": src.name, "version": card["version"], "sha256": card["sha256"]},
             "method": METHOD,
