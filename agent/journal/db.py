@@ -18,6 +18,7 @@ is corrupt is refused with :class:`JournalError` and left untouched.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "APPLICATION_ID",
     "SCHEMA_VERSION",
+    "Budget",
     "JournalError",
     "JournalStats",
     "Store",
@@ -52,6 +54,10 @@ _SQLITE_HEADER = b"SQLite format 3\x00"
 _DROP_FRACTION = 20  # quota pressure drops 1/20 of a stream's oldest records at a time
 _RESERVE_FRACTION = 50  # 2 % of the quota is kept back from new records...
 _RESERVE_MIN_PAGES = 16  # ...and at least 16 pages
+_WAL_FRACTION = 8  # the write-ahead log may hold 1/8 of the quota...
+_WAL_MIN_PAGES = 32  # ...at least 32 pages...
+_WAL_MAX_PAGES = 4096  # ...and at most 16 MiB (SQLite's own default checkpoints at 4 MiB)
+_SHM_BYTES = 32 * 1024  # the WAL index (-shm) of a journal this size
 
 MIGRATIONS = Migrations("anpr-journal")
 
@@ -101,6 +107,32 @@ class StreamStats:
     confirmed: int
     confirmed_through: int
     oldest_pending_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """The quota in pages: database (with headroom kept from new records) and WAL."""
+
+    page_size: int
+    db_pages: int  # the database may grow to this (marks, purges, checkpoints)
+    headroom_pages: int  # ...of which new records may not take these
+    wal_pages: int  # the WAL is checkpointed before it passes this
+    disk_limited: bool = False  # the file system holds less than the quota
+
+    @property
+    def wal_bytes(self) -> int:
+        """The WAL's share in bytes."""
+        return self.wal_pages * self.page_size
+
+    @property
+    def mark_rows(self) -> int:
+        """Records one delivery-mark transaction may change (a row can take a page of WAL)."""
+        return max(8, self.wal_pages // 4)
+
+    @property
+    def batch_bytes(self) -> int:
+        """The most record bytes one transaction should carry (a quarter of the WAL's share)."""
+        return self.wal_bytes // 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +215,7 @@ def open_store(path: Path, *, camera: str, synchronous: str, quota_bytes: int) -
                 conn.execute("INSERT OR IGNORE INTO heads VALUES (?, 0, ?, 0)", (stream, GENESIS))
         store = Store(path, conn, quota_bytes)
         store.limit(reserve=False)
+        store.checkpoint()  # start inside the budget, whatever an older agent left in the WAL
     except sqlite3.DatabaseError as exc:
         raise JournalError(f"journal {path} cannot be opened: {exc}") from None
     return store
@@ -223,18 +256,65 @@ class Store:
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
 
-    def limit(self, *, reserve: bool) -> None:
-        """Enforce the quota inside SQLite; ``reserve`` opens the last pages kept back.
+    def budget(self) -> Budget:
+        """How the quota splits into database, write-ahead log and headroom, now.
+
+        The quota is what the journal's files take on disk: the database, its
+        WAL and the WAL index together. When the file system has less room
+        than that (other files, a small disk), the room there is the limit
+        instead, so the disk never fills under the journal.
+        """
+        page = self._conn.execute("PRAGMA page_size").fetchone()[0]
+        ours = self.db_bytes() + self.wal_bytes()
+        try:
+            disk = os.statvfs(self.path.parent)
+            room = ours + disk.f_bavail * disk.f_frsize
+        except OSError:
+            room = self._quota
+        total = min(self._quota, room) - _SHM_BYTES
+        pages = max(4 * _WAL_MIN_PAGES, total // page)
+        wal = min(_WAL_MAX_PAGES, max(_WAL_MIN_PAGES, pages // _WAL_FRACTION))
+        held_back = max(_RESERVE_MIN_PAGES, pages // _RESERVE_FRACTION)
+        return Budget(page, pages - wal, held_back, wal, disk_limited=room < self._quota)
+
+    def limit(self, *, reserve: bool) -> Budget:
+        """Enforce the budget inside SQLite; ``reserve`` opens the headroom kept back.
 
         Past the limit, writes fail exactly like a full disk (SQLITE_FULL), so one
-        code path survives both. New records may not use the reserve, so that
-        delivery marks (a state change can grow a row by a byte) and purge audit
-        records can still be written when the journal is full.
+        code path survives both. New records may not use the headroom, so that
+        delivery marks (a state change rewrites a page) and purge audit records
+        can still be written when the journal is full; the WAL's share is kept
+        out of the database's, and the writer checkpoints before the WAL
+        outgrows it, so database + WAL stay inside the quota.
         """
-        page_size = self._conn.execute("PRAGMA page_size").fetchone()[0]
-        pages = max(1, self._quota // page_size)
-        held_back = max(_RESERVE_MIN_PAGES, pages // _RESERVE_FRACTION)
-        self._conn.execute(f"PRAGMA max_page_count = {pages if reserve else pages - held_back}")
+        budget = self.budget()
+        pages = budget.db_pages if reserve else budget.db_pages - budget.headroom_pages
+        self._conn.execute(f"PRAGMA max_page_count = {pages}")
+        self._conn.execute(f"PRAGMA wal_autocheckpoint = {budget.wal_pages // 2}")
+        self._conn.execute(f"PRAGMA journal_size_limit = {budget.wal_bytes // 2}")
+        return budget
+
+    def db_bytes(self) -> int:
+        """Size of the database file on disk."""
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return 0
+
+    def wal_bytes(self) -> int:
+        """Size of the write-ahead log on disk."""
+        try:
+            return self.path.with_name(self.path.name + "-wal").stat().st_size
+        except OSError:
+            return 0
+
+    def checkpoint(self) -> bool:
+        """Move the WAL into the database and truncate it; False when a reader held it."""
+        try:
+            busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        except sqlite3.OperationalError:
+            return False  # no room to grow the database: the caller's policy frees some
+        return not busy
 
     def _reader(self) -> sqlite3.Connection:
         if self._readonly:
@@ -315,6 +395,19 @@ class Store:
         )
         return cur.rowcount
 
+    def confirm_step(self, stream: str, through: int, rows: int) -> int:
+        """The seq up to which confirming changes at most ``rows`` records (``through`` at most).
+
+        A confirmation that spans many records rewrites as many pages; done in
+        steps of this size, each transaction fits the WAL's share of the quota.
+        """
+        row = self._conn.execute(
+            "SELECT seq FROM records WHERE stream = ? AND state < 2 AND seq <= ?"
+            " ORDER BY seq LIMIT 1 OFFSET ?",
+            (stream, through, max(0, rows - 1)),
+        ).fetchone()
+        return through if row is None else min(through, int(row[0]))
+
     def pending(self, stream: str, limit: int, after_seq: int) -> list[StoredRecord]:
         """Oldest pending records after ``after_seq``."""
         rows = self._reader().execute(
@@ -375,7 +468,8 @@ class Store:
                 yield StoredRecord(stream, seq, state, wire)
             after = rows[-1][0]
 
-    def _first_seq(self, stream: str) -> int | None:
+    def first_seq(self, stream: str) -> int | None:
+        """Lowest seq still kept in ``stream`` (None when it holds no record)."""
         row = self._conn.execute(
             "SELECT MIN(seq) FROM records WHERE stream = ?", (stream,)
         ).fetchone()
@@ -399,19 +493,20 @@ class Store:
         """Records below the first one newer than ``cut_ms`` may go, whatever their state."""
         return self._boundary(stream, "ts >= ?", (cut_ms,))
 
-    def drop_boundary(self, stream: str) -> int:
-        """Boundary that frees the oldest 1/20 of a stream (quota pressure)."""
-        first = self._first_seq(stream)
+    def drop_boundary(self, stream: str, cap: int | None = None) -> int:
+        """Boundary that frees the oldest 1/20 of a stream (at most ``cap`` records)."""
+        first = self.first_seq(stream)
         if first is None:
             return 0
         count = self._conn.execute(
             "SELECT COUNT(*) FROM records WHERE stream = ?", (stream,)
         ).fetchone()[0]
-        return int(first + max(1, count // _DROP_FRACTION))
+        step = max(1, count // _DROP_FRACTION)
+        return int(first + (step if cap is None else min(step, cap)))
 
     def delete_below(self, stream: str, below: int) -> tuple[int, int, str | None]:
         """Delete records under ``below``; return (count, first deleted, hash of below - 1)."""
-        first = self._first_seq(stream)
+        first = self.first_seq(stream)
         if first is None or below <= first:
             return 0, 0, None
         row = self._conn.execute(
@@ -458,7 +553,8 @@ class Store:
         page_size = conn.execute("PRAGMA page_size").fetchone()[0]
         return JournalStats(
             path=str(self.path),
-            file_bytes=pages * page_size,
+            # What the quota counts: the database (as large as SQLite says it is) and its WAL.
+            file_bytes=max(pages * page_size, self.db_bytes()) + self.wal_bytes(),
             quota_bytes=self._quota,
             streams=tuple(streams),
             alarms=alarms,

@@ -21,6 +21,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 import uuid
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -52,6 +53,7 @@ _BATCH = 512  # commands per transaction at most
 _QUEUE = 20_000  # commands waiting at most; beyond, submitters wait (back-pressure, never loss)
 _DAY_MS = 86_400_000
 _MAINTAIN_EVERY_S = 60.0
+_PARKED_RETRY_S = 1.0  # count windows that found the journal full are tried again this often
 
 
 class JournalFullError(Exception):
@@ -93,7 +95,7 @@ class _Confirm(_Cmd):
 
 @dataclass
 class _Maintain(_Cmd):
-    pass
+    rows: int = 0  # purge at most this many records per stream (0: all that are due)
 
 
 class Journal:
@@ -133,6 +135,10 @@ class Journal:
         self._alarms = Alarms()
         self._listeners: list[Callable[[str], None]] = []
         self._queue: queue.Queue[_Cmd | None] = queue.Queue(maxsize=_QUEUE)
+        # Count windows wait for room rather than vanish: appended once the journal has space.
+        self._parked: list[_Cmd] = []
+        self._parked_retry_at = 0.0
+        self._budget = self._store.budget()
         self._last_maintain = now
         self._closed = False
         self._dead: BaseException | None = None  # why the writer thread ended, if it did
@@ -241,6 +247,9 @@ class Journal:
         self._closed = True
         self._queue.put(None)
         self._writer.join(timeout)
+        for cmd in self._parked:  # still no room: the window is published after a restart
+            cmd.future.set_exception(JournalFullError("journal closed while full"))
+        self._parked = []
         self._store.close()
 
     # ------------------------------------------------------------- writer
@@ -280,11 +289,81 @@ class Journal:
                 batch, stop = self._drain(first)
             if self._maintain_due():
                 batch.append(_Maintain())
+            batch = self._with_parked(batch)
+            big = [c for c in batch if self._big_mark(c)]
+            batch = [c for c in batch if c not in big]
             if batch or self._checkpoint_due():
                 try:
                     self._execute(batch)
                 except Exception as exc:  # noqa: BLE001 - one bad batch must not end the writer
                     self._unexpected(batch, exc)
+                self._keep_wal_small()
+            for cmd in big:
+                try:
+                    self._in_steps(cmd)
+                except Exception as exc:  # noqa: BLE001 - one bad batch must not end the writer
+                    self._unexpected([cmd], exc)
+
+    def _big_mark(self, cmd: _Cmd) -> bool:
+        rows = self._budget.mark_rows
+        if isinstance(cmd, _Maintain):
+            return True  # a purge rewrites every page it empties: always in steps
+        if isinstance(cmd, _Publish):
+            return len(cmd.seqs) > rows
+        if isinstance(cmd, _Confirm):
+            try:
+                return self._store.confirm_step(cmd.stream, cmd.through, rows + 1) < cmd.through
+            except (sqlite3.Error, TypeError):
+                return False  # the transaction reports what is wrong with it
+        return False
+
+    def _in_steps(self, cmd: _Cmd) -> None:
+        """A mark over many records, as several transactions that each fit the WAL's share."""
+        rows, changed = self._budget.mark_rows, 0
+        remaining = cmd.seqs if isinstance(cmd, _Publish) else ()
+        while True:
+            step: _Cmd
+            if isinstance(cmd, _Publish):
+                step = _Publish(stream=cmd.stream, seqs=remaining[:rows])
+                remaining = remaining[rows:]
+                done = not remaining
+            elif isinstance(cmd, _Confirm):
+                upto = self._store.confirm_step(cmd.stream, cmd.through, rows)
+                step = _Confirm(stream=cmd.stream, through=upto)
+                done = upto >= cmd.through
+            elif isinstance(cmd, _Maintain):
+                step = _Maintain(rows=rows)
+                done = False  # until a step purges nothing
+            else:
+                raise TypeError(f"not a delivery mark: {type(cmd).__name__}")
+            self._execute([step])
+            self._keep_wal_small()
+            exc = step.future.exception()
+            if exc is not None:
+                cmd.future.set_exception(exc)
+                return
+            result = step.future.result()
+            changed += result
+            if done or (isinstance(cmd, _Maintain) and result == 0):
+                cmd.future.set_result(changed)
+                return
+
+    def _with_parked(self, batch: list[_Cmd]) -> list[_Cmd]:
+        """Count windows keep their order: while some wait for room, new ones queue behind."""
+        if not self._parked:
+            return batch
+        counts = [c for c in batch if _is_count(c)]
+        rest = [c for c in batch if not _is_count(c)]
+        if time.monotonic() < self._parked_retry_at:
+            self._parked.extend(counts)
+            return rest
+        parked, self._parked = [*self._parked, *counts], []
+        return [*parked, *rest]
+
+    def _keep_wal_small(self) -> None:
+        """Checkpoint before the WAL outgrows its share of the quota (it counts on disk)."""
+        if self._store.wal_bytes() > self._budget.wal_bytes // 2:
+            self._store.checkpoint()
 
     def _unexpected(self, batch: list[_Cmd], exc: Exception) -> None:
         """A batch failed in a way nobody planned for: its callers hear it, the writer goes on."""
@@ -306,7 +385,8 @@ class Journal:
         if first is None:
             return [], True
         batch = [first]
-        while len(batch) < _BATCH:
+        size, cap = _cost(first), self._budget.batch_bytes
+        while len(batch) < _BATCH and size < cap:  # one transaction must fit the WAL's share
             try:
                 cmd = self._queue.get_nowait()
             except queue.Empty:
@@ -314,6 +394,7 @@ class Journal:
             if cmd is None:
                 return batch, True
             batch.append(cmd)
+            size += _cost(cmd)
         return batch, False
 
     def _idle_wait(self) -> float:
@@ -367,12 +448,21 @@ class Journal:
                     self._heads = {s: _Head(**vars(h)) for s, h in saved.items()}
                     if not _is_full(exc):
                         raise
+        where = (
+            "the disk holds less than the quota"
+            if self._budget.disk_limited
+            else f"quota {self._cfg.quota_bytes} bytes"
+        )
         self._alarm(
             "journal-full",
-            f"journal full (quota {self._cfg.quota_bytes} bytes or disk): "
-            f"refusing new records, policy {self._cfg.quota_policy}",
+            f"journal full ({where}): refusing new reads, count windows wait; "
+            f"policy {self._cfg.quota_policy}",
         )
-        appends = [c for c in batch if isinstance(c, _Append)]
+        counts = [c for c in batch if _is_count(c)]
+        if counts:
+            self._parked.extend(counts)
+            self._parked_retry_at = time.monotonic() + _PARKED_RETRY_S
+        appends = [c for c in batch if isinstance(c, _Append) and not _is_count(c)]
         others = [c for c in batch if not isinstance(c, _Append)]
         refused: list[tuple[_Cmd, int | BaseException]] = [
             (c, JournalFullError("journal full: record refused (alarm raised)")) for c in appends
@@ -398,11 +488,12 @@ class Journal:
         self, batch: list[_Cmd], *, drop_oldest: bool = False
     ) -> list[tuple[_Cmd, int | BaseException]]:
         heads_before = {s: h.seq for s, h in self._heads.items()}
-        self._store.limit(reserve=not any(isinstance(c, _Append) for c in batch))
+        self._budget = self._store.limit(reserve=not any(isinstance(c, _Append) for c in batch))
         with self._store.transaction():
             if drop_oldest:
                 for stream in STREAMS:
-                    self._purge(stream, self._store.drop_boundary(stream), "quota")
+                    cap = self._budget.mark_rows
+                    self._purge(stream, self._store.drop_boundary(stream, cap), "quota")
             results: list[tuple[_Cmd, int | BaseException]] = [
                 (cmd, self._apply(cmd)) for cmd in batch
             ]
@@ -427,7 +518,7 @@ class Journal:
             head = self._heads[cmd.stream].seq
             return self._store.mark_confirmed(cmd.stream, cmd.through, head)
         if isinstance(cmd, _Maintain):
-            return self._maintain()
+            return self._maintain(cmd.rows)
         return 0  # sync(): nothing to do but commit
 
     def _write(self, stream: str, kind: Kind, payload: dict[str, object]) -> int:
@@ -472,7 +563,7 @@ class Journal:
                 head.since_checkpoint = 0
                 head.checkpoint_mono = now
 
-    def _maintain(self) -> int:
+    def _maintain(self, rows: int = 0) -> int:
         self._last_maintain = self._clock.monotonic()
         now_ms = int(self._clock.wall() * 1000)
         retention_cut = now_ms - int(self._cfg.retention_days * _DAY_MS)
@@ -481,10 +572,13 @@ class Journal:
         for stream in STREAMS:
             below_ret = self._store.retention_boundary(stream, retention_cut)
             below_age = self._store.age_boundary(stream, max_age_cut)
-            if below_age > below_ret:
-                purged += self._purge(stream, below_age, "max-age")
-            else:
-                purged += self._purge(stream, below_ret, "retention")
+            below, reason = (
+                (below_age, "max-age") if below_age > below_ret else (below_ret, "retention")
+            )
+            first = self._store.first_seq(stream)
+            if rows and first is not None:
+                below = min(below, first + rows)  # a step the WAL's share can hold
+            purged += self._purge(stream, below, reason)
         return purged
 
     def _purge(self, stream: str, below: int, reason: str) -> int:
@@ -509,6 +603,19 @@ def _check_stream(stream: str) -> str:
     if stream not in STREAMS:
         raise ValueError(f"unknown stream {stream!r}; streams are {', '.join(STREAMS)}")
     return stream
+
+
+def _is_count(cmd: _Cmd) -> bool:
+    return isinstance(cmd, _Append) and cmd.kind == "count"
+
+
+def _cost(cmd: _Cmd | None) -> int:
+    """Rough bytes a command adds to a transaction (a read's images, base64'd and sealed)."""
+    if isinstance(cmd, _Append):
+        read = cmd.read
+        images = 0 if read is None else len(read.crop_jpeg) + len(read.overview_jpeg)
+        return images * 4 // 3 + 1024
+    return 64
 
 
 def _is_full(exc: sqlite3.OperationalError) -> bool:
