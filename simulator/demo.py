@@ -94,7 +94,7 @@ def civil_broker(workdir: Path, pki: DevPki, port: int | None = None) -> Broker:
         ca=pki.path("civil-ca.crt"),
         cert=pki.path("civil-broker.crt"),
         key=pki.path("civil-broker.key"),
-        acl=camera_acl("civil/v1", ("city",), uplink=("counts", "status")),
+        acl=camera_acl("civil/v1", ("city",), uplink=("counts", "status", "descriptor")),
         port=port,
         crl=pki.path("civil-ca.crl"),
     )

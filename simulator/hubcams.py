@@ -116,6 +116,7 @@ class CountCamera:
             police_cert_sha256=None,
             civil_cert_sha256=None,
             ts_ms=ts_ms,
+            flux="civil",
         )
 
     def window(self, start: int) -> CountWindow:

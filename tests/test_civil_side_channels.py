@@ -16,8 +16,10 @@ from agent.config.load import load_config
 from agent.config.schema import JournalConfig
 from agent.journal.records import parse_record
 from agent.journal.store import Journal
-from agent.security.crypto import Sealer, Signer
+from agent.security.crypto import Sealer, Signer, key_id
+from agent.security.keyfiles import load_signing_key
 from agent.service import Service, ServiceOptions, redact
+from agent.uplink.descriptor import verify_descriptor
 from simulator.fakes import FakeClock
 from simulator.mqttc import client_context, connect
 
@@ -131,3 +133,64 @@ def test_the_civil_heartbeat_has_no_disk_figures_no_police_boot_and_a_coarse_tim
     window_ms = loaded.config.counts.window_s * 1000
     assert isinstance(civil_status["ts"], int)
     assert civil_status["ts"] % window_ms == 0
+
+
+def test_the_civil_side_gets_a_signed_descriptor_without_police_fingerprints(
+    police: Broker, civil: Broker, pki: DevPki, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "agent.toml", pki, police=police.url, civil=civil.url)
+    loaded = load_config(config, {})
+    wires: dict[str, bytes] = {}
+    lock = threading.Lock()
+    clients = []
+    for url, ctx, name, topic in (
+        (
+            civil.url,
+            client_context(pki.path("civil-ca.crt"), pki.path("city.crt"), pki.path("city.key")),
+            "city",
+            "civil/v1/cam-01/descriptor",
+        ),
+        (
+            police.url,
+            client_context(
+                pki.path("police-ca.crt"), pki.path("backoffice.crt"), pki.path("backoffice.key")
+            ),
+            "backoffice",
+            "anpr/v1/cam-01/descriptor",
+        ),
+    ):
+        client = connect(url, ctx, name)
+
+        def on_message(_c: object, _u: object, message: object, name: str = name) -> None:
+            with lock:
+                wires[name] = message.payload  # type: ignore[attr-defined]
+
+        client.on_message = on_message
+        client.subscribe(topic, qos=1)
+        clients.append(client)
+    service = Service(loaded, options=ServiceOptions(drain_only=True, serve_metrics=False))
+    thread = threading.Thread(target=service.run, name="service-under-test")
+    thread.start()
+    try:
+        assert wait_until(lambda: {"city", "backoffice"} <= set(wires), 30)
+    finally:
+        service.request_stop()
+        thread.join(60)
+        for client in clients:
+            client.disconnect()
+            client.loop_stop()
+    sign = load_signing_key(pki.path("device-sign.key")).public_key()
+    trusted = {key_id(sign): sign}
+    civil_body = verify_descriptor(wires["city"], trusted)
+    police_body = verify_descriptor(wires["backoffice"], trusted)
+    assert civil_body["camera"] == police_body["camera"] == "cam-01"
+    assert civil_body["purpose"] == police_body["purpose"]
+    assert set(civil_body["keys"]) == {"signing_ed25519", "civil_cert_sha256"}  # type: ignore[arg-type]
+    assert {"sealed_to_x25519_sha256", "police_cert_sha256"} <= set(police_body["keys"])  # type: ignore[arg-type]
+    for police_only in ("sealed_to_x25519_sha256", "police_cert_sha256"):
+        fingerprint = police_body["keys"][police_only]  # type: ignore[index]
+        assert isinstance(fingerprint, str)
+        assert fingerprint.encode() not in wires["city"]
+    window_ms = loaded.config.counts.window_s * 1000
+    assert isinstance(civil_body["ts"], int)
+    assert civil_body["ts"] % window_ms == 0

@@ -242,6 +242,17 @@ def test_every_civil_message_crosses_the_broker_and_matches_its_schema(
         backoff_min_s=0.05,
         backoff_max_s=0.5,
     )
+    config = tmp_path / "agent.toml"
+    config.write_text(pki_config(pki), encoding="utf-8")
+    descriptor = build_descriptor(
+        load_config(config, {}).config,
+        kit.signer,
+        sealed_to="ab" * 32,
+        police_cert_sha256=None,
+        civil_cert_sha256="cd" * 32,
+        ts_ms=1_800_000_000_000,
+        flux="civil",
+    )
     uplink = Uplink(
         "civil",
         cfg,
@@ -252,6 +263,7 @@ def test_every_civil_message_crosses_the_broker_and_matches_its_schema(
         context=lambda: client_context(cfg.ca, cfg.cert, cfg.key),
         clock=kit.clock,
         heartbeat_s=1.0,
+        descriptor=descriptor,
     )
     city = CivilBackOffice(
         civil.url,
@@ -275,6 +287,6 @@ def test_every_civil_message_crosses_the_broker_and_matches_its_schema(
         city.stop()
         kit.close()
     seen = tap_of(civil).seen
-    want = {"record-count", "record-checkpoint", "status-civil", "ack"}
+    want = {"record-count", "record-checkpoint", "status-civil", "descriptor-civil", "ack"}
     assert wait_until(lambda: want <= set(seen.schemas), 5), dict(seen.schemas)
     assert seen.violations == []

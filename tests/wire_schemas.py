@@ -47,7 +47,8 @@ RECORD_TYPES = {
 LEAVES = {
     "police": {"reads": "record", "status": "status-police", "descriptor": "descriptor",
                "ack": "ack", "replay": "replay"},
-    "civil": {"counts": "record", "status": "status-civil", "ack": "ack", "replay": "replay"},
+    "civil": {"counts": "record", "status": "status-civil", "descriptor": "descriptor-civil",
+              "ack": "ack", "replay": "replay"},
 }  # fmt: skip
 
 

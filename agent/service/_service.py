@@ -267,7 +267,19 @@ class Service:
             state_path=cfg.journal.path.with_name(cfg.journal.path.name + ".counts-state"),
         )
         self.police_uplink = self._uplink("police", cfg.police, "reads", descriptor)
-        self.civil_uplink = self._uplink("civil", cfg.civil, "counts", None)
+        # The civil copy's time is no finer than a count window: the police copy's
+        # millisecond would tie the two fluxes' starts together.
+        window_ms = cfg.counts.window_s * 1000
+        civil_descriptor = build_descriptor(
+            cfg,
+            signer,
+            sealed_to=sealer.fingerprint,
+            police_cert_sha256=None,
+            civil_cert_sha256=fingerprints["civil"],
+            ts_ms=int(self._clock.wall() * 1000) // window_ms * window_ms,
+            flux="civil",
+        )
+        self.civil_uplink = self._uplink("civil", cfg.civil, "counts", civil_descriptor)
         self._crls = {name: _crl_digest(self._uplink_config(name)) for name in ("police", "civil")}
         self.registry.register(HealthCollector(self.snapshot))
         ProcessCollector(registry=self.registry)  # RSS, open fds, CPU: flat over months?

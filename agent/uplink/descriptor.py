@@ -1,15 +1,17 @@
 """The camera's signed descriptor: the inventory entry regulators could not get.
 
-Published retained on ``{prefix}/{camera}/descriptor``: who owns and runs the
-camera, where it stands, what it is for and on which legal basis, what it
-runs, and the fingerprints of its keys. Canonical JSON signed with the
-journal's Ed25519 key, exactly like a journal record (``kid`` + ``sig``).
+Published retained on ``{prefix}/{camera}/descriptor`` of both fluxes: who owns
+and runs the camera, where it stands, what it is for and on which legal basis,
+what it runs, and the fingerprints of its keys. Canonical JSON signed with the
+journal's Ed25519 key, exactly like a journal record (``kid`` + ``sig``). The
+civil flux's copy names only the signing key and the civil identity: nothing
+of the police side (its sealing key, its certificate) reaches the civil side.
 """
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -33,8 +35,9 @@ def build_descriptor(  # noqa: PLR0913 - every fact of the inventory entry is ex
     police_cert_sha256: str | None,
     civil_cert_sha256: str | None,
     ts_ms: int,
+    flux: Literal["police", "civil"] = "police",
 ) -> bytes:
-    """The signed descriptor of this camera (canonical JSON bytes)."""
+    """The signed descriptor of this camera (canonical JSON bytes) for one flux."""
     cam = cfg.camera
     raw = signer.public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     body: dict[str, object] = {
@@ -58,7 +61,9 @@ def build_descriptor(  # noqa: PLR0913 - every fact of the inventory entry is ex
             "sealed_to_x25519_sha256": sealed_to,
             "police_cert_sha256": police_cert_sha256,
             "civil_cert_sha256": civil_cert_sha256,
-        },
+        }
+        if flux == "police"
+        else {"signing_ed25519": b64(raw), "civil_cert_sha256": civil_cert_sha256},
         "civil_counts": {
             "purpose": cfg.counts.purpose,
             "legal_basis": cfg.counts.legal_basis,
