@@ -441,6 +441,20 @@ class Uplink:
         if session.replay:
             self.stats.replayed += 1
             return session.replay.popleft()
+        while True:
+            record = self._next_pending(session)
+            if record is None:
+                return None
+            with self._marks_lock:
+                late_mark = record.seq in self._unmarked
+            if not late_mark:  # else: PUBACKed already, only its mark is late; skip it
+                break
+        if record.seq <= self._max_sent:
+            self.stats.resent += 1  # sent before, its PUBACK never came
+        self._max_sent = max(self._max_sent, record.seq)
+        return record
+
+    def _next_pending(self, session: _Session) -> StoredRecord | None:
         if not session.buffer:
             if not session.fresh and not self._new_records.is_set():
                 return None  # nothing committed since the journal last came up empty
@@ -459,12 +473,6 @@ class Uplink:
                 return None
         record = session.buffer.popleft()
         session.cursor = max(session.cursor, record.seq)
-        with self._marks_lock:
-            if record.seq in self._unmarked:
-                return self._next_record(session)  # PUBACKed; only its mark is late
-        if record.seq <= self._max_sent:
-            self.stats.resent += 1  # sent before, its PUBACK never came
-        self._max_sent = max(self._max_sent, record.seq)
         return record
 
     def _on_puback(self, session: _Session, mid: int, reason: ReasonCode) -> None:
