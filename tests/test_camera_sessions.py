@@ -237,6 +237,8 @@ def test_a_camera_that_sends_no_frame_is_visible_and_not_hidden_for_ever(
         with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as response:
             metrics = response.read().decode()
         assert "anpr_camera_frame_age_seconds" in metrics
+        assert 'anpr_uplink_resent_total{uplink="police"}' in metrics
+        assert 'anpr_uplink_bad_messages_total{uplink="police"}' in metrics
         assert 'anpr_alarm{line="camera lost' in metrics
         assert (service.snapshot().camera_frame_age_s or 0) >= 1
         # The idle beats go on, but past lost_restart_s the watchdog pings stop.

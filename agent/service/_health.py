@@ -40,6 +40,9 @@ class UplinkFigures:
     published: int
     refused: int
     cert_expiry_days: int | None
+    resent: int = 0  # records sent again: in flight when a connection died
+    replayed: int = 0  # records sent again because the back office asked (replay)
+    bad_messages: int = 0  # back-office messages ignored (malformed, too large, bogus)
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +273,21 @@ class HealthCollector(Collector):
         expiry = GaugeMetricFamily(
             "anpr_cert_expiry_days", "Days until the client certificate expires.", labels=label
         )
+        resent = CounterMetricFamily(
+            "anpr_uplink_resent",
+            "Records sent again: in flight when a connection died (the agent's duplicates).",
+            labels=label,
+        )
+        replayed = CounterMetricFamily(
+            "anpr_uplink_replayed", "Records sent again on the back office's replay.", labels=label
+        )
+        bad = CounterMetricFamily(
+            "anpr_uplink_bad_messages", "Back-office messages ignored as invalid.", labels=label
+        )
         for u in snap.uplinks:
+            resent.add_metric([u.name], u.resent)
+            replayed.add_metric([u.name], u.replayed)
+            bad.add_metric([u.name], u.bad_messages)
             connected.add_metric([u.name], int(u.connected))
             connects.add_metric([u.name], u.connects)
             failures.add_metric([u.name], u.connect_failures)
@@ -279,3 +296,4 @@ class HealthCollector(Collector):
             if u.cert_expiry_days is not None:
                 expiry.add_metric([u.name], u.cert_expiry_days)
         yield from (connected, connects, failures, published, refused, expiry)
+        yield from (resent, replayed, bad)

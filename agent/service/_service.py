@@ -411,6 +411,9 @@ class Service:
                 published=u.stats.published,
                 refused=u.stats.refused,
                 cert_expiry_days=self._certs.days.get(u.name),
+                resent=u.stats.resent,
+                replayed=u.stats.replayed,
+                bad_messages=u.stats.bad_messages,
             )
             for u, stream in ((self.police_uplink, "reads"), (self.civil_uplink, "counts"))
         )
