@@ -58,6 +58,19 @@ def test_out_of_range_qos_is_named(tmp_path: Path) -> None:
     assert line.startswith("police.qos: 7: ")
 
 
+def test_an_unknown_plate_country_is_named_and_the_tables_codes_and_aliases_pass(
+    tmp_path: Path,
+) -> None:
+    listed = 'countries = ["B", "NL", "F", "D", "L"]'
+    text = EXAMPLE.read_text()
+    assert listed in text
+    (line,) = _problems(_write(tmp_path, text.replace(listed, 'countries = ["B", "XX"]')))
+    assert line.startswith("recognition.countries: ")
+    assert "no plate syntax for 'XX'" in line
+    ok = _write(tmp_path, text.replace(listed, 'countries = ["GB", "PL", "SLO", "BR"]'))
+    assert load_config(ok, {}).config.recognition.countries == ("GB", "PL", "SLO", "BR")
+
+
 def test_wrong_type_is_named(tmp_path: Path) -> None:
     text = EXAMPLE.read_text().replace("window_s = 900", 'window_s = "often"')
     (line,) = _problems(_write(tmp_path, text))

@@ -10,7 +10,7 @@ import pytest
 
 from agent.recognition.ctc import ctc_greedy
 from agent.recognition.reader import _pick
-from agent.recognition.syntax import visitors
+from agent.recognition.syntax import check, valid, visitors
 from agent.recognition.syntaxfit import MAX_GAP, Labels, Settled, fit, log_likelihood, settle
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -102,9 +102,28 @@ def test_a_sure_misread_beyond_the_gap_falls_back_to_look_alike_swaps() -> None:
     (france,) = fit(probs, ALPHABET, BLANK, (("F",),))
     assert france is not None
     assert france.gap > MAX_GAP
-    (visitor,) = fit(probs, ALPHABET, BLANK, (visitors(("F",)),))
-    assert visitor is None or visitor.gap > 0.5
+    assert check("AB1Z3CD", visitors(("F",)), max_fixes=0).country is None
     assert settled(spelled("AB1Z3CD", p=0.999999), ("F",)) == ("AB123CD", "F")
+
+
+@pytest.mark.parametrize(
+    ("text", "visitor"),
+    [("AB12CDE", "UK"), ("WX12345", "PL"), ("B123ABC", "RO"), ("GE12345", "CH")],
+)
+def test_a_visitor_from_anywhere_in_the_table_is_kept_as_read(text: str, visitor: str) -> None:
+    assert check(text, (visitor,), max_fixes=0).country == visitor
+    assert settled(spelled(text), ("B", "NL", "F", "D", "L")) == (text, None)
+
+
+def test_a_fit_is_a_plate_the_country_issues() -> None:
+    # FNI 123-AB-96: no département 96 (01-95, 2A, 2B, 971-976). With 9 and 6 sure,
+    # a valid fit must change a sure character, so it is far.
+    probs = posterior(spelled("123AB96"))
+    (france,) = fit(probs, ALPHABET, BLANK, (("F",),))
+    assert france is None or (valid(france.text, "F") and france.gap > MAX_GAP)
+    # A doubtful 6/5: the valid 95 is taken.
+    frames = spelled("123AB9") + [{"6": 0.55, "5": 0.45}] * 2 + [{"-": 1.0}]
+    assert settled(frames, ("F",)) == ("123AB95", "F")
 
 
 def test_no_known_syntax_gives_no_fit() -> None:

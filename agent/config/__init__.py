@@ -5,5 +5,6 @@
 checks what only the file system can tell (keys private, certificates valid,
 the two fluxes' identities apart).
 
-May import: ``agent.core``, ``agent.security``.
+May import: ``agent.core``, ``agent.security``, and of ``agent.recognition`` only
+``syntax`` (the plate countries ``recognition.countries`` may name).
 """

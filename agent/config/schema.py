@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from agent.recognition.syntax import known as known_plate_countries
+
 __all__ = [
     "COUNT_DIMENSIONS",
     "EVENTS_SOURCE",
@@ -122,6 +124,18 @@ def _check_loopback(address: str) -> str:
             msg = "metrics must listen on a loopback address (127.0.0.0/8, ::1 or localhost)"
             raise ValueError(msg)
     return address
+
+
+def _check_plate_countries(codes: tuple[str, ...]) -> tuple[str, ...]:
+    known = known_plate_countries()
+    bad = [c for c in codes if c not in known]
+    if bad:
+        msg = (
+            f"no plate syntax for {', '.join(map(repr, bad))}; known: {', '.join(known)} "
+            "(docs/PLATES-EUROPE.md)"
+        )
+        raise ValueError(msg)
+    return codes
 
 
 def _check_dimensions(dimensions: tuple[str, ...]) -> tuple[str, ...]:
@@ -304,10 +318,17 @@ class RecognitionConfig(_Section):
             "breaks (models/README); `anpr-agent read --fuse` turns it on for photos."
         ),
     )
-    countries: tuple[Annotated[str, Field(pattern=_COUNTRY)], ...] = Field(
+    countries: Annotated[
+        tuple[Annotated[str, Field(pattern=_COUNTRY)], ...],
+        AfterValidator(_check_plate_countries),
+    ] = Field(
         default=("B", "NL", "F", "D", "L"),
         min_length=1,
-        description="Country syntaxes the post-OCR checker tries, as international codes.",
+        description=(
+            "Country syntaxes the post-OCR checker tries first, in order, as international "
+            "codes: any of the European format table (docs/PLATES-EUROPE.md; GB is UK) or BR. "
+            "Every other country's syntax still keeps a visitor's plate read as it is."
+        ),
     )
     threads: int = Field(
         default=1, ge=1, le=64, description="onnxruntime intra-op threads per model."

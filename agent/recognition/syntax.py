@@ -1,25 +1,42 @@
 """Country plate syntaxes, and confusion fixes where the syntax decides.
 
-A CTC reader confuses O/0, I/1, B/8, S/5, Z/2 (and D/0, G/6 less often). Where a
-country's syntax fixes a position to letters or to digits, the wrong member of
-such a pair can be swapped back; where a position may hold either (the first
-character of a Belgian plate), nothing is changed. Texts are A-Z0-9 only. See
-``shared/PLATES.md`` for the formats.
+The syntaxes are the European plate-format table's (``agent.recognition.plateformats``,
+``docs/PLATES-EUROPE.md``), the one the simulator's renderer draws plates from, so
+what is drawn is what is checked; Brazil (not in the table) keeps its two series
+here. A CTC reader confuses O/0, I/1, B/8, S/5, Z/2 (and D/0, G/6 less often).
+Where a country's syntax fixes a position to letters or to digits, the wrong
+member of such a pair can be swapped back; where a position may hold either (the
+first character of a Belgian plate), nothing is changed. The table's position
+templates spell what its regular expressions take (a complete list of district
+codes as the few templates that spell exactly those codes); every fit is still
+confirmed by the country's regular expression, so a template looser than the
+rule can never pass a text the country does not issue. Texts are A-Z0-9 only.
 """
 
 from __future__ import annotations
 
-import itertools
+import functools
 import re
 import string
 from dataclasses import dataclass
 
-__all__ = ["SHAPES", "SUPPORTED", "SyntaxMatch", "check", "supported", "visitors"]
+from agent.recognition import plateformats
+
+__all__ = [
+    "SUPPORTED",
+    "SyntaxMatch",
+    "Template",
+    "canonical",
+    "check",
+    "known",
+    "resolve",
+    "supported",
+    "valid",
+    "visitors",
+]
 
 _L = frozenset(string.ascii_uppercase)
 _D = frozenset(string.digits)
-_NL = frozenset("BDFGHJKLNPRSTVXZ")  # no vowels since sidecode 4, no C/Q
-_FR = _L - frozenset("IOU")
 # The pairs a plate font makes hard to tell apart; nothing more aggressive (A/4, T/7)
 # because a wrong swap turns a misread into a confident, syntactically valid misread.
 # Candidates in order; the first one the position allows is taken. O -> Q serves the
@@ -29,122 +46,72 @@ _SWAPS = {
     "0": "OQ", "1": "I", "2": "Z", "5": "S", "6": "G", "8": "B",
 }  # fmt: skip
 
-Template = tuple[frozenset[str], ...]
+Template = plateformats.Template
 
 
-def _t(*parts: tuple[frozenset[str], int]) -> Template:
-    return tuple(itertools.chain.from_iterable([cls] * n for cls, n in parts))
-
-
-def _be() -> list[Template]:
-    first = (_D - {"0"}) | _L
-    return [_t((first, 1), (_L, 3), (_D, 3)), _t((_L, 3), (_D, 3)), _t((_D, 3), (_L, 3))]
-
-
-def _nl() -> list[Template]:
-    codes = (
-        "LL-DDD-L",
-        "L-DDD-LL",
-        "LLL-DD-L",
-        "DD-LL-LL",
-        "DD-LLL-D",
-        "D-LLL-DD",
-        "LL-DD-LL",
-        "DD-DD-LL",
-        "LL-LL-DD",
-        "LL-DD-DD",
-        "DD-LL-DD",
-    )
-    return [tuple(_NL if c == "L" else _D for c in code.replace("-", "")) for code in codes]
-
-
-def _fr() -> list[Template]:
-    # SIV LL-DDD-LL, and the trade plates W-DDD-LL ("W garage") of the same series.
-    out = [_t((_FR, 2), (_D, 3), (_FR, 2)), _t((frozenset("W"), 1), (_D, 3), (_FR, 2))]
-    dept2 = (_D, _D)
-    for n_dig, n_let in itertools.product(range(1, 5), range(1, 4)):
-        head = _t((_D, n_dig), (_L, n_let))
-        out.append(head + dept2)
-        out.append((*head, frozenset("2"), frozenset("AB")))  # Corsica 2A/2B
-        out.append((*head, frozenset("9"), frozenset("7"), _D))  # overseas 97x
-    return out
-
-
-def _de() -> list[Template]:
-    out = []
-    for n_let, n_dig in itertools.product(range(2, 6), range(1, 5)):
-        if n_let + n_dig <= 8:
-            base = _t((_L, n_let), (_D - {"0"}, 1), (_D, n_dig - 1))
-            out.append(base)
-            if n_let + n_dig < 8:
-                out.append((*base, frozenset("EH")))
-    return out
-
-
-def _lu() -> list[Template]:
-    return [_t((_L, 2), (_D, 4)), _t((_L, 1), (_D, 4)), _t((_L, 2), (_D, 3))]
-
-
-def _es() -> list[Template]:
-    return [_t((_D, 4), (_L - frozenset("AEIOUQ"), 3))]
-
-
-def _it() -> list[Template]:
-    it = _L - frozenset("IOQU")
-    return [_t((it, 2), (_D, 3), (it, 2))]
-
-
-def _br() -> list[Template]:
+def _br() -> tuple[Template, ...]:
     # The old grey series LLL-DDDD and Mercosur LLL-D-L-DD (both still on the road).
-    return [_t((_L, 3), (_D, 4)), _t((_L, 3), (_D, 1), (_L, 1), (_D, 2))]
+    return ((_L,) * 3 + (_D,) * 4, (_L,) * 3 + (_D, _L, _D, _D))
 
 
-def _gb() -> list[Template]:
-    return [_t((_L - frozenset("IQZ"), 2), (_D, 2), (_L - frozenset("IQ"), 3))]
+_BR = re.compile(r"^[A-Z]{3}[0-9](?:[0-9]|[A-Z])[0-9]{2}$")
 
-
-SUPPORTED: dict[str, list[Template]] = {
-    "B": _be(),
-    "NL": _nl(),
-    "F": _fr(),
-    "D": _de(),
-    "L": _lu(),
-    "E": _es(),
-    "I": _it(),
-    "GB": _gb(),
+# Every country's position templates: the table's, and Brazil's.
+SUPPORTED: dict[str, tuple[Template, ...]] = {
+    **{c.code: plateformats.templates(c.code) for c in plateformats.countries()},
     "BR": _br(),
 }
 _PLAIN = re.compile(r"^[A-Z0-9]+$")
 
 
-def _shapes(*codes: str) -> list[Template]:
-    return [tuple(_L if c == "L" else _D for c in code.replace(" ", "")) for code in codes]
+@functools.cache
+def canonical(code: str) -> str | None:
+    """The table's code for ``code`` (an alias such as GB -> UK resolved); None if unknown."""
+    if code == "BR":
+        return code
+    try:
+        return plateformats.country(code).code
+    except KeyError:
+        return None
 
 
-# Letter/digit layouts of visitors' plates from shared/PLATES.md, letters unrestricted.
-# They are not a syntax to fit a read into: they are what a domestic fit is weighed
-# against (agent.fitctc), so a visitor's plate read right is not forced into a
-# domestic look-alike.
-SHAPES: dict[str, list[Template]] = {
-    "UK": _shapes("LL DD LLL", "L DDD LLL", "LLL DDD L"),
-    "PL": _shapes("LL DDDDD", "LL DDDLL", "LL DDLLL", "LL DLLLL", "LLL DDDDD", "LLL DDDLL"),
-    "CZ": _shapes("DLD DDDD", "DLL DDDD"),
-    "SK": _shapes("LL DDDLL"),
-    "RO": _shapes("LL DD LLL", "L DD LLL", "L DDD LLL"),
-    "BG": _shapes("L DDDD LL", "LL DDDD LL"),
-    "HR": _shapes("LL DDD L", "LL DDD LL", "LL DDDD L", "LL DDDD LL"),
-    "CH": _shapes(*("LL " + "D" * n for n in range(1, 7))),
-}
-
-
-def visitors(countries: tuple[str, ...]) -> tuple[str, ...]:
-    """The known plate layouts (syntaxes and shapes) of every country not configured."""
-    return tuple(c for c in (*SUPPORTED, *SHAPES) if c not in countries)
+def known() -> tuple[str, ...]:
+    """Every code a configuration may name: the table's, its aliases, and BR."""
+    return (*SUPPORTED, *plateformats.ALIASES)
 
 
 def supported(countries: tuple[str, ...]) -> list[str]:
     """The codes in ``countries`` that have no syntax here (empty when all are known)."""
-    return [c for c in countries if c not in SUPPORTED]
+    return [c for c in countries if canonical(c) is None]
+
+
+@functools.cache
+def resolve(countries: tuple[str, ...]) -> tuple[str, ...]:
+    """``countries`` as the table's codes, in order, each once; unknown codes left out."""
+    out: dict[str, None] = {}
+    for c in countries:
+        code = canonical(c)
+        if code is not None:
+            out.setdefault(code, None)
+    return tuple(out)
+
+
+@functools.cache
+def _regex(country: str) -> re.Pattern[str]:
+    return _BR if country == "BR" else plateformats.regex(country)
+
+
+def valid(text: str, country: str) -> bool:
+    """Whether ``text`` is a plate ``country`` issues (its exact syntax, not the templates)."""
+    code = canonical(country)
+    return code is not None and _regex(code).match(text) is not None
+
+
+@functools.cache
+def visitors(countries: tuple[str, ...]) -> tuple[str, ...]:
+    """Every country with a known syntax that is not configured (visitors' plates)."""
+    mine = set(resolve(countries))
+    return tuple(c for c in SUPPORTED if c not in mine)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,21 +141,29 @@ def _fit(text: str, template: Template) -> tuple[str, int] | None:
 def check(text: str, countries: tuple[str, ...], max_fixes: int = 2) -> SyntaxMatch:
     """Fit ``text`` to the first country (in ``countries`` order) needing the fewest swaps.
 
-    At most ``max_fixes`` characters are swapped: a read that needs more is more
-    likely a misread or another country's plate, and is returned unchanged.
+    Codes are resolved through the table (GB is UK); unknown ones are skipped. At
+    most ``max_fixes`` characters are swapped: a read that needs more is more likely
+    a misread or another country's plate, and is returned unchanged. A fit must be
+    a plate the country issues (its regular expression), not only fit a template.
     """
     if not _PLAIN.match(text):
         return SyntaxMatch(text, None, 0)
+    if max_fixes == 0:  # the text as it is: a country's regular expression says it all
+        country = next((c for c in resolve(countries) if _regex(c).match(text)), None)
+        return SyntaxMatch(text, country, 0)
     best: SyntaxMatch | None = None
-    for country in countries:
-        for template in SUPPORTED.get(country, ()):
+    for country in resolve(countries):
+        for template in SUPPORTED[country]:
             if len(template) != len(text):
                 continue
             fitted = _fit(text, template)
             if fitted is None or fitted[1] > max_fixes:
                 continue
-            if best is None or fitted[1] < best.fixes:
-                best = SyntaxMatch(fitted[0], country, fitted[1])
-                if best.fixes == 0:
-                    return best
+            if best is not None and fitted[1] >= best.fixes:
+                continue
+            if not _regex(country).match(fitted[0]):
+                continue  # a template looser than the country's rule
+            best = SyntaxMatch(fitted[0], country, fitted[1])
+            if best.fixes == 0:
+                return best
     return best if best is not None else SyntaxMatch(text, None, 0)

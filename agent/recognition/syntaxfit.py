@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.core.events import mean_conf
-from agent.recognition.syntax import SHAPES, SUPPORTED, check, visitors
+from agent.recognition.syntax import SUPPORTED, check, resolve, valid, visitors
 
 if TYPE_CHECKING:
     from agent.recognition.ctc import Decoded
@@ -101,16 +101,17 @@ def settle(
     exact = check(decoded.text, countries, max_fixes=0)
     if exact.country is not None:
         return Settled(decoded.text, decoded.char_conf, exact.country)
-    domestic, visitor = fit(probs, labels.alphabet, labels.blank, (countries, visitors(countries)))
+    (domestic,) = fit(probs, labels.alphabet, labels.blank, (countries,))
     if domestic is not None and domestic.gap <= max_gap:
         return Settled(domestic.text, domestic.char_conf, domestic.country)
-    if visitor is not None and visitor.gap <= _AS_READ:
+    # Every other country's syntax, on the read as it is: a string test, not a Viterbi
+    # pass per template of some forty countries.
+    if check(decoded.text, visitors(countries), max_fixes=0).country is not None:
         return Settled(decoded.text, decoded.char_conf, None)
     swapped = check(decoded.text, countries)
     return Settled(swapped.text, decoded.char_conf, swapped.country)
 
 
-_AS_READ = 0.5  # nats: a fit this close to the free read is the read itself
 _NONE = -1e30  # log of a probability too small to matter, kept finite (no inf warnings)
 
 
@@ -145,7 +146,7 @@ def log_likelihood(probs: Floats, text: str, alphabet: str, blank: int) -> float
 class _Grammar:
     """Every template of some groups of countries, padded into arrays."""
 
-    countries: tuple[str, ...]  # per template
+    countries: tuple[tuple[str, ...], ...]  # per template: its group's countries that have it
     groups: npt.NDArray[np.int64]  # K: which group each template belongs to
     lengths: npt.NDArray[np.int64]  # K
     classes: npt.NDArray[np.int64]  # K x n_max indices into masks (last row: nothing)
@@ -154,12 +155,15 @@ class _Grammar:
 
 @functools.lru_cache(maxsize=16)
 def _grammar(alphabet: str, blank: int, groups: tuple[tuple[str, ...], ...]) -> _Grammar | None:
-    seen: dict[tuple[frozenset[str], ...], tuple[str, int]] = {}
+    # A template several countries share is scored once, in the first group that has
+    # it, for each of that group's countries that have it (in order).
+    seen: dict[tuple[frozenset[str], ...], tuple[list[str], int]] = {}
     for group, countries in enumerate(groups):
-        for country in countries:
-            for template in SUPPORTED.get(country) or SHAPES.get(country) or []:
-                # The first country (of the first group) wins a shared template.
-                seen.setdefault(tuple(template), (country, group))
+        for country in resolve(countries):
+            for template in SUPPORTED[country]:
+                owners, first = seen.setdefault(template, ([], group))
+                if first == group:
+                    owners.append(country)
     if not seen:
         return None
     columns = {ch: (k + 1 if k >= blank else k) for k, ch in enumerate(alphabet)}
@@ -176,7 +180,7 @@ def _grammar(alphabet: str, blank: int, groups: tuple[tuple[str, ...], ...]) -> 
     for k, t in enumerate(templates):
         classes[k, : len(t)] = [sets.index(s) for s in t]
     return _Grammar(
-        countries=tuple(seen[t][0] for t in templates),
+        countries=tuple(tuple(seen[t][0]) for t in templates),
         groups=np.array([seen[t][1] for t in templates], np.int64),
         lengths=np.array([len(t) for t in templates], np.int64),
         classes=classes,
@@ -195,7 +199,7 @@ def fit(
     """For each group of countries, the most probable text one of their layouts allows.
 
     ``probs`` is one T x C softmax output; a group is e.g. the configured countries,
-    or ``agent.syntax.visitors`` of them. Only templates within ``near`` characters of
+    or ``agent.recognition.syntax.visitors`` of them. Only templates within ``near`` characters of
     the greedy read's length compete (a plate is not hiding in a much longer or
     shorter read). None for a group with no known layout or none that fits.
     """
@@ -213,16 +217,23 @@ def fit(
     free = float(logp.max(axis=1).sum())
     for i in range(len(groups)):
         mine = np.flatnonzero(grammar.groups[keep] == i)
-        if mine.size == 0:
-            continue
-        k = int(mine[np.argmax(scores[mine])])  # ties: the first, so the first country
-        if scores[k] <= _NEG / 2:
-            continue
-        states = _backtrack(back[:, k], finals[k])
-        text, conf = _spell(states, labels[:, k], probs, alphabet, blank)
-        gap = max(0.0, free - float(scores[k]))
-        out[i] = Fitted(text, grammar.countries[keep[k]], conf, gap)
+        # Best first; ties: the first template, so the first country.
+        for k in mine[np.argsort(-scores[mine], kind="stable")][:_TRIES]:
+            if scores[k] <= _NEG / 2:
+                break
+            states = _backtrack(back[:, k], finals[k])
+            text, conf = _spell(states, labels[:, k], probs, alphabet, blank)
+            # The text must be a plate one of the template's countries issues (the
+            # templates spell the table's rules; this holds should one be looser).
+            country = next((c for c in grammar.countries[keep[k]] if valid(text, c)), None)
+            if country is not None:
+                out[i] = Fitted(text, country, conf, max(0.0, free - float(scores[k])))
+                break
     return out
+
+
+# Templates tried per group, best first, until one spells a plate its country issues.
+_TRIES = 8
 
 
 def _viterbi(
@@ -236,8 +247,8 @@ def _viterbi(
     different label (else one wide "T" would pass for "TT"), as in CTC itself.
     """
     t_len = logp.shape[0]
-    classes = grammar.classes[keep]  # K x n
     lengths = grammar.lengths[keep]
+    classes = grammar.classes[keep][:, : int(lengths.max())]  # K x n
     k_n, n = classes.shape
     s_n = 2 * n + 1
     # Per character class and frame: the best and the runner-up member (column, value).

@@ -220,14 +220,35 @@ def regex(country_code: str) -> re.Pattern[str]:
     return re.compile("^(?:" + "|".join(f"(?:{p})" for p in parts) + ")$")
 
 
+def _code_templates(codes: frozenset[str]) -> list[Template]:
+    """Codes of one length as a union of position products, exactly.
+
+    Codes are grouped by their first character, and first characters whose
+    remainders spell the same templates share one: the French départements
+    01-95 are [0][1-9], [1-8][0-9] and [9][0-5], so no template takes 96.
+    """
+    if not next(iter(codes)):
+        return [()]
+    rests: dict[str, set[str]] = {}
+    for code in codes:
+        rests.setdefault(code[0], set()).add(code[1:])
+    heads: dict[tuple[Template, ...], set[str]] = {}
+    for head, rest in sorted(rests.items()):
+        heads.setdefault(tuple(_code_templates(frozenset(rest))), set()).add(head)
+    return [
+        (frozenset(first), *tail)
+        for tails, first in sorted(heads.items(), key=lambda kv: min(kv[1]))
+        for tail in tails
+    ]
+
+
 def _token_templates(t: Token) -> list[Template]:
     if t.codes:
-        by_len: dict[int, list[str]] = {}
+        by_len: dict[int, set[str]] = {}
         for code in t.codes:
-            by_len.setdefault(len(code), []).append(code)
+            by_len.setdefault(len(code), set()).add(code)
         singles = [
-            tuple(frozenset(code[i] for code in group) for i in range(n))
-            for n, group in sorted(by_len.items())
+            tpl for _, group in sorted(by_len.items()) for tpl in _code_templates(frozenset(group))
         ]
         if (t.low, t.high) == (1, 1):
             return singles
@@ -245,10 +266,10 @@ def _token_templates(t: Token) -> list[Template]:
 def templates(country_code: str) -> tuple[Template, ...]:
     """Position templates of a country: the allowed characters at each position.
 
-    Code lists become one template per code length, with the characters their
-    codes have at each position, so a template may accept a few texts the
-    exact ``regex`` does not; a checker that swaps look-alikes (O/0, I/1, ...)
-    works on these, and confirms with ``regex``.
+    A complete code list becomes the few templates that spell exactly its codes
+    (``_code_templates``); a sampled one its syntax. A template still takes what
+    ``max_len`` and a Viterbi pass cannot see apart, so a checker that swaps
+    look-alikes (O/0, I/1, ...) works on these and confirms with ``regex``.
     """
     c = country(country_code)
     seen: dict[Template, None] = {}

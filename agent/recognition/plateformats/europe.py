@@ -154,9 +154,27 @@ _F = Country(
             font="fr",
             note="often printed with hyphens (779-PRA-75); black vintage plates carry no band",
         ),
+        Format(
+            "W garage",
+            "[W]-DDD-LL",
+            0.002,
+            since="2009",
+            letters=_minus("IOU"),
+            font="fr",
+            right="fr",
+            note="trade plates of dealers and garages (certificat W garage), numbered in "
+            "their own SIV series; the look is taken as SIV's",
+        ),
     ),
     codes={"dept": _codes(_DEPTS)},
-    sources=(_wiki("France"), "shared/PLATES.md (France)"),
+    sources=(
+        _wiki("France"),
+        (
+            "arrêté du 9 février 2009 relatif aux modalités d'immatriculation des véhicules"
+            " (certificat W garage)"
+        ),
+        "shared/PLATES.md (France)",
+    ),
 )
 
 # --- Germany ----------------------------------------------------------------------
