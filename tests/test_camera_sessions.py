@@ -23,6 +23,7 @@ from conftest import make_read
 from service_rig import NotifyListener, backoffice, plates, write_config
 from uplink_rig import wait_until
 
+from agent.cli.main import main
 from agent.config.load import load_config
 from agent.core.clock import SystemClock
 from agent.core.events import PlateBox, PlateText, Sighting
@@ -211,7 +212,7 @@ def test_anpr_agent_run_on_a_directory_exits_0_after_one_pass(
 
 
 def test_a_camera_that_sends_no_frame_is_visible_and_not_hidden_for_ever(
-    pki: DevPki, tmp_path: Path
+    pki: DevPki, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = write_config(tmp_path / "agent.toml", pki)
     config.write_text(
@@ -241,6 +242,11 @@ def test_a_camera_that_sends_no_frame_is_visible_and_not_hidden_for_ever(
         assert 'anpr_uplink_bad_messages_total{uplink="police"}' in metrics
         assert 'anpr_alarm{line="camera lost' in metrics
         assert (service.snapshot().camera_frame_age_s or 0) >= 1
+        capsys.readouterr()
+        assert main(["status", "--config", str(config)]) == 1  # an alarm is up
+        console = capsys.readouterr().out
+        assert "last frame" in console
+        assert "camera lost: no frame for" in console
         # The idle beats go on, but past lost_restart_s the watchdog pings stop.
         assert wait_until(
             lambda: any(x.startswith("STATUS=stalled: camera") for x in notify.lines()), 10

@@ -94,6 +94,12 @@ def _from_metrics(samples: Samples) -> dict[str, object]:
         "uptime_s": int(_one(samples, "anpr_uptime_seconds")),
         "frames": int(_one(samples, "anpr_frames_total")),
         "frames_dropped": int(_one(samples, "anpr_frames_dropped_total")),
+        "frames_corrupt": int(_one(samples, "anpr_frames_corrupt_total")),
+        "camera_frame_age_s": (
+            int(_one(samples, "anpr_camera_frame_age_seconds"))
+            if "anpr_camera_frame_age_seconds" in samples
+            else None
+        ),
         "fps": round(_one(samples, "anpr_fps"), 1),
         "reads": int(_one(samples, "anpr_reads_total")),
         "reads_refused": int(_one(samples, "anpr_reads_refused_total")),
@@ -170,6 +176,12 @@ def _print(status: dict[str, object], cfg: AgentConfig, where: str) -> None:
             f"{status['fps']} fps, {status['reads']} reads ({status['reads_refused']} refused), "
             f"up {status['uptime_s']} s"
         )
+        age = status.get("camera_frame_age_s")
+        if age is not None:
+            print(
+                f"           last frame {age} s ago, {status['frames_corrupt']} corrupt frame(s) "
+                "skipped"
+            )
     for stream, s in _mapping(status["journal"]).items():
         age = f" (oldest {s['oldest_pending_age_s']} s)" if "oldest_pending_age_s" in s else ""
         print(
