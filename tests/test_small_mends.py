@@ -19,7 +19,7 @@ import pytest
 from conftest import make_read
 from uplink_rig import uplink_config
 
-from agent.core.events import Frame, PlateBox, PlateText, Sighting
+from agent.core.events import Frame, PlateBox, PlateRead, PlateText, Sighting
 from agent.journal.records import parse_record
 from agent.recognition.pipeline import Passes
 from agent.security.crypto import SealError, seal_info
@@ -69,7 +69,8 @@ def test_a_reloaded_pass_timeout_applies_to_the_running_tracker() -> None:
     fake.seen = False
     # 3 s unseen: the old 2 s would close the pass, the reloaded 10 s must not.
     assert passes.feed(_frame(3.2)) == []
-    assert [r.text for r in passes.feed(_frame(10.3))] == ["1ABC123"]
+    ended = passes.feed(_frame(10.3))
+    assert [r.text for r in ended if isinstance(r, PlateRead)] == ["1ABC123"]
 
 
 # ------------------------------------------------------------ check-connect
