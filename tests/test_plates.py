@@ -17,6 +17,8 @@ from simulator.plates.glyphs import available_fonts, glyph
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from simulator.plates.formats import Sep
+
 # The agent's configured syntaxes for the home market and its neighbours (Luxembourg's
 # digit-only custom plates are in the format table, not yet in the agent's syntax).
 AGENT_SYNTAX_COUNTRIES = ("B", "NL", "F", "D")
@@ -121,7 +123,7 @@ def test_capped_layouts_squeeze_w_to_the_width_of_the_other_characters() -> None
 
 def test_brazilian_plates_follow_their_syntax_with_either_separator() -> None:
     rng = np.random.default_rng(4)
-    seps = set()
+    seps: set[Sep] = set()
     for _ in range(300):
         spec = random_spec(rng, "BR")
         assert check(spec.text, ("BR",), max_fixes=0).country == "BR", spec

@@ -21,7 +21,7 @@ def _background(rng: np.random.Generator, h: int, w: int) -> Image:
     """Car body, bumper, road: a tinted gradient with texture and a few edges."""
     base = rng.integers(0, 256, 3).astype(np.float32)
     grad = np.linspace(rng.uniform(0.6, 1.0), rng.uniform(0.6, 1.3), h, dtype=np.float32)
-    img = np.clip(base[None, None, :] * grad[:, None, None], 0, 255)
+    img: npt.NDArray[np.float32] = np.clip(base[None, None, :] * grad[:, None, None], 0, 255)
     img = np.broadcast_to(img, (h, w, 3)).copy()
     tex = rng.normal(0, rng.uniform(2, 20), (max(2, h // 4), max(2, w // 4), 1))
     img += cv2.resize(tex.astype(np.float32), (w, h))[..., None]
@@ -152,21 +152,22 @@ def photometric(
     px = max(0.3, float(np.ptp(quad[:, 1])) / 60.0)
     if rng.random() < 0.5 * level + 0.1:
         sigma = rng.uniform(0.3, 0.3 + 1.2 * level) * px
-        f = cv2.GaussianBlur(f, (0, 0), sigma)
+        f = np.asarray(cv2.GaussianBlur(f, (0, 0), sigma), np.float32)
     if rng.random() < 0.2 * level:  # motion blur along x
         k = int(rng.integers(2, 3 + round(4 * level * px)))
-        f = cv2.filter2D(f, -1, np.full((1, k), 1.0 / k, np.float32))
+        f = np.asarray(cv2.filter2D(f, -1, np.full((1, k), 1.0 / k, np.float32)), np.float32)
     if rng.random() < 0.4 * level:  # low resolution, scaled back up
         s = rng.uniform(min(0.85, max(0.3, 1 - 0.7 * level)), 0.95)
         small = cv2.resize(
             f, (max(4, round(w * s)), max(4, round(h * s))), interpolation=cv2.INTER_AREA
         )
-        f = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+        f = np.asarray(cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR), np.float32)
     f += rng.normal(0, rng.uniform(0, 2 + 12 * level), f.shape).astype(np.float32)
     out = np.clip(f, 0, 255).astype(np.uint8)
     if rng.random() < 0.7:
         q = int(rng.integers(round(90 - 70 * level), 96))
         ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, q])
-        if ok:
-            out = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None
+        if decoded is not None:
+            out = np.asarray(decoded, np.uint8)
     return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -44,6 +44,11 @@ class FlatPlate:
     image: Image  # BGR, includes the frame when there is one
     corners: tuple[tuple[float, float], ...]  # the plate's own corners inside image
     char_boxes: tuple[tuple[float, float, float, float], ...]  # x0, y0, x1, y1 per char
+
+
+def _size(a: npt.NDArray[Any]) -> tuple[int, int]:
+    """Height and width of an image or mask."""
+    return int(a.shape[0]), int(a.shape[1])
 
 
 def _jitter(rng: np.random.Generator, c: Colour, amount: int) -> Colour:
@@ -139,7 +144,9 @@ def _stamp(img: Image, mask: npt.NDArray[np.float32], x: int, y: int, colour: Co
     img[y0:y1, x0:x1] = (region * (1 - a) + np.array(colour, np.float32) * a).astype(np.uint8)
 
 
-def _text(img: Image, text: str, font: str, origin: tuple[int, int], h: int) -> Image:
+def _text(
+    img: Image, text: str, font: str, origin: tuple[int, int], h: int
+) -> npt.NDArray[np.float32]:
     """Draw small furniture ``text`` (height ``h``) at ``origin``; return its ink mask."""
     mask = np.zeros(img.shape[:2], np.float32)
     x, y = origin
@@ -155,7 +162,7 @@ def _text(img: Image, text: str, font: str, origin: tuple[int, int], h: int) -> 
         g = glyph(font, ch)
         w = max(1, round(g.shape[1] * h / g.shape[0]))
         region = mask[y : y + h, x : x + w]
-        g = cv2.resize(g, (w, h), interpolation=cv2.INTER_AREA)
+        g = np.asarray(cv2.resize(g, (w, h), interpolation=cv2.INTER_AREA), np.float32)
         np.maximum(region, g[: region.shape[0], : region.shape[1]], out=region)
         x += w + max(1, h // 6)
     return mask[..., None]
@@ -297,7 +304,9 @@ def _draw_line(
     i = 0
     for gi, group in enumerate(groups):
         for c in group:
-            mask = cv2.resize(_shape(cv, c), (widths[i], ch), interpolation=cv2.INTER_AREA)
+            mask = np.asarray(
+                cv2.resize(_shape(cv, c), (widths[i], ch), interpolation=cv2.INTER_AREA), np.float32
+            )
             if cv.italic > 0:
                 mask = _italic(mask, cv.italic)
             _stamp(cv.img, mask, x - (mask.shape[1] - widths[i]) // 2, top, cv.ink)
@@ -348,7 +357,9 @@ def _italic(mask: npt.NDArray[np.float32], slant: float) -> npt.NDArray[np.float
     h, w = mask.shape
     extra = round(slant * h)
     shear = np.array([[1.0, -slant, float(extra)], [0.0, 1.0, 0.0]], np.float32)
-    return cv2.warpAffine(mask, shear, (w + extra, h), flags=cv2.INTER_LINEAR)
+    return np.asarray(
+        cv2.warpAffine(mask, shear, (w + extra, h), flags=cv2.INTER_LINEAR), np.float32
+    )
 
 
 def _bar(one: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -368,7 +379,7 @@ def _bar(one: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
 def _stem(shape: tuple[int, ...], i: npt.NDArray[np.float32]) -> int:
     """The stroke width of the font's ``i`` scaled to a glyph box of ``shape``."""
     h, width = shape[:2]
-    ih, iw = i.shape
+    ih, iw = _size(i)
     return max(1, min(width // 4, round(iw * h / ih)))
 
 
@@ -436,7 +447,7 @@ def _vv(
 
 
 def _screws(img: Image, rng: np.random.Generator) -> None:
-    h, w = img.shape[:2]
+    h, w = _size(img)
     r = max(2, round(h * rng.uniform(0.04, 0.07)))
     y = round(h * float(rng.choice([0.5, 0.12, 0.88])))
     for fx in (rng.uniform(0.15, 0.3), rng.uniform(0.7, 0.85))[: int(rng.integers(1, 3))]:
@@ -446,10 +457,12 @@ def _screws(img: Image, rng: np.random.Generator) -> None:
 
 
 def _dirt(img: Image, rng: np.random.Generator, level: float) -> Image:
-    h, w = img.shape[:2]
+    h, w = _size(img)
     noise = rng.random((max(2, h // 16), max(2, w // 16))).astype(np.float32)
-    blot = cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC)
-    alpha = np.clip((blot - 0.55) * 2.0, 0, 1) * level * rng.uniform(0.2, 0.6)
+    blot = np.asarray(cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC), np.float32)
+    alpha: npt.NDArray[np.float32] = (
+        np.clip((blot - 0.55) * 2.0, 0, 1) * level * rng.uniform(0.2, 0.6)
+    )
     mud = np.array(_jitter(rng, (40, 70, 95), 25), np.float32)
     out = img.astype(np.float32) * (1 - alpha[..., None]) + mud * alpha[..., None]
     return out.astype(np.uint8)
@@ -499,7 +512,7 @@ def _french_band(cv: _Canvas, spec: PlateSpec, scale: float, right: int) -> int:
     if spec.style != "fr" or spec.extra is None or spec.lines != 1:
         return right
     img = cv.img
-    h, w = img.shape[:2]
+    h, w = _size(img)
     # It reads as an extra digit if unmodelled.
     bw = round(40 * scale)
     img[:, w - bw :] = _jitter(cv.rng, _EU_BLUE, 15)
@@ -520,7 +533,7 @@ def _right_furniture(
 ) -> int:
     """A series' right band (Italy, Portugal, Albania) or round sticker (Romania)."""
     img = cv.img
-    h, w = img.shape[:2]
+    h, w = _size(img)
     if look.right in ("it", "pt", "al") and spec.lines == 1:
         bw = round(40 * scale)
         x0, cy = fur.right_band(img, cv.rng, look.right, bw)
@@ -581,7 +594,7 @@ def _furniture(
     Returns (left, right, top, bottom) of the area the characters may use.
     """
     img = cv.img
-    h, w = img.shape[:2]
+    h, w = _size(img)
     left, right, top = round(8 * scale), w - round(8 * scale), round(h * 0.14)
     bottom = round(h * 0.86)
     if look is not None and look.frame:
@@ -609,7 +622,7 @@ def _furniture(
 
 def _top_banner(cv: _Canvas, spec: PlateSpec, top: int) -> int:
     img = cv.img
-    h, w = img.shape[:2]
+    h, w = _size(img)
     if spec.style == "br_old" and spec.extra is not None:  # city line above the characters
         origin = (round(w * 0.25), round(h * 0.05))
         _paint(img, _text(img, spec.extra, cv.small_font, origin, round(h * 0.16)), cv.ink)
@@ -624,10 +637,12 @@ def _top_banner(cv: _Canvas, spec: PlateSpec, top: int) -> int:
 
 def _frame(img: Image, rng: np.random.Generator, font: str) -> tuple[Image, int]:
     """A dealer frame around the plate, sometimes with lettering; returns its width."""
-    h, w = img.shape[:2]
+    h, w = _size(img)
     pad = round(h * rng.uniform(0.05, 0.18))
     frame_c = _jitter(rng, (30, 30, 30) if rng.random() < 0.6 else (170, 170, 175), 20)
-    img = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=frame_c)
+    img = np.asarray(
+        cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=frame_c), np.uint8
+    )
     if pad > 8 and rng.random() < 0.5:
         letters = "".join(chr(65 + int(v)) for v in rng.integers(0, 26, int(rng.integers(4, 10))))
         mask = _text(img, letters, font, (round(w * 0.3), h + pad + pad // 6), pad * 2 // 3)
@@ -768,7 +783,12 @@ def draw_plate(spec: PlateSpec, rng: np.random.Generator, level: float = 1.0) ->
         _screws(img, rng)
     if rng.random() < 0.6 * level:
         img = _dirt(img, rng, level)
-    corners = ((0.0, 0.0), (float(w), 0.0), (float(w), float(h)), (0.0, float(h)))
+    corners: tuple[tuple[float, float], ...] = (
+        (0.0, 0.0),
+        (float(w), 0.0),
+        (float(w), float(h)),
+        (0.0, float(h)),
+    )
     if rng.random() < 0.35 * level + 0.05:
         img, pad = _frame(img, rng, small_font)
         corners = tuple((x + pad, y + pad) for x, y in corners)

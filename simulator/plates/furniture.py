@@ -302,7 +302,7 @@ def box(img: npt.NDArray[np.uint8], slot: Slot) -> Box:
 
 def frame(img: npt.NDArray[np.uint8], rng: np.random.Generator, kind: str, scale: float) -> int:
     """Border or stripes of a series; returns how far (px) they reach into the plate."""
-    h, w = img.shape[:2]
+    h, w = int(img.shape[0]), int(img.shape[1])
     t = max(1, round(2.5 * scale))
     if kind == "at":  # red-white-red stripes along the top and bottom edges
         red = jitter(rng, _FLAG["red"], 15)
