@@ -355,22 +355,29 @@ def _split_lines(source: Path, camera: str, dest: Path) -> Path:
     return dest
 
 
-def run_demo(opts: DemoOptions) -> DemoResult:  # noqa: C901, PLR0912, PLR0915 - one story, in order
-    """Run the demo; every process and broker is stopped before returning."""
-    from simulator.camera.mjpeg import MjpegCamera  # noqa: PLC0415
-    from simulator.vendordemo import event_camera, events_step  # noqa: PLC0415
+@dataclass
+class _Traffic:
+    """What the run recorded beside the back offices' files, for the report."""
 
-    result = DemoResult()
-    quiet = opts.quiet
-    work = opts.workdir
+    backlog: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # camera -> samples
+    outage_ms: list[int] = field(default_factory=lambda: [0, 0])  # police down from, to
+
+    def outage(self) -> tuple[int, int] | None:
+        return (self.outage_ms[0], self.outage_ms[1]) if all(self.outage_ms) else None
+
+
+def _fresh_workdir(work: Path) -> None:
+    """The work directory without the files of an earlier run (the PKI is kept)."""
     work.mkdir(parents=True, exist_ok=True)
     for stale in ("truth.jsonl", "police.jsonl", "civil.jsonl", "journal.sqlite"):
         for path in [*work.glob(f"{stale}*"), *work.glob(f"cam-*/{stale}*")]:
             path.unlink()
-    started = time.monotonic()
-    pki = init_pki(work / "pki", CAMERA_ID)
-    result.add("dev PKI", ok=True, detail=str(pki.root), quiet=quiet)
-    cams = _cameras(opts, pki)
+
+
+def _back_offices(
+    pki: DevPki, cams: list[_Camera], police: Broker, civil: Broker, work: Path
+) -> tuple[PoliceBackOffice, CivilBackOffice]:
+    """Both reference back offices, started, trusting each camera's signing key."""
     trusted: dict[str, dict[str, Ed25519PublicKey]] = {}
     for cam in cams:
         signing = load_signing_key(cam.signing_key).public_key()
@@ -378,9 +385,241 @@ def run_demo(opts: DemoOptions) -> DemoResult:  # noqa: C901, PLR0912, PLR0915 -
     seal = serialization.load_pem_private_key(
         pki.path("backoffice-seal.key").read_bytes(), password=None
     )
-    assert isinstance(seal, x25519.X25519PrivateKey)  # noqa: S101 - we made it
-    police_out, civil_out = work / "police.jsonl", work / "civil.jsonl"
+    if not isinstance(seal, x25519.X25519PrivateKey):
+        raise TypeError("the dev PKI's back-office sealing key is not X25519")
+    office = PoliceBackOffice(
+        police.url,
+        client_context(
+            pki.path("police-ca.crt"), pki.path("backoffice.crt"), pki.path("backoffice.key")
+        ),
+        seal_key=seal,
+        trusted=trusted,
+        out=work / "police.jsonl",
+        keep_crops=True,
+        images=work / "police-images",
+    )
+    city = CivilBackOffice(
+        civil.url,
+        client_context(pki.path("civil-ca.crt"), pki.path("city.crt"), pki.path("city.key")),
+        trusted=trusted,
+        out=work / "civil.jsonl",
+    )
+    office.start()
+    city.start()
+    return office, city
 
+
+def _start_cameras(  # noqa: PLR0913 - the run's options, its cameras and both brokers
+    opts: DemoOptions,
+    cams: list[_Camera],
+    *,
+    pki: DevPki,
+    police: Broker,
+    civil: Broker,
+    result: DemoResult,
+) -> int:
+    """Start each camera and its agent; the count window (s) the agents use."""
+    from simulator.camera.mjpeg import MjpegCamera  # noqa: PLC0415
+    from simulator.vendordemo import event_camera  # noqa: PLC0415
+
+    window_s = 0
+    for cam in cams:
+        vendor_env: dict[str, str] = {}
+        if opts.vendor:  # a camera that reads plates itself (simulator/vendordemo.py)
+            cam.stream, vendor_env = event_camera(opts, cam.scene, cam.dir, cam.truth)
+        else:
+            # The scene starts when the agent's capture connects: its first vehicle
+            # is not gone before the agent (loading its models) could see it.
+            cam.stream = MjpegCamera(
+                cam.scene,
+                port=free_port(),
+                truth_path=cam.truth,
+                seconds=opts.seconds,
+                wait_for_client=True,
+            )
+        env = {**_camera_env(cam, pki, police, civil), **vendor_env}
+        window_s = load_config(opts.config, env).config.counts.window_s
+        cam.stream.start()
+        cam.agent = _Agent(opts.config, env, cam.dir / "agent.log")
+        result.add(
+            "camera",
+            ok=True,
+            detail=f"{cam.id}: {cam.stream.url} for {opts.seconds:g} s",
+            quiet=opts.quiet,
+        )
+    return window_s
+
+
+def _progress_line(
+    elapsed: float, cams: list[_Camera], office: PoliceBackOffice, city: CivilBackOffice
+) -> str:
+    at_police = []
+    for cam in cams:
+        feed = office.feed(cam.id)
+        at_police.append(f"{feed.received if feed else 0:4d}")
+    return (
+        f"  .. {elapsed:5.0f} s  frames {sum(c.stream.frames_sent for c in cams):5d}  "
+        f"reads at police {' + '.join(at_police)}  civil windows {len(city.windows)}"
+    )
+
+
+def _drive(  # noqa: PLR0913 - the run, its cameras, agents, back offices and police broker
+    opts: DemoOptions,
+    cams: list[_Camera],
+    agents: list[_Agent],
+    *,
+    office: PoliceBackOffice,
+    city: CivilBackOffice,
+    police: Broker,
+    result: DemoResult,
+    traffic: _Traffic,
+) -> float:
+    """While the cameras play: sample the backlog, cut the police broker if asked, report.
+
+    Returns the monotonic time the cameras started.
+    """
+    outage_at = opts.seconds / 3 if opts.outage > 0 else None
+    t0 = time.monotonic()
+    next_line = 0.0
+    while not all(c.stream.wait(0.5 / len(cams)) for c in cams):
+        elapsed = time.monotonic() - t0
+        if not all(a.alive() for a in agents):
+            break
+        _backlog_sample(cams, office, traffic.backlog)
+        if outage_at is not None and elapsed >= outage_at and police.running:
+            police.kill()
+            traffic.outage_ms[0] = int(time.time() * 1000)
+            detail = f"police broker killed at {elapsed:.0f} s"
+            result.add("outage", ok=True, detail=detail, quiet=opts.quiet)
+        if outage_at is not None and not police.running and elapsed >= outage_at + opts.outage:
+            police.start()
+            traffic.outage_ms[1] = int(time.time() * 1000)
+            outage_at = None
+            detail = f"police broker back at {elapsed:.0f} s"
+            result.add("outage", ok=True, detail=detail, quiet=opts.quiet)
+        if not opts.quiet and elapsed >= next_line:
+            print(_progress_line(elapsed, cams, office, city), flush=True)
+            next_line = elapsed + 5
+    if not police.running:
+        police.start()
+        traffic.outage_ms[1] = int(time.time() * 1000)
+    return t0
+
+
+def _wait_delivered(  # noqa: PLR0913 - the run, its cameras, back offices and its clock
+    opts: DemoOptions,
+    cams: list[_Camera],
+    *,
+    office: PoliceBackOffice,
+    city: CivilBackOffice,
+    traffic: _Traffic,
+    t0: float,
+    window_s: int,
+) -> None:
+    """Let the last passes close, then wait until the police hold every read journaled."""
+    deadline = time.monotonic() + 60 + window_s
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        _backlog_sample(cams, office, traffic.backlog)
+        settled = time.monotonic() - t0 > opts.seconds + 5  # last passes closed
+        # A run of a minute or more should show the city at least one closed window.
+        windows = bool(city.windows) or opts.seconds < window_s
+        complete = True
+        for cam in cams:
+            _, head = _read_records(cam.journal, cam.id)
+            feed = office.feed(cam.id)
+            complete = complete and (feed.contiguous_through() if feed else 0) >= head
+        if settled and windows and complete:
+            return
+
+
+def _judge(
+    result: DemoResult,
+    opts: DemoOptions,
+    per_camera: dict[str, dict[str, Any]],
+    summary: dict[str, Any],
+    civil_windows: int,
+) -> None:
+    """Add the verdict lines: delivery and privacy decide; recognition only with --strict."""
+    quiet = opts.quiet
+    for cam_id, cam_summary in per_camera.items():
+        who = "" if len(per_camera) == 1 else f"{cam_id}: "
+        result.add(
+            "delivery",
+            ok=cam_summary["lost"] == 0 and summary["verification_problems"] == 0,
+            detail=f"{who}{cam_summary['reads_verified']} of {cam_summary['reads_sent']} reads "
+            f"received and verified, {cam_summary['lost']} lost",
+            quiet=quiet,
+        )
+    result.add(
+        "civil privacy",
+        ok=summary["civil_privacy_violations"] == 0,
+        detail=f"{summary['civil_privacy_violations']} plate fragments on the civil side "
+        f"({civil_windows} windows)",
+        quiet=quiet,
+    )
+    log_leaks = summary["log_privacy_violations"]
+    result.add(
+        "log privacy",
+        ok=not log_leaks,
+        detail=f"{log_leaks} plate fragments in the agent log(s)",
+        quiet=quiet,
+    )
+    met = all(all((s.get(k) or 0) >= v for k, v in TARGETS.items()) for s in per_camera.values())
+    recognition = "; ".join(
+        f"{'' if len(per_camera) == 1 else cam_id + ' '}recall {s.get('recall')}, "
+        f"exact {s.get('exact_rate')}"
+        for cam_id, s in per_camera.items()
+    ) + (
+        f" (targets {TARGETS['recall']:.0%}/{TARGETS['exact_rate']:.0%}: "
+        f"{'met' if met else 'NOT met'})"
+    )
+    if opts.strict:
+        result.add("recognition", ok=met, detail=recognition, quiet=quiet)
+    elif not quiet:
+        print(f"  [{'ok' if met else '--'}] recognition: {recognition}")
+
+
+def _write_reports(
+    cams: list[_Camera],
+    work: Path,
+    per_camera: dict[str, dict[str, Any]],
+    office: PoliceBackOffice,
+    traffic: _Traffic,
+) -> None:
+    """Each camera's report.html: reads beside their crops and overviews, and the charts."""
+    for cam in cams:
+        several = len(cams) > 1
+        html = html_from_files(
+            cam.truth,
+            cam.dir / "police.jsonl" if several else work / "police.jsonl",
+            cam.dir / "civil.jsonl" if several else work / "civil.jsonl",
+            per_camera[cam.id],
+            crops=office.crops,
+            overviews=office.overviews,
+            backlog=traffic.backlog.get(cam.id, ()),
+            outage_ms=traffic.outage(),
+        )
+        (cam.dir / "report.html").write_text(html, encoding="utf-8")
+
+
+def run_demo(opts: DemoOptions) -> DemoResult:
+    """Run the demo; every process and broker is stopped before returning.
+
+    The story: PKI and cameras -> brokers and back offices -> cameras and agents
+    -> traffic (and an outage) -> delivery -> stop -> score -> verdict and reports.
+    """
+    from simulator.vendordemo import events_step  # noqa: PLC0415
+
+    result = DemoResult()
+    quiet = opts.quiet
+    work = opts.workdir
+    _fresh_workdir(work)
+    started = time.monotonic()
+    pki = init_pki(work / "pki", CAMERA_ID)
+    result.add("dev PKI", ok=True, detail=str(pki.root), quiet=quiet)
+    cams = _cameras(opts, pki)
+    traffic = _Traffic()
     with (
         police_broker(work / "police-broker", pki) as police,
         civil_broker(work / "civil-broker", pki) as civil,
@@ -389,101 +628,20 @@ def run_demo(opts: DemoOptions) -> DemoResult:  # noqa: C901, PLR0912, PLR0915 -
             "brokers", ok=True, detail=f"police {police.url}, civil {civil.url}", quiet=quiet
         )
         _cross_checks(result, pki, police, civil, quiet)
-        office = PoliceBackOffice(
-            police.url,
-            client_context(
-                pki.path("police-ca.crt"), pki.path("backoffice.crt"), pki.path("backoffice.key")
-            ),
-            seal_key=seal,
-            trusted=trusted,
-            out=police_out,
-            keep_crops=True,
-            images=work / "police-images",
-        )
-        city = CivilBackOffice(
-            civil.url,
-            client_context(pki.path("civil-ca.crt"), pki.path("city.crt"), pki.path("city.key")),
-            trusted=trusted,
-            out=civil_out,
-        )
-        office.start()
-        city.start()
-        window_s = 0
-        for cam in cams:
-            vendor_env: dict[str, str] = {}
-            if opts.vendor:  # a camera that reads plates itself (simulator/vendordemo.py)
-                cam.stream, vendor_env = event_camera(opts, cam.scene, cam.dir, cam.truth)
-            else:
-                # The scene starts when the agent's capture connects: its first vehicle
-                # is not gone before the agent (loading its models) could see it.
-                cam.stream = MjpegCamera(
-                    cam.scene,
-                    port=free_port(),
-                    truth_path=cam.truth,
-                    seconds=opts.seconds,
-                    wait_for_client=True,
-                )
-            env = {**_camera_env(cam, pki, police, civil), **vendor_env}
-            window_s = load_config(opts.config, env).config.counts.window_s
-            cam.stream.start()
-            cam.agent = _Agent(opts.config, env, cam.dir / "agent.log")
-            result.add(
-                "camera",
-                ok=True,
-                detail=f"{cam.id}: {cam.stream.url} for {opts.seconds:g} s",
-                quiet=quiet,
-            )
+        office, city = _back_offices(pki, cams, police, civil, work)
+        window_s = _start_cameras(opts, cams, pki=pki, police=police, civil=civil, result=result)
         agents = [c.agent for c in cams if c.agent is not None]
-        backlog: dict[str, list[tuple[int, int]]] = {}  # camera -> (epoch ms, reads behind)
-        outage_ms = [0, 0]  # police broker down from, to (epoch ms)
         try:
-            outage_at = opts.seconds / 3 if opts.outage > 0 else None
-            t0 = time.monotonic()
-            next_line = 0.0
-            while not all(c.stream.wait(0.5 / len(cams)) for c in cams):
-                elapsed = time.monotonic() - t0
-                if not all(a.alive() for a in agents):
-                    break
-                _backlog_sample(cams, office, backlog)
-                if outage_at is not None and elapsed >= outage_at and police.running:
-                    police.kill()
-                    outage_ms[0] = int(time.time() * 1000)
-                    result.add(
-                        "outage",
-                        ok=True,
-                        detail=f"police broker killed at {elapsed:.0f} s",
-                        quiet=quiet,
-                    )
-                if (
-                    outage_at is not None
-                    and not police.running
-                    and elapsed >= outage_at + opts.outage
-                ):
-                    police.start()
-                    outage_ms[1] = int(time.time() * 1000)
-                    outage_at = None
-                    result.add(
-                        "outage",
-                        ok=True,
-                        detail=f"police broker back at {elapsed:.0f} s",
-                        quiet=quiet,
-                    )
-                if not quiet and elapsed >= next_line:
-                    at_police = []
-                    for cam in cams:
-                        feed = office.feed(cam.id)
-                        at_police.append(f"{feed.received if feed else 0:4d}")
-                    print(
-                        f"  .. {elapsed:5.0f} s  frames "
-                        f"{sum(c.stream.frames_sent for c in cams):5d}  "
-                        f"reads at police {' + '.join(at_police)}  "
-                        f"civil windows {len(city.windows)}",
-                        flush=True,
-                    )
-                    next_line = elapsed + 5
-            if not police.running:
-                police.start()
-                outage_ms[1] = int(time.time() * 1000)
+            t0 = _drive(
+                opts,
+                cams,
+                agents,
+                office=office,
+                city=city,
+                police=police,
+                result=result,
+                traffic=traffic,
+            )
             for cam in cams:
                 cam.stream.stop()
             alive = all(a.alive() for a in agents)
@@ -495,21 +653,16 @@ def run_demo(opts: DemoOptions) -> DemoResult:  # noqa: C901, PLR0912, PLR0915 -
                 else " / ".join(a.last_lines() for a in agents if not a.alive()),
                 quiet=quiet,
             )
-            # Let the last passes close, then wait until the police hold every read journaled.
-            deadline = time.monotonic() + 60 + window_s
-            while alive and time.monotonic() < deadline:
-                time.sleep(1.0)
-                _backlog_sample(cams, office, backlog)
-                settled = time.monotonic() - t0 > opts.seconds + 5  # last passes closed
-                # A run of a minute or more should show the city at least one closed window.
-                windows = bool(city.windows) or opts.seconds < window_s
-                complete = True
-                for cam in cams:
-                    _, head = _read_records(cam.journal, cam.id)
-                    feed = office.feed(cam.id)
-                    complete = complete and (feed.contiguous_through() if feed else 0) >= head
-                if settled and windows and complete:
-                    break
+            if alive:
+                _wait_delivered(
+                    opts,
+                    cams,
+                    office=office,
+                    city=city,
+                    traffic=traffic,
+                    t0=t0,
+                    window_s=window_s,
+                )
         finally:
             codes = [a.stop() for a in agents]
             for cam in cams:
@@ -527,60 +680,13 @@ def run_demo(opts: DemoOptions) -> DemoResult:  # noqa: C901, PLR0912, PLR0915 -
         office.stop()
         city.stop()
 
-    per_camera = {}
-    for cam in cams:
-        per_camera[cam.id] = _score_camera(cam, office, opts, police_out, civil_out)
+    police_out, civil_out = work / "police.jsonl", work / "civil.jsonl"
+    per_camera = {cam.id: _score_camera(cam, office, opts, police_out, civil_out) for cam in cams}
     summary = _summary(per_camera, office, city, opts, time.monotonic() - started)
     result.summary = summary
-    for cam_id, cam_summary in per_camera.items():
-        who = "" if len(cams) == 1 else f"{cam_id}: "
-        result.add(
-            "delivery",
-            ok=cam_summary["lost"] == 0 and summary["verification_problems"] == 0,
-            detail=f"{who}{cam_summary['reads_verified']} of {cam_summary['reads_sent']} reads "
-            f"received and verified, {cam_summary['lost']} lost",
-            quiet=quiet,
-        )
-    result.add(
-        "civil privacy",
-        ok=summary["civil_privacy_violations"] == 0,
-        detail=f"{summary['civil_privacy_violations']} plate fragments on the civil side "
-        f"({len(city.windows)} windows)",
-        quiet=quiet,
-    )
-    log_leaks = summary["log_privacy_violations"]
-    result.add(
-        "log privacy",
-        ok=not log_leaks,
-        detail=f"{log_leaks} plate fragments in the agent log(s)",
-        quiet=quiet,
-    )
-    met = all(all((s.get(k) or 0) >= v for k, v in TARGETS.items()) for s in per_camera.values())
-    recognition = "; ".join(
-        f"{'' if len(cams) == 1 else cam_id + ' '}recall {s.get('recall')}, "
-        f"exact {s.get('exact_rate')}"
-        for cam_id, s in per_camera.items()
-    ) + (
-        f" (targets {TARGETS['recall']:.0%}/{TARGETS['exact_rate']:.0%}: "
-        f"{'met' if met else 'NOT met'})"
-    )
-    if opts.strict:
-        result.add("recognition", ok=met, detail=recognition, quiet=quiet)
-    elif not quiet:
-        print(f"  [{'ok' if met else '--'}] recognition: {recognition}")
+    _judge(result, opts, per_camera, summary, len(city.windows))
     (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    for cam in cams:
-        html = html_from_files(
-            cam.truth,
-            cam.dir / "police.jsonl" if len(cams) > 1 else police_out,
-            cam.dir / "civil.jsonl" if len(cams) > 1 else civil_out,
-            per_camera[cam.id],
-            crops=office.crops,
-            overviews=office.overviews,
-            backlog=backlog.get(cam.id, ()),
-            outage_ms=(outage_ms[0], outage_ms[1]) if outage_ms[0] and outage_ms[1] else None,
-        )
-        (cam.dir / "report.html").write_text(html, encoding="utf-8")
+    _write_reports(cams, work, per_camera, office, traffic)
     return result
 
 
