@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,7 @@ import cv2
 import numpy as np
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
+from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.config.schema import JournalConfig, UplinkConfig, broker_endpoint
 from agent.core.clock import SystemClock
@@ -58,6 +60,8 @@ if TYPE_CHECKING:
     import argparse
     import ssl
     from concurrent.futures import Future
+
+    from simulator.pki import DevPki
 
 __all__ = ["add_parsers", "bench_journal", "bench_uplink"]
 
@@ -109,7 +113,7 @@ def bench_journal(
         leftover.unlink()
     sign = ed25519.Ed25519PrivateKey.generate()
     signer = Signer(sign)
-    config = JournalConfig(path=path, synchronous=synchronous, quota_bytes=2**40)  # type: ignore[arg-type]
+    config = JournalConfig(path=path, synchronous=synchronous, quota_bytes=2**40)
     journal = Journal(
         path,
         camera="bench-cam",
@@ -197,9 +201,7 @@ def _paho_raw(
     url: str, ctx: ssl.SSLContext, topic: str, payloads: list[bytes], inflight: int
 ) -> float:
     """Bare paho: publish every payload at QoS 1 and wait for all PUBACKs; messages/s."""
-    client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2, client_id="cam-01-raw", protocol=mqtt.MQTTv5
-    )
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="cam-01-raw", protocol=mqtt.MQTTv5)
     client.tls_set_context(ctx)
     client.max_inflight_messages_set(inflight)
     client.max_queued_messages_set(0)
@@ -276,7 +278,96 @@ def _drain_round(  # noqa: PLR0913 - one round's broker, journal and figures
     return raw, drain, counter.count(), counter.duplicates
 
 
-def bench_uplink(  # noqa: PLR0915 - the benchmark's one linear story
+def _bench_journal(work: Path, pki: DevPki) -> Journal:
+    """A fresh journal of camera cam-01, signed and sealed with the dev PKI's keys."""
+    path = work / "journal.sqlite"
+    return Journal(
+        path,
+        camera="cam-01",
+        signer=Signer(load_signing_key(pki.path("device-sign.key"))),
+        sealer=Sealer(load_sealing_public_key(pki.path("backoffice-seal.pub"))),
+        config=JournalConfig(path=path, quota_bytes=2**40),
+        clock=SystemClock(),
+    )
+
+
+@dataclass
+class _Drained:
+    """The drain rounds' figures: (raw/s, drain/s) per round, record sizes, deliveries."""
+
+    figures: list[tuple[float, float]] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+    received: int = 0
+    duplicates: int = 0
+
+
+def _drain_rounds(  # noqa: PLR0913 - the journal, its uplink settings and the listeners
+    journal: Journal,
+    cfg: UplinkConfig,
+    counter: _Counter,
+    read: PlateRead,
+    *,
+    ctx: ssl.SSLContext,
+    records: int,
+    rounds: int,
+    acked_at: dict[int, float],
+) -> _Drained:
+    """Each round: journal a share of the reads, publish them bare, then drain them."""
+    out = _Drained()
+    for index in range(rounds):
+        count = records // rounds + (index < records % rounds)
+        for future in [journal.submit_read(read) for _ in range(count)]:
+            future.result()
+        journal.sync().result(60)  # and the checkpoints that came with them
+        wires = [r.wire for r in journal.pending("reads", 2 * count + 64)]
+        out.sizes += map(len, wires)
+        raw, drain, got, dups = _drain_round(
+            cfg, journal, counter, ctx=ctx, wires=wires, acked_at=acked_at
+        )
+        out.figures.append((raw, drain))
+        out.received, out.duplicates = out.received + got, out.duplicates + dups
+    return out
+
+
+def _steady_latencies(
+    journal: Journal, cfg: UplinkConfig, counter: _Counter, read: PlateRead
+) -> list[float]:
+    """200 reads/s for 5 s through a running uplink: commit -> PUBACK latency (ms), sorted."""
+    committed: dict[int, float] = {}
+    acked_at: dict[int, float] = {}
+
+    def published(seqs: list[int]) -> None:
+        now = time.perf_counter()
+        for seq in seqs:
+            acked_at.setdefault(seq, now)
+
+    uplink = Uplink(
+        "police",
+        cfg,
+        camera_id="cam-01",
+        journal=journal,
+        stream="reads",
+        leaf="reads",
+        context=lambda: build_client_context(cfg),
+        clock=SystemClock(),
+        on_published=published,
+    )
+    uplink.start()
+    for _ in range(25):
+        batch = [journal.submit_read(read) for _ in range(40)]
+        for future in batch:
+            committed[future.result()] = time.perf_counter()
+        time.sleep(0.2)
+    deadline = time.perf_counter() + 30
+    while not set(committed) <= set(acked_at) and time.perf_counter() < deadline:
+        time.sleep(0.01)
+    while counter.count() < len(committed) and time.perf_counter() < deadline:
+        time.sleep(0.05)
+    uplink.stop(5)
+    return sorted((acked_at[s] - t) * 1000 for s, t in committed.items() if s in acked_at)
+
+
+def bench_uplink(
     records: int, inflight: int, work: Path, overview_bytes: int = 0, rounds: int = 3
 ) -> dict[str, object]:
     """Drain journaled reads through the police uplink; compare with bare paho, in rounds.
@@ -284,36 +375,22 @@ def bench_uplink(  # noqa: PLR0915 - the benchmark's one linear story
     Each round journals ``records / rounds`` reads, publishes their wire bytes
     with bare paho (the ceiling), then lets the uplink drain them; the ratio is
     the median of the rounds' ratios, so a load that drifts on a shared
-    machine weighs on both sides of each one.
+    machine weighs on both sides of each one. Then a steady phase measures the
+    commit -> PUBACK latency of a running uplink.
     """
     pki = init_pki(work / "pki", "cam-01")
-    sign = load_signing_key(pki.path("device-sign.key"))
-    signer = Signer(sign)
-    path = work / "journal.sqlite"
-    journal = Journal(
-        path,
-        camera="cam-01",
-        signer=signer,
-        sealer=Sealer(load_sealing_public_key(pki.path("backoffice-seal.pub"))),
-        config=JournalConfig(path=path, quota_bytes=2**40),
-        clock=SystemClock(),
-    )
+    journal = _bench_journal(work, pki)
     read = _bench_read(overview_bytes)
-    cfg = UplinkConfig(
-        brokers=("mqtts://127.0.0.1:1",),
-        ca=pki.path("police-ca.crt"),
-        cert=pki.path("device.crt"),
-        key=pki.path("device.key"),
-        topic_prefix="anpr/v1",
-        inflight=inflight,
-    )
     rounds = max(1, min(rounds, records))
-    figures: list[tuple[float, float]] = []
-    sizes: list[int] = []
-    received = duplicates = 0
-    acked_at: dict[int, float] = {}
     with police_broker(work / "broker", pki) as broker:
-        cfg = cfg.model_copy(update={"brokers": (broker.url,)})
+        cfg = UplinkConfig(
+            brokers=(broker.url,),
+            ca=pki.path("police-ca.crt"),
+            cert=pki.path("device.crt"),
+            key=pki.path("device.key"),
+            topic_prefix="anpr/v1",
+            inflight=inflight,
+        )
         ctx = client_context(
             pki.path("police-ca.crt"), pki.path("device.crt"), pki.path("device.key")
         )
@@ -322,64 +399,23 @@ def bench_uplink(  # noqa: PLR0915 - the benchmark's one linear story
         )
         # The same subscriber listens in both phases, so the broker forwards in both.
         counter = _Counter(broker.url, office_ctx, "anpr/v1/cam-01/reads")
-        for index in range(rounds):
-            count = records // rounds + (index < records % rounds)
-            futures = [journal.submit_read(read) for _ in range(count)]
-            for future in futures:
-                future.result()
-            journal.sync().result(60)  # and the checkpoints that came with them
-            wires = [r.wire for r in journal.pending("reads", 2 * count + 64)]
-            sizes += map(len, wires)
-            raw, drain, got, dups = _drain_round(
-                cfg, journal, counter, ctx=ctx, wires=wires, acked_at=acked_at
-            )
-            figures.append((raw, drain))
-            received, duplicates = received + got, duplicates + dups
-        counter.reset()
-        # Steady phase: 200 reads/s for 5 s, commit -> PUBACK latency per read.
-        committed: dict[int, float] = {}
-
-        def published(seqs: list[int]) -> None:
-            now = time.perf_counter()
-            for seq in seqs:
-                acked_at.setdefault(seq, now)
-
-        uplink = Uplink(
-            "police",
-            cfg,
-            camera_id="cam-01",
-            journal=journal,
-            stream="reads",
-            leaf="reads",
-            context=lambda: build_client_context(cfg),
-            clock=SystemClock(),
-            on_published=published,
+        drained = _drain_rounds(
+            journal, cfg, counter, read, ctx=ctx, records=records, rounds=rounds, acked_at={}
         )
-        uplink.start()
-        for _ in range(25):
-            batch = [journal.submit_read(read) for _ in range(40)]
-            for future in batch:
-                committed[future.result()] = time.perf_counter()
-            time.sleep(0.2)
-        deadline = time.perf_counter() + 30
-        while not set(committed) <= set(acked_at) and time.perf_counter() < deadline:
-            time.sleep(0.01)
-        steady = len(committed)
-        while counter.count() < steady and time.perf_counter() < deadline:
-            time.sleep(0.05)
-        uplink.stop(5)
-        received, duplicates = received + counter.count(), duplicates + counter.duplicates
+        counter.reset()
+        latencies = _steady_latencies(journal, cfg, counter, read)
+        received = drained.received + counter.count()
+        duplicates = drained.duplicates + counter.duplicates
         counter.close()
     expected = next(x.head_seq for x in journal.stats().streams if x.stream == "reads")
     journal.close()
-    latencies = sorted((acked_at[s] - t) * 1000 for s, t in committed.items() if s in acked_at)
-    mean_bytes = sum(sizes) / len(sizes)
-    ratios = sorted(drain / raw for raw, drain in figures)
-    drain_rate = statistics.median(d for _, d in figures)
-    raw_rate = statistics.median(r for r, _ in figures)
+    mean_bytes = sum(drained.sizes) / len(drained.sizes)
+    ratios = sorted(drain / raw for raw, drain in drained.figures)
+    drain_rate = statistics.median(d for _, d in drained.figures)
+    raw_rate = statistics.median(r for r, _ in drained.figures)
     return {
         "benchmark": "uplink",
-        "records": len(sizes),
+        "records": len(drained.sizes),
         "rounds": rounds,
         "inflight": inflight,
         "overview_bytes": len(read.overview_jpeg),
