@@ -227,6 +227,27 @@ def _paho_raw(
     return len(payloads) / elapsed
 
 
+def _timed_uplink(journal: Journal, cfg: UplinkConfig, acked_at: dict[int, float]) -> Uplink:
+    """cam-01's police uplink (not started), noting when each seq was PUBACKed in ``acked_at``."""
+
+    def published(seqs: list[int]) -> None:
+        now = time.perf_counter()
+        for seq in seqs:
+            acked_at.setdefault(seq, now)
+
+    return Uplink(
+        "police",
+        cfg,
+        camera_id="cam-01",
+        journal=journal,
+        stream="reads",
+        leaf="reads",
+        context=lambda: build_client_context(cfg),
+        clock=SystemClock(),
+        on_published=published,
+    )
+
+
 def _drain_round(  # noqa: PLR0913 - one round's broker, journal and figures
     cfg: UplinkConfig,
     journal: Journal,
@@ -247,23 +268,7 @@ def _drain_round(  # noqa: PLR0913 - one round's broker, journal and figures
         time.sleep(0.05)  # let the subscriber take the raw phase's last messages
     counter.reset()
     seqs = {int(m.group(1)) for w in wires if (m := _SEQ.search(w))}
-
-    def published(done: list[int]) -> None:
-        now = time.perf_counter()
-        for seq in done:
-            acked_at.setdefault(seq, now)
-
-    uplink = Uplink(
-        "police",
-        cfg,
-        camera_id="cam-01",
-        journal=journal,
-        stream="reads",
-        leaf="reads",
-        context=lambda: build_client_context(cfg),
-        clock=SystemClock(),
-        on_published=published,
-    )
+    uplink = _timed_uplink(journal, cfg, acked_at)
     uplink.start()
     while not uplink.stats.connected and time.perf_counter() < deadline:
         time.sleep(0.001)
@@ -335,23 +340,7 @@ def _steady_latencies(
     """200 reads/s for 5 s through a running uplink: commit -> PUBACK latency (ms), sorted."""
     committed: dict[int, float] = {}
     acked_at: dict[int, float] = {}
-
-    def published(seqs: list[int]) -> None:
-        now = time.perf_counter()
-        for seq in seqs:
-            acked_at.setdefault(seq, now)
-
-    uplink = Uplink(
-        "police",
-        cfg,
-        camera_id="cam-01",
-        journal=journal,
-        stream="reads",
-        leaf="reads",
-        context=lambda: build_client_context(cfg),
-        clock=SystemClock(),
-        on_published=published,
-    )
+    uplink = _timed_uplink(journal, cfg, acked_at)
     uplink.start()
     for _ in range(25):
         batch = [journal.submit_read(read) for _ in range(40)]
