@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from agent.core.geometry import iou
 from agent.recognition.detector import decode
 from models.train import detdata
 from models.train.detnet import OFFSET_UNIT, STRIDE, DetectorNet
@@ -106,21 +107,12 @@ def loss_fn(
     return l_heat + 2.0 * l_off, l_heat, l_off
 
 
-def _iou(a: tuple[int, int, int, int], b: tuple[float, float, float, float]) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = iw * ih
-    return inter / max(1e-6, aw * ah + bw * bh - inter)
-
-
 def match(found: list[PlateBox], truth: list[tuple[float, float, float, float]]) -> tuple[int, int]:
     """(true plates found at IoU >= 0.5, false boxes) of one image."""
     hits, used = 0, set()
     for t in truth:
-        best = max(range(len(found)), key=lambda j: _iou(found[j].xywh, t), default=None)
-        if best is not None and best not in used and _iou(found[best].xywh, t) >= 0.5:
+        best = max(range(len(found)), key=lambda j: iou(found[j].xywh, t), default=None)
+        if best is not None and best not in used and iou(found[best].xywh, t) >= 0.5:
             used.add(best)
             hits += 1
     return hits, len(found) - len(used)
