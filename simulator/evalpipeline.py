@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import cv2
+import numpy as np
 
 from agent.config.schema import RecognitionConfig
 from agent.core.events import PlateRead
@@ -79,9 +80,10 @@ def _score_photos(
 ) -> dict[str, float]:
     n = exact = exact_o = found = false = 0
     for path, box, text in photos:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
+        loaded = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if loaded is None:
             continue
+        image = np.asarray(loaded, dtype=np.uint8)
         n += 1
         sightings = recognizer.recognise(image)
         # The frame-level boxes, and those a second look found (sightings carry them).
@@ -115,7 +117,9 @@ def _time_photos(
     and which photos take one is not spread evenly over the set.
     """
     images = [
-        im for p, _, _ in photos[:k] if (im := cv2.imread(str(p), cv2.IMREAD_COLOR)) is not None
+        np.asarray(im, dtype=np.uint8)
+        for p, _, _ in photos[:k]
+        if (im := cv2.imread(str(p), cv2.IMREAD_COLOR)) is not None
     ]
     if not images:
         return 0.0

@@ -20,7 +20,7 @@ import shutil
 import ssl
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from hub import grants as grantlib
 from hub.config import ApiConfig, DisclosureConfig, HubConfig, MqttConfig, StoreConfig
@@ -117,6 +117,22 @@ def _numbers_small(blob: bytes, k: int) -> list[int]:
     return [n for m in _NUMBER.findall(blob) if 0 < (n := int(m)) < k]
 
 
+class _CityReply(TypedDict):
+    """One city's counts request: status, parsed JSON body, and each format's bytes."""
+
+    status: int
+    body: dict[str, Any]  # parsed JSON
+    outputs: dict[str, bytes]
+
+
+def _camera_ids(port: int, ctx: ssl.SSLContext) -> list[str]:
+    """The ids of the cameras the hub shows this client, sorted."""
+    cameras = get_json(port, ctx, "/v1/cameras")[1]["cameras"]
+    if not isinstance(cameras, list):
+        raise TypeError(f"/v1/cameras: 'cameras' is not a list but {type(cameras).__name__}")
+    return sorted(str(c["id"]) for c in cameras)
+
+
 def _city(  # noqa: PLR0913 - one city's request
     port: int,
     ctx: ssl.SSLContext,
@@ -126,7 +142,7 @@ def _city(  # noqa: PLR0913 - one city's request
     end: int,
     per_camera: bool,
     step: int,
-) -> dict[str, object]:
+) -> _CityReply:
     base = f"/v1/grants/{gid}/counts?from={start}&to={end}&granularity={step}"
     base += "&per_camera=1" if per_camera else ""
     status, body = get_json(port, ctx, base)
@@ -262,12 +278,7 @@ def run_hub_demo(demo: HubDemo) -> dict[str, object]:  # noqa: PLR0915 - one sto
                 port, ctx["brugge"], g_brugge, start=start, end=end, per_camera=False, step=10800
             ),
         }
-        visible = {
-            city: sorted(
-                str(c["id"]) for c in get_json(port, ctx[city], "/v1/cameras")[1]["cameras"]
-            )  # type: ignore[union-attr]
-            for city in ("gent", "brugge")
-        }
+        visible = {city: _camera_ids(port, ctx[city]) for city in ("gent", "brugge")}
         cross, _ = get_json(
             port, ctx["gent"], f"/v1/grants/{g_brugge}/counts?from={start}&to={end}"
         )

@@ -46,7 +46,7 @@ def render_sample(
     if plate.spec.lines == 2:
         import cv2  # noqa: PLC0415  (only needed for the rare two-line crop)
 
-        gray = split_two_line(cv2.cvtColor(gray, cv2.COLOR_BGR2GRAY))
+        gray = split_two_line(np.asarray(cv2.cvtColor(gray, cv2.COLOR_BGR2GRAY), dtype=np.uint8))
     return to_gray_input(gray, height, width), plate.text
 
 

@@ -38,10 +38,11 @@ def load_labelled_crops(root: Path, pad: float = 0.1) -> dict[str, np.ndarray]:
             if not text or len(text) > MAX_LEN or any(c not in ALPHABET for c in text):
                 print(f"skipped {row['file']}: label {text!r} is not 1-{MAX_LEN} of A-Z0-9")
                 continue
-            image = cv2.imread(str(root / row["file"]), cv2.IMREAD_COLOR)
-            if image is None:
+            loaded = cv2.imread(str(root / row["file"]), cv2.IMREAD_COLOR)
+            if loaded is None:
                 print(f"skipped {row['file']}: cannot decode")
                 continue
+            image = np.asarray(loaded, dtype=np.uint8)
             if row.get("w"):
                 x, y, w, h = (int(row[k]) for k in ("x", "y", "w", "h"))
                 px, py = round(w * pad), round(h * pad)

@@ -47,7 +47,8 @@ class _Crops(CalibrationDataReader):
     def __init__(self, x: np.ndarray, input_name: str) -> None:
         self._x, self._name, self._at = x, input_name, 0
 
-    def get_next(self) -> dict[str, np.ndarray] | None:
+    # onnxruntime annotates get_next as returning a dict, but its calibrators stop on None.
+    def get_next(self) -> dict[str, np.ndarray] | None:  # type: ignore[override]
         if self._at >= len(self._x):
             return None
         batch = self._x[self._at : self._at + 64]

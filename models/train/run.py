@@ -338,7 +338,7 @@ def sgd_step(  # noqa: PLR0913
     t_len = torch.full((x.shape[0],), logp.shape[0], dtype=torch.int64, device=device)
     loss = nn.functional.ctc_loss(logp, targets, t_len, lengths, blank=BLANK, zero_infinity=True)
     opt.zero_grad(set_to_none=True)
-    loss.backward()
+    loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
     nn.utils.clip_grad_norm_(net.parameters(), clip)
     opt.step()
     return float(loss.item())
@@ -386,7 +386,8 @@ class Trainer:
             raise RunError("--device cuda: torch sees no CUDA device")
         torch.set_num_threads(args.threads)
         self.net, self.opt = _net_and_opt(self.plan, self.device)
-        self.step, self.history = 0, []
+        self.step = 0
+        self.history: list[dict[str, Any]] = []
         self.loss, self.val_exact = float("nan"), float("nan")
         self._resume()
         self.segment: dict[str, Any] = {
@@ -596,7 +597,7 @@ def bench_render(plan: dict[str, Any], workers: int, batches: int) -> float:
         t0 = time.monotonic()
         for j in jobs[1:]:
             stream.get(j.step)
-        return (len(jobs) - 1) * plan["batch"] / (time.monotonic() - t0)
+        return float((len(jobs) - 1) * plan["batch"] / (time.monotonic() - t0))
 
 
 def bench_step(plan: dict[str, Any], args: argparse.Namespace) -> float:

@@ -63,7 +63,7 @@ def render_crop(job: Job, index: int) -> tuple[np.ndarray, str]:
     level = float(rng.uniform(0.0, job.level_cap))
     country = _COUNTRIES[int(rng.choice(len(_COUNTRIES), p=_P))]
     plate = render_plate(rng, country, level=level)
-    gray = cv2.cvtColor(plate.image, cv2.COLOR_BGR2GRAY)
+    gray = np.asarray(cv2.cvtColor(plate.image, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
     if plate.spec.lines == 2:
         gray = split_two_line(gray)
     return to_gray_input(gray, job.height, job.width), plate.text
