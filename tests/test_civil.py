@@ -22,6 +22,7 @@ from simulator.mqttc import client_context
 if TYPE_CHECKING:
     from conftest import JournalKit
 
+    from agent.core.clock import Clock
     from agent.core.events import PlateRead
     from agent.journal.store import Journal
     from simulator.broker import Broker
@@ -71,8 +72,8 @@ def _civil_uplink(pki: DevPki, journal: Journal, url: str) -> Uplink:
     )
 
 
-def journal_clock(journal: Journal) -> object:
-    return journal._clock  # type: ignore[attr-defined]
+def journal_clock(journal: Journal) -> Clock:
+    return journal._clock
 
 
 def _city(pki: DevPki, kit: JournalKit, url: str) -> CivilBackOffice:

@@ -185,10 +185,13 @@ def test_the_civil_side_gets_a_signed_descriptor_without_police_fingerprints(
     police_body = verify_descriptor(wires["backoffice"], trusted)
     assert civil_body["camera"] == police_body["camera"] == "cam-01"
     assert civil_body["purpose"] == police_body["purpose"]
-    assert set(civil_body["keys"]) == {"signing_ed25519", "civil_cert_sha256"}  # type: ignore[arg-type]
-    assert {"sealed_to_x25519_sha256", "police_cert_sha256"} <= set(police_body["keys"])  # type: ignore[arg-type]
+    civil_keys, police_keys = civil_body["keys"], police_body["keys"]
+    assert isinstance(civil_keys, dict)
+    assert isinstance(police_keys, dict)
+    assert set(civil_keys) == {"signing_ed25519", "civil_cert_sha256"}
+    assert {"sealed_to_x25519_sha256", "police_cert_sha256"} <= set(police_keys)
     for police_only in ("sealed_to_x25519_sha256", "police_cert_sha256"):
-        fingerprint = police_body["keys"][police_only]  # type: ignore[index]
+        fingerprint = police_keys[police_only]
         assert isinstance(fingerprint, str)
         assert fingerprint.encode() not in wires["city"]
     window_ms = loaded.config.counts.window_s * 1000

@@ -37,6 +37,8 @@ from simulator.fakes import FakeClock
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from agent.civil.counts import CellKey
+
 REPO = Path(__file__).resolve().parents[1]
 T0 = 1_800_000_000  # a multiple of 900 and 3600: window starts are easy to read
 CAMERA = "cam-01"
@@ -355,9 +357,9 @@ def test_the_audit_catches_a_lone_suppressed_cell() -> None:
         ("lane", "country_group"),
         5,
     )
-    message["cells"] = [
-        c for c in message["cells"] if c != {"lane": "1", "country_group": "B", "count": 10}
-    ]  # type: ignore[attr-defined]
+    cells = message["cells"]
+    assert isinstance(cells, list)
+    message["cells"] = [c for c in cells if c != {"lane": "1", "country_group": "B", "count": 10}]
     message["suppressed"] = [{"lane": "1", "country_group": "B"}]
     assert message["cells"] != message_for({}, ("lane",), 5)["cells"]
     # Make the lone hidden cell a small one: 3 vehicles, derivable from lane 1's marginal.
@@ -374,7 +376,7 @@ def test_the_audit_catches_a_lone_suppressed_cell() -> None:
 
 def test_small_cells_are_hidden_among_themselves_when_they_can_cover_each_other() -> None:
     """One direction per lane: the rare countries hide each other, nothing big is lost."""
-    cells = {
+    cells: dict[CellKey, int] = {
         ("1", "approaching", "B"): 75,
         ("1", "approaching", "NL"): 15,
         ("1", "approaching", "F"): 4,
@@ -400,7 +402,7 @@ def test_small_cells_are_hidden_among_themselves_when_they_can_cover_each_other(
 
 def test_a_primary_with_no_single_swap_is_covered_by_a_chain_of_swaps() -> None:
     """No one swap lifts (1, B) to k; two with distinct r and s cells do."""
-    cells = {
+    cells: dict[CellKey, int] = {
         ("1", "B"): 1,
         ("1", "C"): 4,
         ("1", "D"): 2,
@@ -608,12 +610,13 @@ ops = st.one_of(
 
 
 def _attrs(i: int) -> dict[str, object]:
-    return [
+    attrs: list[dict[str, object]] = [
         {"lane": 1, "direction": "approaching", "country": "B"},
         {"lane": 2, "direction": "receding", "country": "NL"},
         {"lane": None, "direction": None, "country": None},
         {"lane": 1, "direction": "approaching", "country": "PL"},
-    ][i]
+    ]
+    return attrs[i]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -673,9 +676,11 @@ def test_a_read_stream_yields_each_window_once_and_leaks_no_plate(
 
 def _open_count(state: Mapping[str, object]) -> int:
     """Reads the counter holds but has not emitted yet (what a crash loses)."""
-    opened: list[dict[str, list[list[object]]]] = state["open"]  # type: ignore[assignment]
-    held = sum(int(n) for window in opened for _, n in window["cells"])  # type: ignore[call-overload]
-    return held + int(state["late"])  # type: ignore[call-overload]
+    opened, late = state["open"], state["late"]
+    assert isinstance(opened, list)
+    assert isinstance(late, int)
+    held = sum(int(n) for window in opened for _, n in window["cells"])
+    return held + late
 
 
 def _assert_nothing_identifying(reads: list[PlateRead], texts: list[str], window_s: int) -> None:

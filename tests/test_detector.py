@@ -21,7 +21,7 @@ from conftest import read_cli
 
 from agent.cli.main import main as agent_main
 from agent.core.clock import SystemClock
-from agent.core.events import PlateBox, PlateRead, PlateText, Sighting
+from agent.core.events import PlateBox, PlateRead, PlateText, Sighting, UnreadPass
 from agent.core.geometry import iou
 from agent.recognition.capture import IteratorSource
 from agent.recognition.detector import (
@@ -281,11 +281,18 @@ def test_a_frame_without_plates_yields_nothing(recognizer: Recognizer, kind: str
 
 class _Sink:
     def __init__(self) -> None:
-        self.reads: list[PlateRead] = []
+        self.passes: list[PlateRead | UnreadPass] = []
         self.frames = 0
 
-    def read(self, read: PlateRead) -> None:
-        self.reads.append(read)
+    @property
+    def reads(self) -> list[PlateRead]:
+        """The passes, every one of which must have been read (an unread one fails the test)."""
+        reads = [p for p in self.passes if isinstance(p, PlateRead)]
+        assert len(reads) == len(self.passes), self.passes
+        return reads
+
+    def read(self, read: PlateRead | UnreadPass) -> None:
+        self.passes.append(read)
 
     def frame(self) -> None:
         self.frames += 1
@@ -309,7 +316,7 @@ def _moving_plate_frames(seeds: tuple[int, ...], steps: int = 6) -> list[np.ndar
     for lane, seed in enumerate(seeds):
         base, _, _ = _frame_with_plate(seed, x0=200.0 + 700.0 * lane)
         for k in range(steps):
-            shift = np.float32([[1, 0, 0], [0, 1, -30 + 10 * k]])
+            shift = np.array([[1, 0, 0], [0, 1, -30 + 10 * k]], np.float32)
             frames.append(cv2.warpAffine(base, shift, (1280, 720), borderMode=cv2.BORDER_REFLECT))
     return frames
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from agent.cli.main import main
@@ -40,6 +41,13 @@ def _jpeg(w: int = 160, h: int = 40) -> bytes:
     img = np.full((h, w, 3), 220, np.uint8)
     cv2.putText(img, "TEST", (5, h - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 0), 2)
     return cv2.imencode(".jpg", img)[1].tobytes()
+
+
+def _decoded(data: bytes) -> npt.NDArray[np.uint8]:
+    """``data`` decoded as a colour image; it must decode."""
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None
+    return np.asarray(image, np.uint8)
 
 
 def _read(
@@ -109,7 +117,7 @@ def test_each_preset_makes_the_read_its_documented_sample_describes() -> None:
         crop = event.read.crop_jpeg
         assert crop.startswith(b"\xff\xd8")
         assert b"Exif" not in crop[:64]
-        assert cv2.imdecode(np.frombuffer(crop, np.uint8), cv2.IMREAD_COLOR).shape == (36, 150, 3)
+        assert _decoded(crop).shape == (36, 150, 3)
 
 
 def test_a_custom_mapping_reads_nested_json_epoch_times_and_per_character_confidence(
@@ -239,7 +247,7 @@ def test_images_are_reencoded_capped_and_a_bomb_is_refused_from_its_header() -> 
     }
     read = _read(json.dumps(event).encode(), "application/json", "genetec-sharp-json").read
     assert len(read.crop_jpeg) <= 65_536
-    assert max(cv2.imdecode(np.frombuffer(read.crop_jpeg, np.uint8), 1).shape[:2]) <= 480
+    assert max(_decoded(read.crop_jpeg).shape[:2]) <= 480
     # A PNG header claiming 60000 x 60000 pixels: refused without decoding anything.
     bomb = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + struct.pack(">II", 60000, 60000)
     event["PlateImage"] = base64.b64encode(bomb + b"\0" * 64).decode()

@@ -23,7 +23,7 @@ from test_detector import (  # the real models on synthetic frames
 
 from agent.config.load import load_config
 from agent.core.clock import SystemClock
-from agent.core.events import PlateBox, PlateText, Sighting
+from agent.core.events import PlateBox, PlateRead, PlateText, Sighting
 from agent.journal.db import open_readonly
 from agent.journal.records import open_read, parse_record
 from agent.recognition.capture import IteratorSource
@@ -100,6 +100,7 @@ def test_the_overview_comes_from_the_frame_of_the_best_read() -> None:
             k * 0.1, 1000 + k, [Sighting(_box(500 + 5 * k, 400, 120), text, crop)], frame
         )
     (read,) = tracker.expire(10.0)
+    assert isinstance(read, PlateRead)
     image = cv2.imdecode(np.frombuffer(read.overview_jpeg, np.uint8), cv2.IMREAD_COLOR)
     assert image is not None
     assert abs(float(image.mean()) - 80.0) < 3.0  # the grey of frame 2, not 1 or 3
@@ -114,6 +115,7 @@ def test_without_an_overview_a_read_carries_none() -> None:
         text = PlateText("1ABC123", (950,) * 7, "B")
         tracker.update(k * 0.1, 1000 + k, [Sighting(_box(500, 400, 120), text, crop)], frame)
     (read,) = tracker.expire(10.0)
+    assert isinstance(read, PlateRead)
     assert read.overview_jpeg == b""
     assert read.crop_jpeg
 

@@ -26,7 +26,8 @@ PHOTO_TRUTH = json.loads((REPO / "tests" / "data" / "synthetic-photo.json").read
 
 
 def _card(role: str) -> dict[str, object]:
-    return json.loads(shipped_card(role).read_text(encoding="utf-8"))
+    card: dict[str, object] = json.loads(shipped_card(role).read_text(encoding="utf-8"))
+    return card
 
 
 def _check_config(

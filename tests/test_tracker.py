@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.core.events import PlateBox, PlateText, Sighting
+from agent.core.events import PlateBox, PlateRead, PlateText, Sighting
 from agent.core.geometry import iou
 from agent.recognition.tracker import LaneZone, Tracker
 from agent.recognition.vote import piece_distance, similarity, vote
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from agent.core.events import UnreadPass
+
 
 def _text(text: str, conf: int = 900) -> PlateText:
     return PlateText(text, tuple([conf] * len(text)), "B")
+
+
+def _plates(passes: Iterable[PlateRead | UnreadPass]) -> list[PlateRead]:
+    """The passes, each of which must be a read plate (an unread pass fails the test)."""
+    out = list(passes)
+    assert all(isinstance(p, PlateRead) for p in out), out
+    return [p for p in out if isinstance(p, PlateRead)]
 
 
 def test_five_noisy_reads_vote_to_the_right_plate() -> None:
@@ -109,7 +123,7 @@ def _crop() -> np.ndarray:
 
 def test_two_vehicles_in_two_lanes_give_two_reads() -> None:
     tracker = Tracker(frame_size=(1280, 720), lanes=2, timeout_s=0.5, min_support=2)
-    reads = []
+    reads: list[PlateRead | UnreadPass] = []
     for i in range(12):
         t = i * 0.04
         # Lane 1 (left): approaching, plate grows and moves down; lane 2: receding.
@@ -125,7 +139,7 @@ def test_two_vehicles_in_two_lanes_give_two_reads() -> None:
     assert reads == []  # nobody has left yet
     assert tracker.open_tracks == 2
     reads += tracker.update(1.0, 1_800_000_001_000, [])
-    by_text = {r.text: r for r in reads}
+    by_text = {r.text: r for r in _plates(reads)}
     assert set(by_text) == {"1ABC123", "2XYZ789"}
     assert (by_text["1ABC123"].lane, by_text["1ABC123"].direction) == (1, "approaching")
     assert (by_text["2XYZ789"].lane, by_text["2XYZ789"].direction) == (2, "receding")
@@ -142,7 +156,7 @@ def test_a_one_frame_blip_is_not_a_vehicle_and_zones_decide_the_lane() -> None:
         tracker.update(
             0.5 + i * 0.05, 0, [Sighting(_box(700, 100 + i * 10, 100), _text("1ABC123"))]
         )
-    reads = tracker.flush()
+    reads = _plates(tracker.flush())
     assert [r.text for r in reads] == ["1ABC123"]
     assert reads[0].lane == 7
     assert reads[0].crop_jpeg == b""  # no crop was given
@@ -161,7 +175,7 @@ def test_unread_boxes_keep_a_track_open_but_do_not_date_its_read() -> None:
         t = 0.24 + i * 0.04
         tracker.update(t, 1_000 + int(t * 1000), [Sighting(_box(500, 360 + i * 5, 120), None)])
     assert tracker.open_tracks == 1
-    reads = tracker.update(1.0, 2_000, [])
+    reads = _plates(tracker.update(1.0, 2_000, []))
     assert [(r.text, r.wall_ms, r.frames) for r in reads] == [("1ABC123", 1_200, 6)]
 
 
@@ -178,7 +192,7 @@ def test_the_vehicle_behind_arriving_where_the_first_left_is_a_second_pass() -> 
         box = _box(500, 430 + i * 20, 120)
         text = _text("2XYZ789" if i != 3 else "2XYZ78", 990)  # a piece of B goes to B
         tracker.update(t, int(t * 1000), [Sighting(box, text)])
-    reads = tracker.update(2.0, 2_000, [])
+    reads = _plates(tracker.update(2.0, 2_000, []))
     assert [(r.text, r.frames) for r in reads] == [("1ABC123", 6), ("2XYZ789", 6)]
 
 
@@ -192,7 +206,7 @@ def test_a_doubtful_read_of_another_plate_does_not_split_a_track() -> None:
         tracker.update(
             t, int(t * 1000), [Sighting(_box(500, 300 + i * 20, 120), _text(text, conf))]
         )
-    reads = tracker.update(2.0, 2_000, [])
+    reads = _plates(tracker.update(2.0, 2_000, []))
     assert [(r.text, r.frames) for r in reads] == [("1ABC123", 7)]
 
 
@@ -202,7 +216,7 @@ def test_a_plate_read_as_junk_first_keeps_its_track_when_it_reads_well() -> None
         t = i * 0.04
         read = PlateText(text, tuple([990] * len(text)), "B" if len(text) == 7 else None)
         tracker.update(t, int(t * 1000), [Sighting(_box(500, 300 + i * 20, 120), read)])
-    reads = tracker.update(2.0, 2_000, [])
+    reads = _plates(tracker.update(2.0, 2_000, []))
     assert [(r.text, r.frames) for r in reads] == [("1ABC123", 6)]
 
 
@@ -213,14 +227,14 @@ def test_a_garbled_read_does_not_split_the_track_it_belongs_to() -> None:
         t = i * 0.04
         read = PlateText(text, tuple([900] * len(text)), None)
         tracker.update(t, int(t * 1000), [Sighting(_box(500, 300 + i * 20, 120), read)])
-    reads = tracker.update(2.0, 2_000, [])
+    reads = _plates(tracker.update(2.0, 2_000, []))
     assert [(r.text, r.frames) for r in reads] == [("5067PER", 10)]
 
 
 def _two_tracks(first: str, second: str, *, first_frames: int = 6) -> list[tuple[str, int]]:
     """Two plates boxed apart in one lane at the same time; the first track ends first."""
     tracker = Tracker(frame_size=(1280, 720), lanes=1, timeout_s=0.3, min_support=2)
-    reads = []
+    reads: list[PlateRead | UnreadPass] = []
     for i in range(14):
         t = i * 0.04
         sightings = [Sighting(_box(900, 100 + i * 20, 120), _text(second))]
@@ -228,7 +242,7 @@ def _two_tracks(first: str, second: str, *, first_frames: int = 6) -> list[tuple
             sightings.append(Sighting(_box(300, 100 + i * 20, 60), _text(first)))
         reads += tracker.update(t, int(t * 1000), sightings)
     reads += tracker.update(2.0, 2_000, [])
-    return [(r.text, r.frames) for r in reads]
+    return [(r.text, r.frames) for r in _plates(reads)]
 
 
 def test_a_fragment_track_of_the_same_plate_joins_the_open_track() -> None:
@@ -249,7 +263,7 @@ def test_a_shutdown_closes_fragments_of_one_pass_as_one_read() -> None:
                 Sighting(_box(300, 100 + i * 20, 60), _text("PER")),
             ],
         )
-    assert [(r.text, r.frames) for r in tracker.flush()] == [("5067PER", 12)]
+    assert [(r.text, r.frames) for r in _plates(tracker.flush())] == [("5067PER", 12)]
 
 
 def test_two_plates_in_view_at_once_stay_two_passes() -> None:
@@ -265,7 +279,7 @@ def test_iou() -> None:
 def test_a_plate_that_leaves_the_frame_is_read_before_the_timeout() -> None:
     # Approaching: the plate runs down and out of the bottom of a 720 px frame.
     tracker = Tracker(frame_size=(1280, 720), lanes=1, timeout_s=2.0, min_support=2)
-    reads = []
+    reads: list[PlateRead | UnreadPass] = []
     for i in range(10):
         t = i * 0.04
         sighting = Sighting(_box(500, 400 + i * 30, 160), _text("1ABC123"), _crop())
@@ -273,7 +287,7 @@ def test_a_plate_that_leaves_the_frame_is_read_before_the_timeout() -> None:
     last = 0.36
     assert tracker.update(last + 0.2, 1_800_000_000_560, []) == []  # within the grace
     reads += tracker.update(last + 0.35, 1_800_000_000_710, [])
-    assert [r.text for r in reads] == ["1ABC123"]
+    assert [r.text for r in _plates(reads)] == ["1ABC123"]
 
 
 def test_a_plate_lost_in_the_middle_of_the_frame_waits_for_the_timeout() -> None:
@@ -284,4 +298,4 @@ def test_a_plate_lost_in_the_middle_of_the_frame_waits_for_the_timeout() -> None
         sighting = Sighting(_box(500 + i, 300, 160), _text("1ABC123"), _crop())
         assert tracker.update(t, 1_800_000_000_000 + int(t * 1000), [sighting]) == []
     assert tracker.update(1.5, 1_800_000_001_500, []) == []
-    assert [r.text for r in tracker.update(2.4, 1_800_000_002_400, [])] == ["1ABC123"]
+    assert [r.text for r in _plates(tracker.update(2.4, 1_800_000_002_400, []))] == ["1ABC123"]

@@ -6,7 +6,7 @@ torch is the optional ``train`` extra: without it these tests skip.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -32,8 +32,9 @@ def _train(run: Path, *extra: str) -> int:
     return runmod.main(["train", str(run), "--workers", "0", "--threads", "1", *extra])
 
 
-def _state(run: Path) -> dict[str, object]:
-    return torch.load(run / runmod.CKPT, weights_only=False)
+def _state(run: Path) -> dict[str, Any]:
+    state: dict[str, Any] = torch.load(run / runmod.CKPT, weights_only=False)
+    return state
 
 
 def test_a_run_stopped_and_resumed_ends_with_the_uninterrupted_weights(tmp_path: Path) -> None:

@@ -200,7 +200,7 @@ def test_every_police_message_crosses_the_broker_and_matches_its_schema(
         assert journal.maintain().result(10) > 0
         new = ed25519.Ed25519PrivateKey.generate().public_key()
         raw = new.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        announcement = {
+        announcement: dict[str, object] = {
             "new_kid": key_id(new),
             "new_key": base64.b64encode(raw).decode(),
             "retires": kit.signer.key_id,

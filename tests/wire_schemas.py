@@ -127,7 +127,9 @@ class SchemaTap:
         )
         ctx = client_context(pki.path(ca), pki.path(f"{identity}.crt"), pki.path(f"{identity}.key"))
         client.tls_set_context(ctx)
-        client.reconnect_delay_set(0.1, 1)  # the broker may be killed and started again
+        # The broker may be killed and started again. paho annotates the delays as int
+        # seconds, but waits a float as well; 0.1 s keeps the restart tests short.
+        client.reconnect_delay_set(0.1, 1)  # type: ignore[arg-type]
         client.on_connect = self._on_connect
         client.on_subscribe = lambda *_: self._subscribed.set()
         client.on_message = self._on_message
