@@ -139,6 +139,8 @@ class Journal:
         self._parked: list[_Cmd] = []
         self._parked_retry_at = 0.0
         self._budget = self._store.budget()
+        self._store.hold_reserve(self._budget.wal_bytes // 2)
+        self._reserve_at = 0.0  # when to try taking the reserve again after it was used
         self._last_maintain = now
         self._closed = False
         self._dead: BaseException | None = None  # why the writer thread ended, if it did
@@ -288,21 +290,36 @@ class Journal:
             else:
                 batch, stop = self._drain(first)
             if self._maintain_due():
-                batch.append(_Maintain())
+                batch.insert(0, _Maintain())  # before the batch: a sync in it waits for it
             batch = self._with_parked(batch)
-            big = [c for c in batch if self._big_mark(c)]
-            batch = [c for c in batch if c not in big]
-            if batch or self._checkpoint_due():
-                try:
-                    self._execute(batch)
-                except Exception as exc:  # noqa: BLE001 - one bad batch must not end the writer
-                    self._unexpected(batch, exc)
-                self._keep_wal_small()
-            for cmd in big:
-                try:
-                    self._in_steps(cmd)
-                except Exception as exc:  # noqa: BLE001 - one bad batch must not end the writer
-                    self._unexpected([cmd], exc)
+            if batch:
+                self._run_in_order(batch)
+            elif self._checkpoint_due():
+                self._run_segment([])
+
+    def _run_in_order(self, batch: list[_Cmd]) -> None:
+        """In submission order: a sync resolves only after all before it committed."""
+        segment: list[_Cmd] = []
+        for cmd in batch:
+            if not self._big_mark(cmd):
+                segment.append(cmd)
+                continue
+            if segment:
+                self._run_segment(segment)
+                segment = []
+            try:
+                self._in_steps(cmd)
+            except Exception as exc:  # noqa: BLE001 - one bad batch must not end the writer
+                self._unexpected([cmd], exc)
+        if segment:
+            self._run_segment(segment)
+
+    def _run_segment(self, batch: list[_Cmd]) -> None:
+        try:
+            self._execute(batch)
+        except Exception as exc:  # noqa: BLE001 - one bad batch must not end the writer
+            self._unexpected(batch, exc)
+        self._keep_wal_small()
 
     def _big_mark(self, cmd: _Cmd) -> bool:
         rows = self._budget.mark_rows
@@ -363,6 +380,17 @@ class Journal:
     def _keep_wal_small(self) -> None:
         """Checkpoint before the WAL outgrows its share of the quota (it counts on disk)."""
         if self._store.wal_bytes() > self._budget.wal_bytes // 2:
+            self._store.checkpoint()
+        if not self._store.reserve_bytes() and time.monotonic() >= self._reserve_at:
+            self._reserve_at = time.monotonic() + _PARKED_RETRY_S
+            self._store.hold_reserve(self._budget.wal_bytes // 2)
+
+    def _use_reserve(self) -> None:
+        """The disk itself is full: free the reserve so that marks and a checkpoint go through."""
+        if self._store.disk_free() >= self._budget.wal_bytes // 2:
+            return  # the quota is what is full, not the disk
+        if self._store.release_reserve():
+            log.warning("journal: the disk is full; releasing the reserve kept for the WAL")
             self._store.checkpoint()
 
     def _unexpected(self, batch: list[_Cmd], exc: Exception) -> None:
@@ -439,6 +467,7 @@ class Journal:
     def _on_full(
         self, batch: list[_Cmd], saved: dict[str, _Head]
     ) -> list[tuple[_Cmd, int | BaseException]]:
+        self._use_reserve()
         if self._cfg.quota_policy == "drop-oldest-unconfirmed":
             for _ in range(8):
                 try:
