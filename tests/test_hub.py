@@ -7,7 +7,7 @@ import shutil
 import ssl
 import subprocess
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -38,12 +38,15 @@ from tests.hubkit import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
     from pathlib import Path
 
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import Engine, Row
 
     from simulator.pki import DevPki
+
+    # What the served fixture yields: the store, its cameras, their certificates, the API port.
+    Served = tuple[Engine, list[CountCamera], Certs, int]
 
 
 @pytest.fixture(scope="session")
@@ -72,8 +75,8 @@ def engine(store_url: str) -> Iterator[Engine]:
     eng.dispose()
 
 
-def _grant(engine, recipient="gent", **kw):  # type: ignore[no-untyped-def]
-    terms = {
+def _grant(engine: Engine, recipient: str = "gent", **kw: Any) -> int:
+    terms: dict[str, Any] = {
         "recipient": recipient,
         "purpose": "mobility plan",
         "cameras": ["cam-00", "cam-01", "cam-02"],
@@ -236,7 +239,7 @@ def test_ingest_over_mtls_mosquitto_verifies_acks_and_takes_descriptors(
 
 
 @pytest.fixture
-def served(tmp_path: Path, pki: DevPki, store_url: str, engine: Engine):  # type: ignore[no-untyped-def]
+def served(tmp_path: Path, pki: DevPki, store_url: str, engine: Engine) -> Iterator[Served]:
     url = store_url
     cams = cameras(3)
     load(engine, cams, T0, T0 + 86400)
@@ -246,18 +249,20 @@ def served(tmp_path: Path, pki: DevPki, store_url: str, engine: Engine):  # type
         yield engine, cams, certs, port
 
 
-def _audit(engine):  # type: ignore[no-untyped-def]
+def _audit(engine: Engine) -> Sequence[Row[str, str, str, int | None]]:
     with engine.connect() as conn:
         return conn.execute(select(Audit.actor, Audit.action, Audit.outcome, Audit.rows)).all()
 
 
-def test_api_serves_a_grant_as_json_csv_and_datex_and_audits_each(served) -> None:  # type: ignore[no-untyped-def]
+def test_api_serves_a_grant_as_json_csv_and_datex_and_audits_each(served: Served) -> None:
     engine, _cams, certs, port = served
     gid = _grant(engine)
     path = f"/v1/grants/{gid}/counts?from={T0}&to={T0 + 86400}"
     status, body = get_json(port, certs.context("gent"), path + "&per_camera=1")
     assert status == 200
-    assert len(body["rows"]) == 72
+    rows = body["rows"]
+    assert isinstance(rows, list)
+    assert len(rows) == 72
     status, csv_body, headers = get(port, certs.context("gent"), path + "&format=csv")
     lines = csv_body.decode().splitlines()
     assert status == 200
@@ -292,7 +297,7 @@ BAD_REQUESTS = [
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
-def test_bad_requests_get_a_clear_4xx_and_an_audit_line(served) -> None:  # type: ignore[no-untyped-def]
+def test_bad_requests_get_a_clear_4xx_and_an_audit_line(served: Served) -> None:
     engine, _cams, certs, port = served
     gid = _grant(engine)
     for who, query, status in BAD_REQUESTS:
@@ -309,7 +314,7 @@ def test_bad_requests_get_a_clear_4xx_and_an_audit_line(served) -> None:  # type
         assert last.actor == (who or "-")
 
 
-def test_expired_and_revoked_grants_are_refused(served) -> None:  # type: ignore[no-untyped-def]
+def test_expired_and_revoked_grants_are_refused(served: Served) -> None:
     engine, _cams, certs, port = served
     old = _grant(engine, valid_until=T0 + 2 * 86400)
     gone = _grant(engine)
@@ -330,7 +335,7 @@ def test_expired_and_revoked_grants_are_refused(served) -> None:  # type: ignore
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
-def test_a_certificate_of_another_ca_is_refused_in_the_handshake(served) -> None:  # type: ignore[no-untyped-def]
+def test_a_certificate_of_another_ca_is_refused_in_the_handshake(served: Served) -> None:
     _engine, _cams, certs, port = served
     with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
         get(port, certs.context("stranger"), "/v1/grants")
@@ -418,8 +423,8 @@ def _chromium() -> str | None:
 @pytest.mark.chromium
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 def test_recipient_page_renders_its_grants_chart_and_map_in_headless_chromium(
-    served, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+    served: Served, tmp_path: Path
+) -> None:
     browser = _chromium()
     if browser is None:
         pytest.skip("chromium absent: apt-get install chromium (make system-deps)")
@@ -569,7 +574,8 @@ def test_a_restarted_hub_continues_each_chain_and_follows_a_key_rotation(engine:
     assert again.feed_descriptor(cam.camera, cam.descriptor((T0 + 7 * 3600) * 1000)) is None
     with engine.connect() as conn:
         keys = camera_rows(conn)[0]["keys"]
-    assert [(k["source"], k["valid_from_seq"], k["retired_after_seq"]) for k in keys] == [  # type: ignore[index, union-attr]
+    assert isinstance(keys, list)
+    assert [(k["source"], k["valid_from_seq"], k["retired_after_seq"]) for k in keys] == [
         ("registered", None, 25),
         ("rotation", 26, None),
     ]
