@@ -40,12 +40,11 @@ deps: system-deps $(BIN)/.installed
 demo: deps
 	$(BIN)/anpr-sim demo
 
-## make lint: ruff and mypy --strict on agent/
+## make lint: ruff, and mypy --strict on agent/, hub/, simulator/ and tests/
 lint: deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict agent
-	$(BIN)/mypy --strict hub
+	$(BIN)/mypy --strict agent hub simulator tests
 
 ## make test: set up, lint, type-check and run the whole test suite (real mosquitto),
 ## then install the built wheel as a user does and check it (install-check)
