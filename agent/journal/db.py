@@ -265,7 +265,7 @@ class Store:
         instead, so the disk never fills under the journal.
         """
         page = self._conn.execute("PRAGMA page_size").fetchone()[0]
-        ours = self.db_bytes() + self.wal_bytes() + self.reserve_bytes()
+        ours = self.db_bytes() + self.wal_bytes()
         try:
             disk = os.statvfs(self.path.parent)
             room = ours + disk.f_bavail * disk.f_frsize
@@ -307,58 +307,6 @@ class Store:
             return self.path.with_name(self.path.name + "-wal").stat().st_size
         except OSError:
             return 0
-
-    @property
-    def _reserve_path(self) -> Path:
-        return self.path.with_name(self.path.name + "-reserve")
-
-    def reserve_bytes(self) -> int:
-        """Size of the reserve file: disk space held for the WAL (see :meth:`hold_reserve`)."""
-        try:
-            return self._reserve_path.stat().st_size
-        except OSError:
-            return 0
-
-    def hold_reserve(self, size: int) -> bool:
-        """Hold ``size`` bytes of disk for the WAL in a file of our own, if the disk has them.
-
-        It is the WAL's unused half, taken from the file system up front: when
-        another program fills the disk, releasing it lets delivery marks and a
-        checkpoint through. Taken only while twice that is free.
-        """
-        if self._readonly or self.reserve_bytes() >= size:
-            return True
-        try:
-            disk = os.statvfs(self.path.parent)
-            if disk.f_bavail * disk.f_frsize < 2 * size:
-                return False
-            fd = os.open(self._reserve_path, os.O_WRONLY | os.O_CREAT, 0o600)
-            try:
-                os.posix_fallocate(fd, 0, size)
-            finally:
-                os.close(fd)
-        except OSError:
-            self.release_reserve()
-            return False
-        return True
-
-    def disk_free(self) -> int:
-        """Bytes free for us on the journal's file system."""
-        try:
-            disk = os.statvfs(self.path.parent)
-        except OSError:
-            return 0
-        return disk.f_bavail * disk.f_frsize
-
-    def release_reserve(self) -> bool:
-        """Give the reserve back to the file system (the disk is full); True if there was one."""
-        try:
-            self._reserve_path.unlink()
-        except FileNotFoundError:
-            return False
-        except OSError:
-            return False
-        return True
 
     def checkpoint(self) -> bool:
         """Move the WAL into the database and truncate it; False when a reader held it."""

@@ -139,8 +139,6 @@ class Journal:
         self._parked: list[_Cmd] = []
         self._parked_retry_at = 0.0
         self._budget = self._store.budget()
-        self._store.hold_reserve(self._budget.wal_bytes // 2)
-        self._reserve_at = 0.0  # when to try taking the reserve again after it was used
         self._last_maintain = now
         self._closed = False
         self._dead: BaseException | None = None  # why the writer thread ended, if it did
@@ -381,17 +379,6 @@ class Journal:
         """Checkpoint before the WAL outgrows its share of the quota (it counts on disk)."""
         if self._store.wal_bytes() > self._budget.wal_bytes // 2:
             self._store.checkpoint()
-        if not self._store.reserve_bytes() and time.monotonic() >= self._reserve_at:
-            self._reserve_at = time.monotonic() + _PARKED_RETRY_S
-            self._store.hold_reserve(self._budget.wal_bytes // 2)
-
-    def _use_reserve(self) -> None:
-        """The disk itself is full: free the reserve so that marks and a checkpoint go through."""
-        if self._store.disk_free() >= self._budget.wal_bytes // 2:
-            return  # the quota is what is full, not the disk
-        if self._store.release_reserve():
-            log.warning("journal: the disk is full; releasing the reserve kept for the WAL")
-            self._store.checkpoint()
 
     def _unexpected(self, batch: list[_Cmd], exc: Exception) -> None:
         """A batch failed in a way nobody planned for: its callers hear it, the writer goes on."""
@@ -467,7 +454,6 @@ class Journal:
     def _on_full(
         self, batch: list[_Cmd], saved: dict[str, _Head]
     ) -> list[tuple[_Cmd, int | BaseException]]:
-        self._use_reserve()
         if self._cfg.quota_policy == "drop-oldest-unconfirmed":
             for _ in range(8):
                 try:
