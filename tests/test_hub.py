@@ -12,17 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import func, select
-
-from hub import grants as grantlib
-from hub.cli import main as hub_main
-from hub.config import MqttConfig
-from hub.ingest import Ingestor, MqttIngest
-from hub.store.models import Audit, Base, Window
-from simulator.broker import Broker, camera_acl
-from simulator.hubcams import CountCamera
-from simulator.mqttc import client_context, connect
-from tests.hubkit import (
+from hubkit import (
     T0,
     Certs,
     PgCluster,
@@ -36,6 +26,16 @@ from tests.hubkit import (
     migrated,
     postgres_bin,
 )
+from sqlalchemy import func, select
+
+from hub import grants as grantlib
+from hub.cli import main as hub_main
+from hub.config import MqttConfig
+from hub.ingest import Ingestor, MqttIngest
+from hub.store.models import Audit, Base, Window
+from simulator.broker import Broker, camera_acl
+from simulator.hubcams import CountCamera
+from simulator.mqttc import client_context, connect
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence

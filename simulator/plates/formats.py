@@ -135,7 +135,7 @@ def _from_table(rng: np.random.Generator, code: str) -> PlateSpec:
         country.code,
         style,
         groups,
-        lay.seps,  # type: ignore[arg-type]  (the table's separators are Sep values)
+        lay.seps,  # type: ignore[arg-type]  # the table's separators are Sep values
         lines=2 if two else 1,
         first_line_groups=fmt.two_line if two else 0,
         band=band,
