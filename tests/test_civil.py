@@ -111,7 +111,7 @@ def test_windows_reach_the_city_in_order_once_through_a_broker_outage(
     try:
         kit.clock.advance(5)  # into the first window
         _run_windows(kit, flux, rng, 2)
-        assert wait_until(lambda: len(city.windows) == flux.windows_journaled == 2, 10)
+        assert wait_until(lambda: len(city.windows) == flux.windows_journaled == 2, 30)
         civil.kill()  # the city's broker is down for several windows
         _run_windows(kit, flux, rng, 4)
         civil.start()
