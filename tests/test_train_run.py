@@ -29,7 +29,9 @@ def _plan(run: Path, steps: int = 6) -> None:
 
 
 def _train(run: Path, *extra: str) -> int:
-    return runmod.main(["train", str(run), "--workers", "0", "--threads", "1", *extra])
+    code = runmod.main(["train", str(run), "--workers", "0", "--threads", "1", *extra])
+    assert isinstance(code, int)
+    return code
 
 
 def _state(run: Path) -> dict[str, Any]:
