@@ -30,7 +30,7 @@ system-deps:
 
 $(BIN)/.installed: pyproject.toml | system-deps
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --upgrade pip 'setuptools>=70.1'  # builds wheels itself (install-check)
 	$(BIN)/python -m pip install --quiet -e '.[dev,sim,hub]'
 	touch $@
 
