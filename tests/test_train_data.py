@@ -8,9 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from models.train.data import ALPHABET, HEIGHT, WIDTH, render_shard
+from models.train.data import ALPHABET, HEIGHT, MAX_LEN, WIDTH, render_shard
 from models.train.finetune import load_labelled_crops
 from simulator.plates import render_plate
+from simulator.plates.formats import EUROPE, random_spec
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -54,3 +55,10 @@ def test_the_real_dev_set_is_refused_for_training(tmp_path: Path) -> None:
     root.mkdir(parents=True)
     with pytest.raises(SystemExit, match="evaluation only"):
         load_labelled_crops(root)
+
+
+def test_every_plate_text_the_renderer_draws_fits_a_training_label() -> None:
+    # A v9 Irish plate (11 characters) once stopped a training run at a 10-wide label.
+    rng = np.random.default_rng(3)
+    longest = max(len(random_spec(rng, code).text) for code in (*EUROPE, "BR") for _ in range(200))
+    assert longest <= MAX_LEN

@@ -24,7 +24,8 @@ from simulator.plates import RENDER_VERSION, render_plate
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 BLANK = 0  # class 0 is the CTC blank; class k is ALPHABET[k - 1]
 HEIGHT, WIDTH = 32, 128
-MAX_LEN = 10
+# Longest label: the format table's longest text is Irish (year 3 + county 2 + serial 6 = 11).
+MAX_LEN = 12
 # How often each country is drawn: the home market and the real-dev sets weigh most.
 WEIGHTS = {"B": 0.22, "NL": 0.1, "F": 0.24, "D": 0.12, "L": 0.06, "EU": 0.14, "BR": 0.12}
 
