@@ -22,11 +22,13 @@ config, identity, stream and topics.
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import random
 import ssl
 import threading
 import time
+import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -65,6 +67,20 @@ _CONNACK_TIMEOUT_S = 10.0
 _LOOP_BUSY_S = 0.002
 _LOOP_IDLE_S = 0.02  # how late a newly committed record may be noticed
 _MARK_RETRY_S = 1.0  # a delivery mark the journal refused is tried again after this
+
+
+def _reap_dropped_sockets() -> None:
+    """Close now the TLS sockets of paho clients that are done with, quietly.
+
+    paho leaves some sockets to the garbage collector: the one of a handshake that
+    fails inside ``connect()`` (no reference kept), and those of a client dropped
+    after an abrupt link failure (reference cycles). The collector would close them
+    later, anywhere, with a ResourceWarning; collecting once a connection's life
+    is over closes them at once, where the cause is known.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
 
 
 @dataclass
@@ -210,6 +226,7 @@ class Uplink:
                 ok = self._connect_and_serve(url)
             except Exception as exc:  # noqa: BLE001 - the thread must outlive any one connection
                 ok = self._crashed(url, exc)
+            _reap_dropped_sockets()  # the connection's paho client is garbage now
             failures = 0 if ok else failures + 1
             if self._stop.is_set():
                 break
@@ -276,10 +293,16 @@ class Uplink:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = self._cfg.session_expiry_s
         props.MaximumPacketSize = MAX_INBOUND_PACKET  # the broker drops bigger ones for us
+        failed = None
         try:
             client.connect(host, port, self._cfg.keepalive_s, clean_start=False, properties=props)
         except (OSError, ssl.SSLError) as exc:
-            return self._connect_failed(url, tls_reason(exc))
+            failed = tls_reason(exc)
+        if failed is not None:
+            sock = client.socket()  # set when the failure came after the handshake
+            if sock is not None:
+                sock.close()
+            return self._connect_failed(url, failed)
         try:
             if not self._await_connack(session):
                 return False

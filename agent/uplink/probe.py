@@ -54,9 +54,26 @@ def tls_preflight(host: str, port: int, ctx: ssl.SSLContext, timeout: float) -> 
     """Handshake once on our own socket: a clear reason on failure, and no leaked socket.
 
     (paho leaves its socket for the garbage collector when the handshake fails.)
+    The handshake runs over memory buffers on a plain socket that ``with`` always
+    closes: ``SSLContext.wrap_socket`` itself leaves its socket unclosed when the
+    peer resets the connection before it is wrapped.
     """
     with socket.create_connection((host, port), timeout=timeout) as raw:
-        ctx.wrap_socket(raw, server_hostname=host).close()
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(incoming, outgoing, server_hostname=host)
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                raw.sendall(outgoing.read())
+                data = raw.recv(65536)
+                if not data:
+                    raise ConnectionResetError(
+                        "the broker closed the connection during the TLS handshake"
+                    ) from None
+                incoming.write(data)
+        raw.sendall(outgoing.read())  # our last handshake message (a TLS 1.3 client's Finished)
 
 
 def _await_connack(
