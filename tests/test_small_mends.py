@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import ast
 import json
-import socket
 import ssl
 import subprocess
 import sys
-import threading
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 from conftest import make_read
-from uplink_rig import uplink_config
+from uplink_rig import tls_listener, uplink_config
 
 from agent.core.events import Frame, PlateBox, PlateRead, PlateText, Sighting
 from agent.journal.records import parse_record
@@ -198,45 +195,12 @@ def test_status_prints_under_python_optimised(tmp_path: Path, pki: DevPki) -> No
 @pytest.fixture
 def tls12_only(pki: DevPki) -> Iterator[int]:
     """A listener that speaks TLS 1.2 at most, with the real broker certificate."""
-    yield from _tls_server(pki, "police-broker", ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_2)
+    yield from tls_listener(pki, "police-broker", ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_2)
 
 
 @pytest.fixture
 def tls11_only(pki: DevPki) -> Iterator[int]:
-    yield from _tls_server(pki, "police-broker", ssl.TLSVersion.TLSv1_1, ssl.TLSVersion.TLSv1_1)
-
-
-def _tls_server(
-    pki: DevPki, name: str, low: ssl.TLSVersion, high: ssl.TLSVersion, cert: Path | None = None
-) -> Iterator[int]:
-    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    crt = cert or pki.path(f"{name}.crt")
-    server.load_cert_chain(crt, crt.with_suffix(".key"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        server.minimum_version, server.maximum_version = low, high
-    server.set_ciphers("DEFAULT:@SECLEVEL=0")
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                continue
-            try:
-                server.wrap_socket(conn, server_side=True).close()
-            except (OSError, ssl.SSLError):
-                conn.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1]
-    stop.set()
-    thread.join(2)
-    listener.close()
+    yield from tls_listener(pki, "police-broker", ssl.TLSVersion.TLSv1_1, ssl.TLSVersion.TLSv1_1)
 
 
 def _handshake(pki: DevPki, port: int, **overrides: object) -> str | None:
@@ -269,7 +233,7 @@ def test_the_agent_context_checks_the_broker_host_name(pki: DevPki, tmp_path: Pa
     crt, _ = save_issued(
         tmp_path, "elsewhere", issue_cert(ca, "elsewhere", server_names=("elsewhere.example",))
     )
-    server = _tls_server(pki, "", ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3, cert=crt)
+    server = tls_listener(pki, "", ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3, cert=crt)
     port = next(server)
     try:
         reason = _handshake(pki, port)

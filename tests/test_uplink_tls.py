@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import socket
 import ssl
-import threading
-import warnings
 from typing import TYPE_CHECKING
 
 import pytest
 from conftest import make_read
-from uplink_rig import device_context, make_uplink, uplink_config, wait_until
+from uplink_rig import device_context, make_uplink, tls_listener, uplink_config, wait_until
 
 from simulator.broker import Broker, camera_acl
 from simulator.mqttc import client_context
@@ -32,34 +29,9 @@ pytestmark = pytest.mark.broker
 @pytest.fixture
 def tls11_server(pki: DevPki) -> Iterator[str]:
     """A server that speaks TLS 1.1 at most (what an old broker would)."""
-    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server.load_cert_chain(pki.path("police-broker.crt"), pki.path("police-broker.key"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        server.minimum_version = ssl.TLSVersion.TLSv1_1
-        server.maximum_version = ssl.TLSVersion.TLSv1_1
-    server.set_ciphers("DEFAULT:@SECLEVEL=0")
-    listener = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
-
-    def serve() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                continue
-            try:
-                server.wrap_socket(conn, server_side=True).close()
-            except (OSError, ssl.SSLError):
-                conn.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield f"mqtts://127.0.0.1:{listener.getsockname()[1]}"
-    stop.set()
-    thread.join(2)
-    listener.close()
+    listener = tls_listener(pki, "police-broker", ssl.TLSVersion.TLSv1_1, ssl.TLSVersion.TLSv1_1)
+    yield f"mqtts://127.0.0.1:{next(listener)}"
+    next(listener, None)
 
 
 def _refused(

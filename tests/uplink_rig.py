@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+import ssl
+import threading
 import time
+import warnings
 from typing import TYPE_CHECKING
 
 from agent.config.schema import UplinkConfig
@@ -12,8 +16,7 @@ from simulator.backoffice import PoliceBackOffice
 from simulator.mqttc import client_context
 
 if TYPE_CHECKING:
-    import ssl
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
     from conftest import JournalKit
@@ -85,3 +88,41 @@ def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
             return True
         time.sleep(0.05)
     return condition()
+
+
+def tls_listener(
+    pki: DevPki, name: str, low: ssl.TLSVersion, high: ssl.TLSVersion, cert: Path | None = None
+) -> Iterator[int]:
+    """A bare TLS listener on a free loopback port (yields it) between ``low`` and ``high``.
+
+    It only handshakes (old versions and weak ciphers allowed, to stand for an old
+    broker) and closes: enough to see what the agent's own TLS refuses.
+    """
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    crt = cert or pki.path(f"{name}.crt")
+    server.load_cert_chain(crt, crt.with_suffix(".key"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        server.minimum_version, server.maximum_version = low, high
+    server.set_ciphers("DEFAULT:@SECLEVEL=0")
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            try:
+                server.wrap_socket(conn, server_side=True).close()
+            except (OSError, ssl.SSLError):
+                conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join(2)
+    listener.close()
