@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -117,3 +119,23 @@ def kit(tmp_path: Path) -> Iterator[JournalKit]:
     k = JournalKit(tmp_path / "journal.sqlite")
     yield k
     k.close()
+
+
+def mount_tmpfs(tmp_path: Path, size: str) -> Iterator[Path]:
+    """A small real filesystem (tmpfs of ``size``, e.g. "2m") for full-disk tests; root only.
+
+    Skips the test with the reason when this machine cannot mount one.
+    """
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],  # noqa: S607
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=True)  # noqa: S607

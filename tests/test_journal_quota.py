@@ -7,12 +7,10 @@ Each test mounts a 2 MB tmpfs (we run as root in CI; skipped with the reason oth
 from __future__ import annotations
 
 import contextlib
-import os
-import subprocess
 from typing import TYPE_CHECKING
 
 import pytest
-from conftest import JournalKit, make_read
+from conftest import JournalKit, make_read, mount_tmpfs
 from uplink_rig import make_backoffice, make_uplink, uplink_config, wait_until
 
 from agent.journal.store import JournalFullError
@@ -34,19 +32,7 @@ WINDOW = {"window_start": 0, "window_end": 900, "total": 0}
 
 @pytest.fixture
 def disk(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],  # noqa: S607
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=True)  # noqa: S607
+    yield from mount_tmpfs(tmp_path, "2m")
 
 
 def _footprint(path: Path) -> int:
