@@ -52,6 +52,7 @@ from agent.recognition.ctc import InputSpec
 from models.train import card as cardmod
 from models.train.data import ALPHABET, BLANK
 from models.train.net import ARCHS, build
+from models.train.reader import greedy_texts
 from models.train.stream import Batch, BatchStream, Job, render_batch
 from simulator.plates import RENDER_VERSION
 
@@ -233,19 +234,6 @@ def _tensors(batch: Batch, device: torch.device) -> tuple[torch.Tensor, torch.Te
         np.concatenate([lab[:n] for lab, n in zip(batch.labels, batch.lengths, strict=True)])
     ).long()
     return x, targets.to(device), lengths.to(device)
-
-
-def greedy_texts(logits: torch.Tensor) -> list[str]:
-    """Greedy CTC decoding of N x T x C logits."""
-    out = []
-    for row in logits.argmax(-1).tolist():
-        chars, prev = [], BLANK
-        for k in row:
-            if k not in (BLANK, prev):
-                chars.append(ALPHABET[k - 1])
-            prev = k
-        out.append("".join(chars))
-    return out
 
 
 def _texts(batch: Batch) -> list[str]:
