@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 from pathlib import Path
@@ -139,3 +140,14 @@ def mount_tmpfs(tmp_path: Path, size: str) -> Iterator[Path]:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
     yield mount
     subprocess.run(["umount", "-l", str(mount)], check=True)  # noqa: S607
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """``anpr-agent run`` and the service in-process install root handlers: take them away."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    root.setLevel(level)
