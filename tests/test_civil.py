@@ -9,15 +9,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 from conftest import make_read
-from uplink_rig import wait_until
+from uplink_rig import city_backoffice, civil_uplink, wait_until
 
 from agent.civil.flux import CivilFlux
-from agent.config.schema import CountsConfig, UplinkConfig
+from agent.config.schema import CountsConfig
 from agent.journal.db import open_readonly
 from agent.journal.verify import verify_records
-from agent.uplink.client import Uplink
-from simulator.backoffice import CivilBackOffice
-from simulator.mqttc import client_context
 
 if TYPE_CHECKING:
     from conftest import JournalKit
@@ -49,40 +46,8 @@ def _read(rng: random.Random, at_s: float) -> PlateRead:
     )
 
 
-def _civil_uplink(pki: DevPki, journal: Journal, url: str) -> Uplink:
-    cfg = UplinkConfig(
-        brokers=(url,),
-        ca=pki.path("civil-ca.crt"),
-        cert=pki.path("civil-device.crt"),
-        key=pki.path("civil-device.key"),
-        topic_prefix="civil/v1",
-        backoff_min_s=0.05,
-        backoff_max_s=0.5,
-    )
-    return Uplink(
-        "civil",
-        cfg,
-        camera_id="cam-01",
-        journal=journal,
-        stream="counts",
-        leaf="counts",
-        context=lambda: client_context(cfg.ca, cfg.cert, cfg.key),
-        clock=journal_clock(journal),
-        heartbeat_s=1.0,
-    )
-
-
 def journal_clock(journal: Journal) -> Clock:
     return journal._clock
-
-
-def _city(pki: DevPki, kit: JournalKit, url: str) -> CivilBackOffice:
-    return CivilBackOffice(
-        url,
-        client_context(pki.path("civil-ca.crt"), pki.path("city.crt"), pki.path("city.key")),
-        trusted={"cam-01": kit.keys},
-        gap_after_s=0.5,
-    )
 
 
 def _run_windows(kit: JournalKit, flux: CivilFlux, rng: random.Random, windows: int) -> list[str]:
@@ -103,8 +68,8 @@ def test_windows_reach_the_city_in_order_once_through_a_broker_outage(
 ) -> None:
     journal = kit.open()
     flux = CivilFlux(COUNTS, camera_id="cam-01", journal=journal, clock=kit.clock)
-    uplink = _civil_uplink(pki, journal, civil.url)
-    city = _city(pki, kit, civil.url)
+    uplink = civil_uplink(pki, journal, civil.url, journal_clock(journal))
+    city = city_backoffice(pki, kit, civil.url)
     city.start()
     uplink.start()
     rng = random.Random(5)
@@ -157,8 +122,8 @@ def test_no_plate_reaches_the_civil_side_or_the_logs(
 ) -> None:
     journal = kit.open()
     flux = CivilFlux(COUNTS, camera_id="cam-01", journal=journal, clock=kit.clock)
-    uplink = _civil_uplink(pki, journal, civil.url)
-    city = _city(pki, kit, civil.url)
+    uplink = civil_uplink(pki, journal, civil.url, journal_clock(journal))
+    city = city_backoffice(pki, kit, civil.url)
     rng = random.Random(11)
     with caplog.at_level(logging.DEBUG):
         city.start()

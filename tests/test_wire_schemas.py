@@ -19,17 +19,22 @@ from conftest import JournalKit, make_read, pki_config
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from jsonschema import Draft202012Validator
-from uplink_rig import device_context, make_backoffice, make_uplink, uplink_config, wait_until
+from uplink_rig import (
+    city_backoffice,
+    civil_uplink,
+    device_context,
+    make_backoffice,
+    make_uplink,
+    uplink_config,
+    wait_until,
+)
 from wire_schemas import BASE, SCHEMAS, problems, registry, tap_of, validator
 
 from agent.civil.counts import CountWindow, civil_message
 from agent.config.load import load_config
-from agent.config.schema import CountsConfig, UplinkConfig
+from agent.config.schema import CountsConfig
 from agent.security.crypto import key_id
-from agent.uplink.client import Uplink
 from agent.uplink.descriptor import build_descriptor
-from simulator.backoffice import CivilBackOffice
-from simulator.mqttc import client_context
 
 if TYPE_CHECKING:
     from simulator.broker import Broker
@@ -237,15 +242,6 @@ def test_every_civil_message_crosses_the_broker_and_matches_its_schema(
 ) -> None:
     kit = JournalKit(tmp_path / "journal.sqlite", checkpoint_every=3)
     journal = kit.open()
-    cfg = UplinkConfig(
-        brokers=(civil.url,),
-        ca=pki.path("civil-ca.crt"),
-        cert=pki.path("civil-device.crt"),
-        key=pki.path("civil-device.key"),
-        topic_prefix="civil/v1",
-        backoff_min_s=0.05,
-        backoff_max_s=0.5,
-    )
     config = tmp_path / "agent.toml"
     config.write_text(pki_config(pki), encoding="utf-8")
     descriptor = build_descriptor(
@@ -257,24 +253,8 @@ def test_every_civil_message_crosses_the_broker_and_matches_its_schema(
         ts_ms=1_800_000_000_000,
         flux="civil",
     )
-    uplink = Uplink(
-        "civil",
-        cfg,
-        camera_id="cam-01",
-        journal=journal,
-        stream="counts",
-        leaf="counts",
-        context=lambda: client_context(cfg.ca, cfg.cert, cfg.key),
-        clock=kit.clock,
-        heartbeat_s=1.0,
-        descriptor=descriptor,
-    )
-    city = CivilBackOffice(
-        civil.url,
-        client_context(pki.path("civil-ca.crt"), pki.path("city.crt"), pki.path("city.key")),
-        trusted={"cam-01": kit.keys},
-        gap_after_s=0.5,
-    )
+    uplink = civil_uplink(pki, journal, civil.url, kit.clock, descriptor=descriptor)
+    city = city_backoffice(pki, kit, civil.url)
     city.start()
     uplink.start()
     counts = CountsConfig(legal_basis="test")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from agent.config.schema import UplinkConfig
 from agent.core.clock import SystemClock
 from agent.uplink.client import Uplink
-from simulator.backoffice import PoliceBackOffice
+from simulator.backoffice import CivilBackOffice, PoliceBackOffice
 from simulator.mqttc import client_context
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from conftest import JournalKit
 
+    from agent.core.clock import Clock
     from agent.journal.store import Journal
     from simulator.pki import DevPki
 
@@ -126,3 +127,40 @@ def tls_listener(
     stop.set()
     thread.join(2)
     listener.close()
+
+
+def civil_uplink(
+    pki: DevPki, journal: Journal, url: str, clock: Clock, *, descriptor: bytes | None = None
+) -> Uplink:
+    """cam-01's civil uplink (not started) to ``url``, with the dev PKI's civil identity."""
+    cfg = UplinkConfig(
+        brokers=(url,),
+        ca=pki.path("civil-ca.crt"),
+        cert=pki.path("civil-device.crt"),
+        key=pki.path("civil-device.key"),
+        topic_prefix="civil/v1",
+        backoff_min_s=0.05,
+        backoff_max_s=0.5,
+    )
+    return Uplink(
+        "civil",
+        cfg,
+        camera_id="cam-01",
+        journal=journal,
+        stream="counts",
+        leaf="counts",
+        context=lambda: client_context(cfg.ca, cfg.cert, cfg.key),
+        clock=clock,
+        heartbeat_s=1.0,
+        descriptor=descriptor,
+    )
+
+
+def city_backoffice(pki: DevPki, kit: JournalKit, url: str) -> CivilBackOffice:
+    """The city's reference back office (not started), trusting the kit's signing keys."""
+    return CivilBackOffice(
+        url,
+        client_context(pki.path("civil-ca.crt"), pki.path("city.crt"), pki.path("city.key")),
+        trusted={"cam-01": kit.keys},
+        gap_after_s=0.5,
+    )
