@@ -31,7 +31,7 @@ import shutil
 import threading
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from prometheus_client import ProcessCollector, start_http_server
 from prometheus_client.registry import CollectorRegistry
@@ -249,14 +249,24 @@ class Service:
 
     def _build(self, signer: Signer, sealer: Sealer, fingerprints: dict[str, str]) -> None:
         cfg = self.config
-        descriptor = build_descriptor(
-            cfg,
-            signer,
-            sealed_to=sealer.fingerprint,
-            police_cert_sha256=fingerprints["police"],
-            civil_cert_sha256=fingerprints["civil"],
-            ts_ms=int(self._clock.wall() * 1000),
-        )
+        now_ms = int(self._clock.wall() * 1000)
+        # The civil copy names no police key and its time is no finer than a count
+        # window: the police copy's millisecond would tie the two fluxes' starts together.
+        window_ms = cfg.counts.window_s * 1000
+
+        def describe(flux: Literal["police", "civil"], ts_ms: int) -> bytes:
+            return build_descriptor(
+                cfg,
+                signer,
+                sealed_to=sealer.fingerprint,
+                police_cert_sha256=fingerprints["police"],
+                civil_cert_sha256=fingerprints["civil"],
+                ts_ms=ts_ms,
+                flux=flux,
+            )
+
+        descriptor = describe("police", now_ms)
+        civil_descriptor = describe("civil", now_ms // window_ms * window_ms)
         self.civil = CivilFlux(
             cfg.counts,
             camera_id=cfg.camera.id,
@@ -267,18 +277,6 @@ class Service:
             state_path=cfg.journal.path.with_name(cfg.journal.path.name + ".counts-state"),
         )
         self.police_uplink = self._uplink("police", cfg.police, "reads", descriptor)
-        # The civil copy's time is no finer than a count window: the police copy's
-        # millisecond would tie the two fluxes' starts together.
-        window_ms = cfg.counts.window_s * 1000
-        civil_descriptor = build_descriptor(
-            cfg,
-            signer,
-            sealed_to=sealer.fingerprint,
-            police_cert_sha256=None,
-            civil_cert_sha256=fingerprints["civil"],
-            ts_ms=int(self._clock.wall() * 1000) // window_ms * window_ms,
-            flux="civil",
-        )
         self.civil_uplink = self._uplink("civil", cfg.civil, "counts", civil_descriptor)
         self._crls = {name: _crl_digest(self._uplink_config(name)) for name in ("police", "civil")}
         self.registry.register(HealthCollector(self.snapshot))
