@@ -19,7 +19,34 @@ def _block(cin: int, cout: int) -> nn.Sequential:
     )
 
 
-class ReaderNet(nn.Module):
+def _collapse(cin: int, cout: int, rows: int) -> list[nn.Module]:
+    """Collapse the remaining ``rows`` of height, then a 1x3 context layer along the plate."""
+    return [
+        nn.Conv2d(cin, cout, (rows, 1), bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(cout, cout, (1, 3), padding=(0, 1), bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    ]
+
+
+class _CtcReader(nn.Module):
+    """What every reader shares: ``features`` to N x C x 1 x T, dropout, a 1x1 classifier."""
+
+    features: nn.Sequential
+    dropout: nn.Dropout
+    head: nn.Conv2d
+    softmax_out: bool
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits N x T x C (probabilities when ``softmax_out``)."""
+        y = self.head(self.dropout(self.features(x)))  # N x C x 1 x T
+        y = y.squeeze(2).permute(0, 2, 1)
+        return torch.softmax(y, dim=-1) if self.softmax_out else y
+
+
+class ReaderNet(_CtcReader):
     """N x 1 x 32 x 128 normalised grey -> N x 32 x classes logits (or probabilities)."""
 
     def __init__(self, classes: int = 37, widths: tuple[int, ...] = (32, 64, 96, 128, 192)) -> None:
@@ -36,25 +63,14 @@ class ReaderNet(nn.Module):
             _block(c3, c4),
             _block(c4, c4),
             nn.MaxPool2d((2, 1)),  # 2 x 32
-            nn.Conv2d(c4, c5, (2, 1), bias=False),  # collapse the height
-            nn.BatchNorm2d(c5),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(c5, c5, (1, 3), padding=(0, 1), bias=False),
-            nn.BatchNorm2d(c5),
-            nn.ReLU(inplace=True),
+            *_collapse(c4, c5, 2),
         )
         self.dropout = nn.Dropout(0.1)
         self.head = nn.Conv2d(c5, classes, 1)
         self.softmax_out = False  # set for export
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits N x T x C (probabilities when ``softmax_out``)."""
-        y = self.head(self.dropout(self.features(x)))  # N x C x 1 x T
-        y = y.squeeze(2).permute(0, 2, 1)
-        return torch.softmax(y, dim=-1) if self.softmax_out else y
 
-
-class WideReaderNet(nn.Module):
+class WideReaderNet(_CtcReader):
     """N x 1 x 48 x 192 normalised grey -> N x 48 x classes logits (or probabilities).
 
     The larger reader: 1.5x the input side of ``ReaderNet`` (plates seen at 48 px
@@ -84,22 +100,11 @@ class WideReaderNet(nn.Module):
             _block(c4, c5),
             nn.MaxPool2d((2, 1)),  # 3 x 48
             _block(c5, c6),
-            nn.Conv2d(c6, c7, (rows, 1), bias=False),  # collapse the height
-            nn.BatchNorm2d(c7),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(c7, c7, (1, 3), padding=(0, 1), bias=False),
-            nn.BatchNorm2d(c7),
-            nn.ReLU(inplace=True),
+            *_collapse(c6, c7, rows),
         )
         self.dropout = nn.Dropout(0.1)
         self.head = nn.Conv2d(c7, classes, 1)
         self.softmax_out = False  # set for export
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits N x T x C (probabilities when ``softmax_out``)."""
-        y = self.head(self.dropout(self.features(x)))  # N x C x 1 x T
-        y = y.squeeze(2).permute(0, 2, 1)
-        return torch.softmax(y, dim=-1) if self.softmax_out else y
 
 
 # Architectures a run plan may name: (class, input height, input width).
