@@ -119,11 +119,13 @@ class BackOffice:
         self._drop_once: dict[str, set[int]] = {}
         self._out: IO[str] | None = out.open("a", encoding="utf-8") if out else None
         self._stop = threading.Event()
+        self._subscribed = threading.Event()
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         client.tls_set_context(ctx)
         client.reconnect_delay_set(1, 2)
         client.on_connect = self._on_connect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         self._client = client
         self._group = group
         self._ticker = threading.Thread(target=self._tick, name="backoffice-acks", daemon=True)
@@ -136,6 +138,14 @@ class BackOffice:
         self._client.connect_async(host, port, keepalive=10, clean_start=False, properties=props)
         self._client.loop_start()
         self._ticker.start()
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait until the broker has granted the subscriptions (SUBACK).
+
+        Records a camera publishes before that are not lost (the camera
+        replays what is never acked) but arrive out of order.
+        """
+        return self._subscribed.wait(timeout)
 
     def stop(self) -> None:
         """Disconnect and close the output file."""
@@ -181,6 +191,12 @@ class BackOffice:
                 (f"{self._prefix}/+/descriptor", 1),
             ]
         )
+
+    def _on_subscribe(
+        self, _c: mqtt.Client, _u: object, _mid: int, codes: list[ReasonCode], _p: object
+    ) -> None:
+        if not any(code.is_failure for code in codes):
+            self._subscribed.set()
 
     def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
         parts = message.topic.split("/")

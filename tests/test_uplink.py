@@ -50,6 +50,8 @@ def test_reads_arrive_verified_unsealed_and_get_confirmed(
         journal.append_read(make_read(f"1ABC{i:03d}"))
     office = make_backoffice(police.url, pki, kit, tmp_path / "police.jsonl")
     office.start()
+    # Subscribed before the camera publishes, so the file keeps the journal's order.
+    assert office.wait_ready(10)
     uplink = make_uplink(journal, uplink_config(pki, [police.url]), lambda: device_context(pki))
     uplink.start()
     try:
