@@ -31,14 +31,14 @@ from hub.inventory import camera_rows, geojson
 from hub.page import render_page
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Sequence
 
     from sqlalchemy.engine import Connection, Engine
     from starlette.requests import Request
 
     from hub.config import HubConfig
 
-__all__ = ["create_app", "parse_time"]
+__all__ = ["create_app", "handshake_auditor", "parse_time"]
 
 
 def parse_time(value: str | None) -> int | None:
@@ -54,12 +54,46 @@ def parse_time(value: str | None) -> int | None:
     return int(when.timestamp()) if when.tzinfo is not None else None
 
 
-def _recipient(request: Request) -> str | None:
+def _recipient(
+    request: Request, cas: Sequence[x509.Certificate], now_s: int
+) -> tuple[str | None, str | None]:
+    """The CN of the client certificate, and why it is not accepted now (None: it is).
+
+    The handshake verified the chain but not the dates (:mod:`hub.server`):
+    here the certificate and the CA of ``api.client_ca`` that issued it must be
+    valid at ``now_s``.
+    """
     der = request.scope.get("extensions", {}).get("tls", {}).get("client_cert_der")
     if not der:
-        return None
-    names = x509.load_der_x509_certificate(der).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(names[0].value) if names else None
+        return None, "a client certificate is required"
+    cert = x509.load_der_x509_certificate(der)
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    cn = str(names[0].value) if names else None
+    issuers = [ca for ca in cas if ca.subject == cert.issuer]
+    for which, c in [("client certificate", cert)] + [("its CA", ca) for ca in issuers]:
+        if now_s < c.not_valid_before_utc.timestamp():
+            return cn, f"{which} not valid before {iso(int(c.not_valid_before_utc.timestamp()))}"
+        if now_s > c.not_valid_after_utc.timestamp():
+            return cn, f"{which} expired {iso(int(c.not_valid_after_utc.timestamp()))}"
+    if cn is None:
+        return None, "the client certificate has no CN"
+    return cn, None
+
+
+def handshake_auditor(engine: Engine) -> Callable[[str, str], None]:
+    """What :func:`hub.server.make_server` calls per refused TLS handshake: one audit line."""
+
+    def refused(peer: str, reason: str) -> None:
+        with engine.begin() as conn:
+            grantlib.audit(
+                conn,
+                actor="-",
+                action="tls-handshake",
+                outcome=f"refused: {reason}",
+                detail={"peer": peer},
+            )
+
+    return refused
 
 
 def create_app(  # noqa: C901, PLR0915 - the routes share the closures
@@ -67,6 +101,7 @@ def create_app(  # noqa: C901, PLR0915 - the routes share the closures
 ) -> Starlette:
     """The ASGI app over ``engine``."""
     k, base_s = cfg.disclosure.k, cfg.disclosure.base_s
+    cas = x509.load_pem_x509_certificates(cfg.api.client_ca.read_bytes()) if cfg.api else []
 
     def audit(who: str | None, action: str, outcome: str, **kw: object) -> None:
         with engine.begin() as conn:
@@ -78,25 +113,30 @@ def create_app(  # noqa: C901, PLR0915 - the routes share the closures
         audit(who, action, f"{status}: {reason}", **kw)
         return JSONResponse({"error": reason}, status_code=status)
 
+    def identify(request: Request, action: str, **kw: object) -> str | JSONResponse:
+        """The recipient's CN, or the 401 (audited) that refuses its certificate."""
+        who, problem = _recipient(request, cas, int(clock()))
+        if problem is not None or who is None:
+            return refuse(who, action, 401, problem or "no recipient", **kw)
+        return who
+
     def list_grants(request: Request) -> Response:
-        who = _recipient(request)
-        if who is None:
-            return refuse(who, "list-grants", 401, "a client certificate is required")
+        who = identify(request, "list-grants")
+        if isinstance(who, JSONResponse):
+            return who
         with engine.connect() as conn:
             mine = grantlib.list_grants(conn, who)
         audit(who, "list-grants", "200", rows=len(mine))
         return JSONResponse({"recipient": who, "grants": [g.as_json() for g in mine]})
 
     def counts(request: Request) -> Response:
-        who = _recipient(request)
         params = request.query_params
         detail: dict[str, object] = dict(params.items())
         raw_id = request.path_params["grant_id"]
         gid = int(raw_id) if str(raw_id).isdigit() else None
-        if who is None:
-            return refuse(
-                who, "counts", 401, "a client certificate is required", grant_id=gid, detail=detail
-            )
+        who = identify(request, "counts", grant_id=gid, detail=detail)
+        if isinstance(who, JSONResponse):
+            return who
         granularity = params.get("granularity")
         try:
             with engine.connect() as conn:
@@ -178,9 +218,9 @@ def create_app(  # noqa: C901, PLR0915 - the routes share the closures
         return StreamingResponse(body_then_audit(), media_type=media, headers=headers)
 
     def cameras(request: Request) -> Response:
-        who = _recipient(request)
-        if who is None:
-            return refuse(who, "cameras", 401, "a client certificate is required")
+        who = identify(request, "cameras")
+        if isinstance(who, JSONResponse):
+            return who
         fmt = request.query_params.get("format", "json")
         if fmt not in {"json", "geojson"}:
             return refuse(who, "cameras", 406, f"unknown format {fmt!r}: use json or geojson")
@@ -193,9 +233,9 @@ def create_app(  # noqa: C901, PLR0915 - the routes share the closures
         return JSONResponse({"cameras": found})
 
     def page(request: Request) -> Response:
-        who = _recipient(request)
-        if who is None:
-            return refuse(who, "page", 401, "a client certificate is required")
+        who = identify(request, "page")
+        if isinstance(who, JSONResponse):
+            return who
         with engine.connect() as conn:
             html, n = render_page(conn, who, now_s=int(clock()), k=k, base_s=base_s)
         audit(who, "page", "200", rows=n)

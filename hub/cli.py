@@ -182,7 +182,7 @@ def _cmd_purge(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from hub.api import create_app  # noqa: PLC0415 - the daemon's imports
+    from hub.api import create_app, handshake_auditor  # noqa: PLC0415 - the daemon's imports
     from hub.ingest import Ingestor, MqttIngest  # noqa: PLC0415
     from hub.server import make_server  # noqa: PLC0415
 
@@ -203,7 +203,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     purger.start()
     try:
         if cfg.api is not None:
-            server = make_server(create_app(engine, cfg), cfg.api)
+            server = make_server(
+                create_app(engine, cfg), cfg.api, on_refused=handshake_auditor(engine)
+            )
             server.run()
         else:
             stop.wait()
@@ -240,6 +242,7 @@ def _check_files(cfg: HubConfig) -> None:
     """Keys private (0600) and every TLS file loadable, before anything starts."""
     from agent.security.keyfiles import KeyFileError, check_private_mode  # noqa: PLC0415
     from hub.ingest.mqtt import client_context  # noqa: PLC0415
+    from hub.server import server_context  # noqa: PLC0415
 
     try:
         if cfg.mqtt is not None:
@@ -247,12 +250,10 @@ def _check_files(cfg: HubConfig) -> None:
             client_context(cfg.mqtt)
         if cfg.api is not None:
             check_private_mode(cfg.api.key, "API server key")
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(str(cfg.api.cert), str(cfg.api.key))
-            ctx.load_verify_locations(cafile=str(cfg.api.client_ca))
+            server_context(cfg.api)  # what the API will serve with
     except KeyFileError as exc:
         raise _BadInputError(str(exc)) from None
-    except (OSError, ssl.SSLError) as exc:
+    except (OSError, ValueError, ssl.SSLError) as exc:
         raise _BadInputError(f"TLS files: {exc}") from None
 
 

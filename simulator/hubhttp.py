@@ -9,7 +9,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from hub.api import create_app
+from hub.api import create_app, handshake_auditor
 from hub.server import make_server
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ def api_server(engine: Engine, cfg: HubConfig, now: float | None = None) -> Iter
     if cfg.api is None:
         raise ValueError("the config has no [api] section")
     app = create_app(engine, cfg) if now is None else create_app(engine, cfg, clock=lambda: now)
-    server = make_server(app, cfg.api)
+    server = make_server(app, cfg.api, on_refused=handshake_auditor(engine))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import shutil
 import ssl
@@ -137,6 +138,13 @@ class Certs:
         }
         police = load_issued(pki.path("police-ca.crt"), pki.path("police-ca.key"))
         self.clients["stranger"] = save_issued(root, "stranger", issue_cert(police, "gent"))
+        lapsed = issue_cert(
+            ca,
+            "gent",
+            not_before=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
+            not_after=dt.datetime(2021, 1, 1, tzinfo=dt.UTC),
+        )
+        self.clients["lapsed"] = save_issued(root, "lapsed", lapsed)
 
     def context(self, cn: str | None) -> ssl.SSLContext:
         ctx = ssl.create_default_context(cafile=str(self.ca))

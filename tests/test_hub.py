@@ -27,6 +27,7 @@ from hubkit import (
     postgres_bin,
 )
 from sqlalchemy import func, select
+from uplink_rig import wait_until
 
 from hub import grants as grantlib
 from hub.cli import main as hub_main
@@ -335,10 +336,41 @@ def test_expired_and_revoked_grants_are_refused(served: Served) -> None:
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
-def test_a_certificate_of_another_ca_is_refused_in_the_handshake(served: Served) -> None:
-    _engine, _cams, certs, port = served
+def test_a_certificate_of_another_ca_is_refused_in_the_handshake_and_audited(
+    served: Served,
+) -> None:
+    engine, _cams, certs, port = served
     with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
         get(port, certs.context("stranger"), "/v1/grants")
+    lines: list[Row[str, str, str, int | None]] = []
+
+    def audited() -> bool:
+        lines[:] = [r for r in _audit(engine) if r.action == "tls-handshake"]
+        return bool(lines)
+
+    assert wait_until(audited, 10)
+    assert [(r.actor, r.outcome) for r in lines] == [
+        ("-", "refused: certificate verify failed: unable to get local issuer certificate")
+    ]
+    # The API still serves after it.
+    assert get_json(port, certs.context("nobody"), "/v1/grants")[0] == 200
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_an_expired_certificate_of_our_ca_gets_a_401_and_an_audit_line(served: Served) -> None:
+    engine, _cams, certs, port = served
+    gid = _grant(engine)
+    for path, action in (("/v1/grants", "list-grants"), (f"/v1/grants/{gid}/counts", "counts")):
+        status, body = get_json(port, certs.context("lapsed"), path)
+        assert (status, body["error"]) == (401, "client certificate expired 2021-01-01T00:00:00Z")
+        last = _audit(engine)[-1]
+        assert (last.actor, last.action, last.outcome) == (
+            "gent",
+            action,
+            "401: client certificate expired 2021-01-01T00:00:00Z",
+        )
+    status, _, _ = get(port, certs.context("lapsed"), "/")
+    assert status == 401
 
 
 def test_cli_bad_config_is_one_line_and_exit_2(
