@@ -149,6 +149,7 @@ def eval_photos(
             countries=SET_COUNTRIES[subset] or ("F",),
             screen_card=screen_card,
             second_look=PHOTO_SECOND_LOOK,  # as `anpr-agent read` searches photos
+            vote_box_crop=True,  # and votes each plate's box crop
         )
         recognizer = build_recognizer(rec)
         if not SET_COUNTRIES[subset]:

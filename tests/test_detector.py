@@ -33,7 +33,14 @@ from agent.recognition.detector import (
 )
 from agent.recognition.pipeline import Pipeline
 from agent.recognition.reader import PlateReader
-from agent.recognition.recognizer import Recognizer, RecognizerSettings, _cut, plausibility, rectify
+from agent.recognition.recognizer import (
+    Recognizer,
+    RecognizerSettings,
+    _cut,
+    box_crop,
+    plausibility,
+    rectify,
+)
 from simulator.evalpipeline import eval_photos
 from simulator.plates import draw_plate, random_spec
 
@@ -169,6 +176,58 @@ def test_fused_cuts_read_blurred_small_plates_at_least_as_well(
     assert fused_calls, "no box and refined box disagreed: the fused path was not exercised"
     assert set(fused_calls) == {4}  # the box, the refined box, and the refined box cut two ways
     assert exact[True] >= exact[False], exact
+
+
+@needs_model
+def test_voting_the_box_crop_reads_small_plates_at_least_as_well(
+    detector: PlateDetector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small, blurred, noisy, sheared plates whose corners are hard to fit: each plate
+    # read from its rectified crop and its upright box crop together must not lose a
+    # plate the rectified crop alone reads right, and only plates pay for it.
+    reader = PlateReader(READ_CARD, threads=1, countries=("F",), threshold=0.5)
+    voted: list[int] = []
+    read_fused = reader.read_fused
+
+    def spy(crops: list[list[np.ndarray]]) -> tuple[PlateText, int] | None:
+        voted.append(len(crops))
+        return read_fused(crops)
+
+    monkeypatch.setattr(reader, "read_fused", spy)
+    exact = {False: 0, True: 0}
+    for seed in range(12):
+        frame, _, text = _frame_with_plate(seed, width=80, country="F")
+        frame = cv2.GaussianBlur(frame, (0, 0), 1.0)
+        noise = np.random.default_rng(seed).normal(0, 8, frame.shape)
+        frame = np.clip(frame + noise, 0, 255).astype(np.uint8)
+        for vote in (False, True):
+            rec = Recognizer(
+                detector, reader, RecognizerSettings(min_plate_width=40, vote_box=vote)
+            )
+            reads = sorted(
+                (s for s in rec.recognise(frame) if s.text is not None),
+                key=plausibility,
+                reverse=True,
+            )
+            exact[vote] += bool(reads) and reads[0].text.text == text  # type: ignore[union-attr]
+    assert voted, "no plate was read: the vote was not exercised"
+    assert set(voted) == {2}  # the rectified crop and the box crop
+    assert exact[True] >= exact[False], exact
+    voted.clear()
+    empty = np.full((720, 1280, 3), 90, np.uint8)
+    Recognizer(detector, reader, RecognizerSettings(vote_box=True)).recognise(empty)
+    assert voted == []
+
+
+def test_a_box_crop_is_the_upright_box_with_a_margin_clipped_to_the_image() -> None:
+    image = np.arange(100 * 200 * 3, dtype=np.uint32).reshape(100, 200, 3).astype(np.uint8)
+    box = PlateBox(((50.0, 40.0), (150.0, 44.0), (148.0, 70.0), (52.0, 66.0)), 0.9)
+    x, y, w, h = box.xywh
+    crop = box_crop(image, box)
+    assert crop.shape == (h + 2 * round(0.1 * h), w + 2 * round(0.1 * w), 3)
+    assert np.array_equal(crop, image[y - 3 : y + h + 3, x - 10 : x + w + 10])
+    edge = PlateBox(((-20.0, 90.0), (60.0, 90.0), (60.0, 120.0), (-20.0, 120.0)), 0.9)
+    assert box_crop(image, edge).shape == (13, 68, 3)  # rows 87..99, columns 0..67: clipped
 
 
 def test_a_cut_scales_a_box_along_the_plates_own_axes() -> None:
@@ -403,11 +462,11 @@ def test_read_cli_fusing_cuts_reads_the_plate_too(
     frame, _, text = _frame_with_plate(3)
     cv2.imwrite(str(tmp_path / "a.png"), frame)
     tops = []
-    for extra in ([], ["--fuse"]):
+    for extra in ([], ["--fuse"], ["--no-vote-box"]):
         rc, lines, _ = read_cli(capsys, *extra, str(tmp_path / "a.png"))
         assert rc == 0
         tops.append(lines[0]["plates"][0]["text"])
-    assert tops == [text, text]
+    assert tops == [text, text, text]
 
 
 @needs_model

@@ -71,7 +71,7 @@ def _decode(path: Path) -> np.ndarray | None:
 def _plates(
     image: np.ndarray, reader: PlateReader, recognizer: Recognizer | None
 ) -> list[dict[str, object]]:
-    """The plates of one image as output rows, best confidence first."""
+    """The plates of one image as output rows: syntax-valid reads first, then the surer."""
     found: list[tuple[PlateText | None, tuple[int, int, int, int] | None]]
     if recognizer is None:
         found = [(reader.read(image), None)]
@@ -86,7 +86,8 @@ def _plates(
         if box is not None:
             row["box"] = list(box)
         rows.append(row)
-    return sorted(rows, key=lambda r: -float(r["conf"]))  # type: ignore[arg-type]
+    # As ``plausibility`` ranks sightings: a read a syntax accepts, then the surer one.
+    return sorted(rows, key=lambda r: (r["country"] is None, -float(r["conf"])))  # type: ignore[arg-type]
 
 
 def _recognizer(
@@ -115,7 +116,9 @@ def _recognizer(
             _err(f"{exc} (recognition.screen_card)")
             return None
     settings = settings_of(rec)
-    settings = dataclasses.replace(settings, second_look=look, fuse=settings.fuse or args.fuse)
+    settings = dataclasses.replace(
+        settings, second_look=look, fuse=settings.fuse or args.fuse, vote_box=not args.no_vote_box
+    )
     return Recognizer(detector, reader, settings, screen)
 
 
@@ -189,5 +192,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="store_true",
         help="where a box and its refined box read differently, read the plate from four "
         "cuts as one (recognition.fuse_crops)",
+    )
+    read.add_argument(
+        "--no-vote-box",
+        action="store_true",
+        help="do not also read each plate from its upright box crop "
+        "(recognition.vote_box_crop; on for photos by default)",
     )
     read.set_defaults(func=_cmd_read)

@@ -318,6 +318,15 @@ class RecognitionConfig(_Section):
             "breaks (models/README); `anpr-agent read --fuse` turns it on for photos."
         ),
     )
+    vote_box_crop: bool = Field(
+        default=False,
+        description=(
+            "Also read each plate from the upright rectangle around its box (10 % margin, no "
+            "warp) and take the text the two crops together find most probable: a second "
+            "view that does not depend on the corners (one more crop read per plate). "
+            "`anpr-agent read` turns it on for photos (real-dev top-1, models/README)."
+        ),
+    )
     countries: Annotated[
         tuple[Annotated[str, Field(pattern=_COUNTRY)], ...],
         AfterValidator(_check_plate_countries),

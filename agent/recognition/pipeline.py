@@ -76,6 +76,7 @@ def settings_of(recognition: RecognitionConfig) -> RecognizerSettings:
         recognition.refine_corners,
         recognition.second_look,
         recognition.fuse_crops,
+        recognition.vote_box_crop,
     )
 
 

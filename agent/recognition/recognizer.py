@@ -37,6 +37,7 @@ __all__ = [
     "PHOTO_SECOND_LOOK",
     "Recognizer",
     "RecognizerSettings",
+    "box_crop",
     "plausibility",
     "rectify",
 ]
@@ -44,6 +45,9 @@ __all__ = [
 MARGIN_X = 0.10  # of the plate width, each side
 MARGIN_Y = 0.20  # of the plate height, each side
 MAX_CROP_WIDTH = 320  # the reader stretches to 128 px anyway; bigger warps are wasted
+# ``vote_box``: the upright rectangle around a plate's box, this much wider and taller
+# each side (of the box's own width and height).
+BOX_MARGIN = 0.10
 # The screen passes a box when its read's mean confidence is within this of the reader's
 # threshold: on real-dev (reader 0.3.0 and its int8 twin) 0.15 keeps every top-1 read.
 SCREEN_MARGIN = 0.15
@@ -81,6 +85,19 @@ def rectify(image: npt.NDArray[np.uint8], box: PlateBox) -> npt.NDArray[np.uint8
     return np.asarray(crop, np.uint8)
 
 
+def box_crop(image: npt.NDArray[np.uint8], box: PlateBox) -> npt.NDArray[np.uint8]:
+    """The upright rectangle around ``box`` with ``BOX_MARGIN`` each side, clipped to the image.
+
+    No warp and no corners: what it shows does not depend on how well the
+    corners fit the plate, only on where the box is.
+    """
+    x, y, w, h = box.xywh
+    mx, my = round(w * BOX_MARGIN), round(h * BOX_MARGIN)
+    x0, y0 = max(0, x - mx), max(0, y - my)
+    x1, y1 = min(image.shape[1], x + w + mx), min(image.shape[0], y + h + my)
+    return np.ascontiguousarray(image[y0:y1, x0:x1])
+
+
 @dataclass(frozen=True, slots=True)
 class RecognizerSettings:
     """The per-frame filters (from ``recognition`` in the config)."""
@@ -90,6 +107,7 @@ class RecognizerSettings:
     refine: bool = True  # also read each box with its corners found again, zoomed
     second_look: int = 0  # > 0: long side of a second search when no read fits a syntax
     fuse: bool = False  # with refine: a box and its refined box that disagree, read as one
+    vote_box: bool = False  # each plate also read from its upright box crop, the two voted
 
 
 def _in_roi(box: PlateBox, roi: Sequence[tuple[float, float]], width: int, height: int) -> bool:
@@ -184,9 +202,36 @@ class Recognizer:
             first = sightings[i]
             if self.settings.fuse and _worth_fusing(first, second):
                 sightings[i] = self._fused(image, (first, outputs[i]), (second, views))
-            else:
-                sightings[i] = max(first, second, key=plausibility)
+                outputs.pop(i)  # read from four cuts already
+            elif plausibility(second) > plausibility(first):
+                sightings[i], outputs[i] = second, views
+        if self.settings.vote_box:
+            self._vote_box(image, sightings, outputs)
         return sightings
+
+    def _vote_box(
+        self, image: npt.NDArray[np.uint8], sightings: list[Sighting], outputs: dict[int, Views]
+    ) -> None:
+        """Each plate read again from its upright box crop (``box_crop``); the two voted.
+
+        The rectified crop is only as good as the corners: one a few pixels off
+        clips a stroke or shows a screw as a character. The box crop does not use
+        them. The two crops' outputs are read as one (``PlateReader.read_fused``):
+        the text both find most probable wins, and the sighting keeps the crop
+        surer of it. Only reads a syntax accepts pay for the second crop (most
+        other reads are signs and grilles), or every read when none does.
+        """
+        reads = [i for i, s in enumerate(sightings) if s.text is not None and i in outputs]
+        valid = [i for i in reads if (t := sightings[i].text) is not None and t.country]
+        plates = valid or reads
+        if not plates:
+            return
+        crops = [box_crop(image, sightings[i].box) for i in plates]
+        for i, crop, views in zip(plates, crops, self.reader.outputs(crops), strict=True):
+            fused = self.reader.read_fused([outputs[i], views])
+            if fused is not None:
+                s = sightings[i]
+                sightings[i] = Sighting(s.box, fused[0], s.crop if fused[1] == 0 else crop)
 
     def _fused(
         self,
