@@ -318,6 +318,16 @@ class RecognitionConfig(_Section):
             "breaks (models/README); `anpr-agent read --fuse` turns it on for photos."
         ),
     )
+    count_loops: bool = Field(
+        default=True,
+        description=(
+            "Count vehicles with virtual loops too (motion across a band of each lane): a "
+            "vehicle whose plate the tracker never follows (a motorcycle seen from the front, "
+            "no front plate, a bike rack) is counted for the city, lane and time only. "
+            "Streams only. Measured on one lane a camera; with two lanes in one view the "
+            "loops overcount (docs/ARCHITECTURE.md)."
+        ),
+    )
     vote_box_crop: bool = Field(
         default=False,
         description=(

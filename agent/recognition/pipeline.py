@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from agent.recognition.capture import Capture, is_finite, open_source
 from agent.recognition.detector import PlateDetector
+from agent.recognition.loops import LoopMatcher, VirtualLoops
 from agent.recognition.overview import OverviewSettings
 from agent.recognition.reader import PlateReader
 from agent.recognition.recognizer import Recognizer, RecognizerSettings
@@ -114,7 +115,7 @@ def build_recognizer(recognition: RecognitionConfig) -> Recognizer:
 class Passes:
     """Frames in, finished passes out: recognise each frame, track, vote (one thread)."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the tracker's geometry and the loops beside the recognizer
         self,
         recognizer: Recognizer,
         *,
@@ -122,6 +123,7 @@ class Passes:
         zones: Sequence[LaneZone] = (),
         pass_timeout_s: float = 2.0,
         overview: OverviewSettings | None = None,
+        loops: bool = False,
     ) -> None:
         self.recognizer = recognizer
         self._timeout_s = pass_timeout_s
@@ -129,7 +131,11 @@ class Passes:
         self._zones = tuple(zones)
         self._overview = overview or OverviewSettings()
         self._tracker: Tracker | None = None
-        self.last_ms = 0.0  # detector + reader time of the last frame
+        # Vehicles the tracker never follows (no plate to see) still count: virtual loops.
+        self._count_loops = loops
+        self._loops: VirtualLoops | None = None
+        self._matcher = LoopMatcher(timeout_s=pass_timeout_s)
+        self.last_ms = 0.0  # recognition time of the last frame (detector, reader, loops)
 
     @property
     def timeout_s(self) -> float:
@@ -139,6 +145,7 @@ class Passes:
     @timeout_s.setter
     def timeout_s(self, value: float) -> None:
         self._timeout_s = value
+        self._matcher.timeout_ms = round(value * 1000)
         if self._tracker is not None:  # the running tracker too, not only the next one
             self._tracker.timeout_s = value
 
@@ -154,20 +161,40 @@ class Passes:
         return self._tracker
 
     def feed(self, frame: Frame) -> list[PlateRead | UnreadPass]:
-        """Recognise one frame; the passes that ended with it."""
+        """Recognise one frame; the passes that ended with it.
+
+        With loops, also the vehicles a loop counted and no pass accounts for
+        (:class:`~agent.recognition.loops.LoopMatcher`), a few seconds after
+        they left their loop.
+        """
         started = time.perf_counter()
         sightings = self.recognizer.recognise(frame.image)
-        self.last_ms = (time.perf_counter() - started) * 1000.0
         h, w = frame.image.shape[:2]
-        return self._tracker_for(w, h).update(frame.mono_s, frame.wall_ms, sightings, frame.image)
+        closed = self._tracker_for(w, h).update(frame.mono_s, frame.wall_ms, sightings, frame.image)
+        if self._count_loops:
+            if self._loops is None:
+                self._loops = VirtualLoops((w, h), lanes=self._lanes, zones=self._zones)
+            self._matcher.passes(closed)
+            self._matcher.loops(self._loops.update(frame.image, frame.wall_ms))
+            closed = [*self._matcher.counted_at(closed), *self._matcher.due(frame.wall_ms)]
+        self.last_ms = (time.perf_counter() - started) * 1000.0
+        return closed
 
     def expire(self, mono_s: float) -> list[PlateRead | UnreadPass]:
         """Passes unseen for the timeout (call while no frame comes)."""
-        return [] if self._tracker is None else self._tracker.expire(mono_s)
+        closed = [] if self._tracker is None else self._tracker.expire(mono_s)
+        if not self._count_loops:
+            return closed
+        self._matcher.passes(closed)
+        return self._matcher.counted_at(closed)
 
     def flush(self) -> list[PlateRead | UnreadPass]:
-        """Close every open pass (end of stream, shutdown)."""
-        return [] if self._tracker is None else self._tracker.flush()
+        """Close every open pass (end of stream, shutdown), and count every loop vehicle."""
+        closed = [] if self._tracker is None else self._tracker.flush()
+        if not self._count_loops:
+            return closed
+        self._matcher.passes(closed)
+        return [*self._matcher.counted_at(closed), *self._matcher.due(0, flush=True)]
 
 
 class Pipeline:
@@ -185,6 +212,7 @@ class Pipeline:
         queue_size: int = 4,
         reconnect_at_end: bool = True,
         overview: OverviewSettings | None = None,
+        loops: bool = False,
     ) -> None:
         self.passes = Passes(
             recognizer,
@@ -192,6 +220,7 @@ class Pipeline:
             zones=zones,
             pass_timeout_s=pass_timeout_s,
             overview=overview,
+            loops=loops,
         )
         self.capture = Capture(
             source, clock, queue_size=queue_size, reconnect_at_end=reconnect_at_end
@@ -279,4 +308,5 @@ def build_pipeline(  # noqa: PLR0913 - a pipeline is built from these parts
         pass_timeout_s=recognition.pass_timeout_s,
         reconnect_at_end=loop or not finite,
         overview=overview_of(recognition),
+        loops=recognition.count_loops,
     )

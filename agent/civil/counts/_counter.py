@@ -4,9 +4,10 @@ Each read is reduced on arrival to its cell labels and its window index; the
 read itself (plate, crop, exact time) is never kept. Time rules:
 
 * **Windows** are ``[i*window_s, (i+1)*window_s)`` in wall-clock epoch seconds;
-  a pass belongs to the window of the last frame its plate was seen in
-  (``seen_ms`` of a read when the tracker set it, else ``wall_ms``), so a
-  read exactly on a boundary opens the later window.
+  a pass belongs to the window of its count time (``seen_ms`` of a read when
+  set, else ``wall_ms``: the last frame its plate was seen in, or with
+  virtual loops when its vehicle left its loop), so a read exactly on a
+  boundary opens the later window.
 * **Closing.** Window ``i`` is emitted by the first :meth:`WindowCounter.poll`
   at or after its end plus ``grace_s``. Windows are emitted one by one in
   index order, each exactly once, zero-traffic windows included.

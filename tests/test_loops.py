@@ -1,0 +1,178 @@
+"""Virtual loops: vehicles counted from motion, and matched with the tracker's passes.
+
+Frames are drawn here: a static, noisy road and dark boxes driving down it
+(our camera seam); the background model, the loops and the matcher are the
+agent's own, nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agent.core.events import Frame, PlateBox, PlateRead, PlateText, Sighting, UnreadPass
+from agent.recognition.loops import LEARN_MIN, LoopMatcher, LoopVehicle, VirtualLoops
+from agent.recognition.pipeline import Passes
+from agent.recognition.tracker import LaneZone
+
+W, H, FPS = 320, 180, 25
+
+
+def _road(rng: np.random.Generator) -> np.ndarray:
+    road = np.full((H, W, 3), 110, np.uint8)
+    return np.clip(road + rng.normal(0, 3, road.shape), 0, 255).astype(np.uint8)
+
+
+def _traffic(
+    lanes_x: dict[int, tuple[int, int]], starts: dict[int, list[float]], seconds: float, seed: int
+) -> list[tuple[int, np.ndarray]]:
+    """Frames (wall ms, image): per lane, a 40 px tall box driving down at 90 px/s per start."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(round(seconds * FPS)):
+        t = i / FPS
+        image = _road(rng)
+        for lane, begins in starts.items():
+            x0, x1 = lanes_x[lane]
+            for s in begins:
+                top = round(-40 + (t - s) * 90)
+                if -40 < top < H:
+                    image[max(0, top) : max(0, top + 40), x0:x1] = (30, 30, 40)
+        out.append((1_000_000 + round(t * 1000), image))
+    return out
+
+
+def test_each_vehicle_through_a_lane_is_one_loop_vehicle_in_its_lane() -> None:
+    starts = {1: [1.0, 4.0, 7.5], 2: [2.0, 6.0]}
+    frames = _traffic({1: (20, 140), 2: (180, 300)}, starts, 11.0, seed=1)
+    loops = VirtualLoops((W, H), lanes=2)  # no zones: two equal vertical strips
+    found: list[LoopVehicle] = []
+    for wall_ms, image in frames:
+        found += loops.update(image, wall_ms)
+    assert sorted(v.lane for v in found) == [1, 1, 1, 2, 2]
+    # Each is dated by the frame its box left the loop (rows 55-85 %: 99-153 px):
+    # the box's top, 40 px above the frame at its start, passes 153 px 2.14 s later.
+    for lane, begins in starts.items():
+        mine = sorted(v.wall_ms for v in found if v.lane == lane)
+        for got, start in zip(mine, begins, strict=True):
+            assert 1_000_000 + (start + 2.14) * 1000 <= got <= 1_000_000 + (start + 2.4) * 1000
+
+
+def test_a_still_road_and_a_zone_outside_the_traffic_count_nothing() -> None:
+    frames = _traffic({1: (20, 140)}, {1: [1.0, 3.0]}, 6.0, seed=2)
+    beside = LaneZone(1, ((0.7, 0.0), (1.0, 0.0), (1.0, 1.0), (0.7, 1.0)))  # right of the boxes
+    loops = VirtualLoops((W, H), zones=[beside])
+    still = VirtualLoops((W, H))
+    rng = np.random.default_rng(3)
+    for wall_ms, image in frames:
+        assert loops.update(image, wall_ms) == []
+        assert still.update(_road(rng), wall_ms) == []
+
+
+def _read(lane: int, seen_ms: int, direction: str = "approaching") -> PlateRead:
+    return PlateRead(
+        text="1ABC123",
+        char_conf=(900,) * 7,
+        country="B",
+        lane=lane,
+        direction=direction,  # type: ignore[arg-type]
+        vehicle_class=None,
+        wall_ms=seen_ms,
+        frames=5,
+        crop_jpeg=b"",
+        seen_ms=seen_ms,
+    )
+
+
+def test_a_loop_vehicle_with_its_pass_is_counted_once_and_one_without_is_counted() -> None:
+    matcher = LoopMatcher(window_s=1.0, timeout_s=2.0)
+    # Vehicles every 6 s on lane 1 whose loops free 500 ms after their plate's last sighting.
+    t0 = 10_000_000
+    for k in range(LEARN_MIN + 2):
+        matcher.passes([_read(1, t0 + k * 6000)])
+        matcher.loops([LoopVehicle(1, t0 + k * 6000 + 500)])
+    assert matcher.due(t0 + 200_000) == []  # every loop has its pass
+    assert matcher.gap_ms(1) == 500
+    # A motorcycle seen from the front: a loop, no pass. It waits until any pass of
+    # its could have closed, then counts in its lane's usual direction at its loop time.
+    bike = t0 + 300_000
+    matcher.loops([LoopVehicle(1, bike)])
+    assert matcher.due(bike + 1000) == []
+    assert matcher.due(bike + 60_000) == [UnreadPass(1, "approaching", bike)]
+    # A pass too far from the gap is someone else's: its loop still counts.
+    matcher.passes([_read(1, bike + 100_000)])
+    matcher.loops([LoopVehicle(1, bike + 100_000 + 3000)])
+    assert matcher.due(0, flush=True) == [UnreadPass(1, "approaching", bike + 103_000)]
+
+
+def test_a_pass_counts_when_its_vehicle_leaves_the_loop_and_its_record_stays() -> None:
+    matcher = LoopMatcher()
+    read = _read(2, 5_000_000)
+    assert matcher.counted_at([read]) == [read]  # nothing learned yet: unchanged
+    for k in range(LEARN_MIN):
+        matcher.passes([_read(2, 6_000_000 + k * 5000, "receding")])
+        matcher.loops([LoopVehicle(2, 6_000_000 + k * 5000 - 1200)])
+    matcher.due(0, flush=True)
+    assert matcher.gap_ms(2) == -1200
+    moved = matcher.counted_at([read, UnreadPass(2, None, 5_000_000), UnreadPass(None, None, 7)])
+    assert moved[0] == PlateRead(**{**_fields(read), "seen_ms": 5_000_000 - 1200})
+    assert moved[1:] == [UnreadPass(2, None, 5_000_000 - 1200), UnreadPass(None, None, 7)]
+
+
+def _fields(read: PlateRead) -> dict[str, object]:
+    return {name: getattr(read, name) for name in read.__dataclass_fields__}
+
+
+class _NoPlates:
+    """Our recognizer seam: a camera whose vehicles show no plate (motorcycles, front)."""
+
+    def recognise(self, _image: object) -> list[Sighting]:
+        return []
+
+
+class _PlateWhileInLoop:
+    """Our recognizer seam: a plate is seen while the box is in the upper half."""
+
+    def __init__(self) -> None:
+        self.image: np.ndarray | None = None
+
+    def recognise(self, image: np.ndarray) -> list[Sighting]:
+        dark = np.nonzero(image[: H // 2, 20:140, 0].mean(axis=1) < 60)[0]
+        if dark.size == 0:
+            return []
+        y = float(dark.max())
+        box = PlateBox(((60, y - 6), (100, y - 6), (100, y), (60, y)), 0.9)
+        return [Sighting(box, PlateText("1ABC123", (900,) * 7, "B"))]
+
+
+@pytest.mark.parametrize("loops", [False, True])
+def test_passes_count_vehicles_without_a_plate_only_with_loops(loops: bool) -> None:
+    frames = _traffic({1: (20, 140)}, {1: [1.0, 4.0, 7.0]}, 10.0, seed=4)
+    passes = Passes(_NoPlates(), pass_timeout_s=1.0, loops=loops)  # type: ignore[arg-type]
+    out: list[PlateRead | UnreadPass] = []
+    for i, (wall_ms, image) in enumerate(frames):
+        out += passes.feed(Frame(i, wall_ms, i / FPS, image))
+    out += passes.flush()
+    assert len(out) == (3 if loops else 0)
+    assert all(isinstance(p, UnreadPass) and p.lane == 1 for p in out)
+
+
+def test_passes_with_loops_count_a_read_vehicle_once() -> None:
+    frames = _traffic({1: (20, 140)}, {1: [1.0, 4.0, 7.0]}, 10.0, seed=5)
+    passes = Passes(_PlateWhileInLoop(), pass_timeout_s=0.5, loops=True)  # type: ignore[arg-type]
+    out: list[PlateRead | UnreadPass] = []
+    for i, (wall_ms, image) in enumerate(frames):
+        out += passes.feed(Frame(i, wall_ms, i / FPS, image))
+    out += passes.flush()
+    assert [type(p).__name__ for p in out] == ["PlateRead"] * 3
+
+
+def test_a_loop_freeing_with_the_next_lanes_loop_is_that_lanes_vehicle() -> None:
+    matcher = LoopMatcher()
+    t = 20_000_000
+    matcher.passes([_read(1, t)])
+    # A tall van in lane 1 also covers lane 2's loop in perspective: no second vehicle.
+    matcher.loops([LoopVehicle(1, t), LoopVehicle(2, t + 200)])
+    # A motorcycle in lane 2 two seconds later, alone in its loop: one more vehicle.
+    matcher.loops([LoopVehicle(2, t + 2200)])
+    assert matcher.due(0, flush=True) == [UnreadPass(2, None, t + 2200)]
