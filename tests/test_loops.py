@@ -7,6 +7,8 @@ agent's own, nothing is mocked.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -115,12 +117,9 @@ def test_a_pass_counts_when_its_vehicle_leaves_the_loop_and_its_record_stays() -
     matcher.due(0, flush=True)
     assert matcher.gap_ms(2) == -1200
     moved = matcher.counted_at([read, UnreadPass(2, None, 5_000_000), UnreadPass(None, None, 7)])
-    assert moved[0] == PlateRead(**{**_fields(read), "seen_ms": 5_000_000 - 1200})
+    assert moved[0] == dataclasses.replace(read, seen_ms=5_000_000 - 1200)
+    assert (moved[0].wall_ms, moved[0].text) == (read.wall_ms, read.text)  # the record stays
     assert moved[1:] == [UnreadPass(2, None, 5_000_000 - 1200), UnreadPass(None, None, 7)]
-
-
-def _fields(read: PlateRead) -> dict[str, object]:
-    return {name: getattr(read, name) for name in read.__dataclass_fields__}
 
 
 class _NoPlates:
