@@ -56,8 +56,8 @@ OFF_FRAMES = 2  # frames below OFF that free an occupied loop
 MIN_LOOP_PX = 12  # a loop smaller than this (grid pixels) watches nothing
 BACKGROUND_HISTORY = 500  # frames the background model remembers (20 s at 25 fps)
 WARMUP_FRAMES = 10  # frames the background model learns from before any loop may count
-VAR_THRESHOLD = 25.0  # squared distance (in the model's standard deviations) that is foreground
-CLOSE_PX = 0  # grid pixels the foreground is closed by (fills a vehicle's flat faces)
+VAR_THRESHOLD = 9.0  # squared distance (in the model's standard deviations) that is foreground
+CLOSE_PX = 2  # grid pixels the foreground is closed by (fills a vehicle's flat faces)
 
 
 @dataclass(frozen=True, slots=True)
