@@ -95,6 +95,9 @@ def test_a_loop_vehicle_with_its_pass_is_counted_once_and_one_without_is_counted
         matcher.loops([LoopVehicle(1, t0 + k * 6000 + 500)])
     assert matcher.due(t0 + 200_000) == []  # every loop has its pass
     assert matcher.gap_ms(1) == 500
+    # Decided once its passes could have closed: 1 s past the gap plus the tracker's 2 s;
+    # a lane still learning its gap waits 5 s past the loop plus the 2 s.
+    assert (matcher.delay_ms(1), matcher.delay_ms(3)) == (2500, 7000)
     # A motorcycle seen from the front: a loop, no pass. It waits until any pass of
     # its could have closed, then counts in its lane's usual direction at its loop time.
     bike = t0 + 300_000

@@ -325,7 +325,8 @@ class RecognitionConfig(_Section):
             "vehicle whose plate the tracker never follows (a motorcycle seen from the front, "
             "no front plate, a bike rack) is counted for the city, lane and time only. "
             "Streams only. Measured on one lane a camera; with two lanes in one view the "
-            "loops overcount (docs/ARCHITECTURE.md)."
+            "loops overcount (docs/ARCHITECTURE.md). A vehicle only a loop saw is counted "
+            "~2.5 s after it left (7 s while a lane learns): keep counts.grace_s above that."
         ),
     )
     vote_box_crop: bool = Field(

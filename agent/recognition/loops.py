@@ -188,6 +188,20 @@ class LoopMatcher:
         gaps = self._gaps[lane]
         return int(sorted(gaps)[len(gaps) // 2]) if len(gaps) >= LEARN_MIN else 0
 
+    def delay_ms(self, lane: int) -> int:
+        """How long after leaving its loop a vehicle of ``lane`` is decided (ms).
+
+        Until every pass that could be its own has closed: ``window_s`` past
+        the learned gap plus the tracker's timeout (~2.5 s on an approaching
+        lane). While the lane is still learning its gap, ``LEARN_MS`` past the
+        loop, so that a receding lane's passes, which close after their loop,
+        are there to learn from. ``counts.grace_s`` should exceed it.
+        """
+        learning = len(self._gaps[lane]) < LEARN_MIN
+        return max(LEARN_MS if learning else 0, self.window_ms - self.gap_ms(lane)) + (
+            self.timeout_ms
+        )
+
     def passes(self, closed: Sequence[PlateRead | UnreadPass]) -> None:
         """Remember the tracker's closed passes (they are counted as they are)."""
         for p in closed:
@@ -230,8 +244,7 @@ class LoopMatcher:
         while self._loops:
             loop = self._loops[0]
             gap = self.gap_ms(loop.lane)
-            # A pass up to LEARN_MS after the loop (a receding lane's) must have closed.
-            wait = max(LEARN_MS, self.window_ms - gap) + self.timeout_ms
+            wait = self.delay_ms(loop.lane)
             if not flush and loop.wall_ms + wait > wall_ms:
                 break
             self._loops.popleft()
