@@ -135,9 +135,6 @@ class _NoPlates:
 class _PlateWhileInLoop:
     """Our recognizer seam: a plate is seen while the box is in the upper half."""
 
-    def __init__(self) -> None:
-        self.image: np.ndarray | None = None
-
     def recognise(self, image: np.ndarray) -> list[Sighting]:
         dark = np.nonzero(image[: H // 2, 20:140, 0].mean(axis=1) < 60)[0]
         if dark.size == 0:
@@ -147,25 +144,26 @@ class _PlateWhileInLoop:
         return [Sighting(box, PlateText("1ABC123", (900,) * 7, "B"))]
 
 
-@pytest.mark.parametrize("loops", [False, True])
-def test_passes_count_vehicles_without_a_plate_only_with_loops(loops: bool) -> None:
-    frames = _traffic({1: (20, 140)}, {1: [1.0, 4.0, 7.0]}, 10.0, seed=4)
-    passes = Passes(_NoPlates(), pass_timeout_s=1.0, loops=loops)  # type: ignore[arg-type]
+def _three_vehicles_through(passes: Passes, seed: int) -> list[PlateRead | UnreadPass]:
+    """Feed ``passes`` 10 s of one lane with three vehicles; every pass it closes."""
+    frames = _traffic({1: (20, 140)}, {1: [1.0, 4.0, 7.0]}, 10.0, seed=seed)
     out: list[PlateRead | UnreadPass] = []
     for i, (wall_ms, image) in enumerate(frames):
         out += passes.feed(Frame(i, wall_ms, i / FPS, image))
-    out += passes.flush()
+    return out + passes.flush()
+
+
+@pytest.mark.parametrize("loops", [False, True])
+def test_passes_count_vehicles_without_a_plate_only_with_loops(loops: bool) -> None:
+    passes = Passes(_NoPlates(), pass_timeout_s=1.0, loops=loops)  # type: ignore[arg-type]
+    out = _three_vehicles_through(passes, seed=4)
     assert len(out) == (3 if loops else 0)
     assert all(isinstance(p, UnreadPass) and p.lane == 1 for p in out)
 
 
 def test_passes_with_loops_count_a_read_vehicle_once() -> None:
-    frames = _traffic({1: (20, 140)}, {1: [1.0, 4.0, 7.0]}, 10.0, seed=5)
     passes = Passes(_PlateWhileInLoop(), pass_timeout_s=0.5, loops=True)  # type: ignore[arg-type]
-    out: list[PlateRead | UnreadPass] = []
-    for i, (wall_ms, image) in enumerate(frames):
-        out += passes.feed(Frame(i, wall_ms, i / FPS, image))
-    out += passes.flush()
+    out = _three_vehicles_through(passes, seed=5)
     assert [type(p).__name__ for p in out] == ["PlateRead"] * 3
 
 
