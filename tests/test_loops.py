@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 
 from agent.core.events import Frame, PlateBox, PlateRead, PlateText, Sighting, UnreadPass
-from agent.recognition.loops import LEARN_MIN, LoopMatcher, LoopVehicle, VirtualLoops
+from agent.recognition.loops import (
+    HOLD_MS,
+    LEARN_MIN,
+    TRUST_MIN,
+    LoopMatcher,
+    LoopVehicle,
+    VirtualLoops,
+)
 from agent.recognition.pipeline import Passes
 from agent.recognition.tracker import LaneZone
 
@@ -91,7 +98,7 @@ def test_a_loop_vehicle_with_its_pass_is_counted_once_and_one_without_is_counted
     # Vehicles every 6 s on lane 1 whose loops free 500 ms after their plate's last sighting.
     t0 = 10_000_000
     for k in range(LEARN_MIN + 2):
-        matcher.passes([_read(1, t0 + k * 6000)])
+        matcher.close([_read(1, t0 + k * 6000)])
         matcher.loops([LoopVehicle(1, t0 + k * 6000 + 500)])
     assert matcher.due(t0 + 200_000) == []  # every loop has its pass
     assert matcher.gap_ms(1) == 500
@@ -104,25 +111,86 @@ def test_a_loop_vehicle_with_its_pass_is_counted_once_and_one_without_is_counted
     matcher.loops([LoopVehicle(1, bike)])
     assert matcher.due(bike + 1000) == []
     assert matcher.due(bike + 60_000) == [UnreadPass(1, "approaching", bike)]
-    # A pass too far from the gap is someone else's: its loop still counts.
-    matcher.passes([_read(1, bike + 100_000)])
-    matcher.loops([LoopVehicle(1, bike + 100_000 + 3000)])
+    # A pass too far from the gap is someone else's: both count, the pass at its
+    # plate's last sighting plus the lane's gap.
+    late = _read(1, bike + 100_000)
+    assert matcher.close([late]) == [dataclasses.replace(late, seen_ms=bike + 100_500)]
+    matcher.loops([LoopVehicle(1, bike + 103_000)])
     assert matcher.due(0, flush=True) == [UnreadPass(1, "approaching", bike + 103_000)]
 
 
 def test_a_pass_counts_when_its_vehicle_leaves_the_loop_and_its_record_stays() -> None:
     matcher = LoopMatcher()
     read = _read(2, 5_000_000)
-    assert matcher.counted_at([read]) == [read]  # nothing learned yet: unchanged
+    assert matcher.close([read]) == [read]  # nothing learned yet: unchanged
     for k in range(LEARN_MIN):
-        matcher.passes([_read(2, 6_000_000 + k * 5000, "receding")])
+        matcher.close([_read(2, 6_000_000 + k * 5000, "receding")])
         matcher.loops([LoopVehicle(2, 6_000_000 + k * 5000 - 1200)])
     matcher.due(0, flush=True)
     assert matcher.gap_ms(2) == -1200
-    moved = matcher.counted_at([read, UnreadPass(2, None, 5_000_000), UnreadPass(None, None, 7)])
+    moved = matcher.close([read, UnreadPass(2, None, 7_000_000), UnreadPass(None, None, 7)])
     assert moved[0] == dataclasses.replace(read, seen_ms=5_000_000 - 1200)
     assert (moved[0].wall_ms, moved[0].text) == (read.wall_ms, read.text)  # the record stays
-    assert moved[1:] == [UnreadPass(2, None, 5_000_000 - 1200), UnreadPass(None, None, 7)]
+    # Five reads do not make the lane's loop trusted: an unread pass counts as it closes.
+    assert moved[1:] == [UnreadPass(2, None, 7_000_000 - 1200), UnreadPass(None, None, 7)]
+
+
+def test_an_unread_pass_no_loop_took_is_no_vehicle_once_the_lanes_loop_is_trusted() -> None:
+    matcher = LoopMatcher()
+    t0 = 30_000_000
+    for k in range(TRUST_MIN):
+        t = t0 + k * 5000
+        matcher.close([_read(1, t), _read(2, t + 2500)])
+        matcher.loops([LoopVehicle(1, t + 400)])  # lane 1's loop sees every read vehicle,
+    matcher.due(t0 + 200_000)  # lane 2's none of them
+    assert (matcher.trusted(1), matcher.trusted(2)) == (True, False)
+    # A car whose plate is never read, followed as two passes (lamps, then grille): held
+    # until the loop vehicles are decided, then counted once, at its loop time.
+    t = t0 + 300_000
+    twice = [UnreadPass(1, "approaching", t), UnreadPass(1, "approaching", t + 120)]
+    assert matcher.close(twice) == []
+    matcher.loops([LoopVehicle(1, t + 400)])
+    assert matcher.due(t + 60_000) == [UnreadPass(1, "approaching", t + 400)]
+    assert matcher.ghosts == 1
+    # Lane 2's loop misses its vehicles: an unread pass there counts as it closes.
+    assert matcher.close([UnreadPass(2, "approaching", t)]) == [UnreadPass(2, "approaching", t)]
+    assert matcher.due(0, flush=True) == []
+
+
+def _trusted_lane(matcher: LoopMatcher, lane: int, t0: int, gap: int) -> None:
+    """Teach ``matcher`` a lane whose loop sees every read vehicle ``gap`` ms after its plate."""
+    for k in range(TRUST_MIN):
+        matcher.close([_read(lane, t0 + k * 5000)])
+        matcher.loops([LoopVehicle(lane, t0 + k * 5000 + gap)])
+    matcher.due(t0 + TRUST_MIN * 5000 + 60_000)
+    assert (matcher.trusted(lane), matcher.gap_ms(lane)) == (True, gap)
+
+
+def test_on_a_trusted_lane_a_read_waits_for_its_vehicle_to_leave_the_loop() -> None:
+    matcher = LoopMatcher()
+    _trusted_lane(matcher, 1, 40_000_000, gap=400)
+    t = 40_000_000 + 200_000
+    read = _read(1, t)
+    assert matcher.close([read]) == []  # its vehicle is still in the loop
+    assert matcher.due(t + 300) == []
+    # It goes out with its loop vehicle, counted at its time, the record unchanged.
+    assert matcher.loops([LoopVehicle(1, t + 430)]) == [dataclasses.replace(read, seen_ms=t + 430)]
+    assert matcher.due(t + 60_000) == []  # that loop vehicle is the read's: nothing more
+    # A read whose loop vehicle does not come goes out HOLD_MS past the gap, by the gap.
+    lone = _read(1, t + 100_000)
+    assert matcher.close([lone]) == []
+    assert matcher.due(t + 100_000 + 400 + HOLD_MS - 40) == []
+    held = matcher.due(t + 100_000 + 400 + HOLD_MS)
+    assert held == [dataclasses.replace(lone, seen_ms=t + 100_400)]
+    # A loop vehicle freed before the read closed (a receding lane): dated by it at once.
+    early = _read(1, t + 200_000)
+    matcher.loops([LoopVehicle(1, t + 200_350)])
+    assert matcher.close([early]) == [dataclasses.replace(early, seen_ms=t + 200_350)]
+    # No frame comes any more (the camera stalls): held reads go now, dated by the gap.
+    stalled = _read(1, t + 300_000)
+    assert matcher.close([stalled]) == []
+    assert matcher.release() == [dataclasses.replace(stalled, seen_ms=t + 300_400)]
+    assert matcher.due(0, flush=True) == []
 
 
 class _NoPlates:
@@ -170,7 +238,7 @@ def test_passes_with_loops_count_a_read_vehicle_once() -> None:
 def test_a_loop_freeing_with_the_next_lanes_loop_is_that_lanes_vehicle() -> None:
     matcher = LoopMatcher()
     t = 20_000_000
-    matcher.passes([_read(1, t)])
+    matcher.close([_read(1, t)])
     # A tall van in lane 1 also covers lane 2's loop in perspective: no second vehicle.
     matcher.loops([LoopVehicle(1, t), LoopVehicle(2, t + 200)])
     # A motorcycle in lane 2 two seconds later, alone in its loop: one more vehicle.

@@ -139,7 +139,18 @@ class VirtualLoops:
 
 @dataclass(slots=True)
 class _Pass:
-    wall_ms: int
+    wall_ms: int  # its plate's last sighting
+    read: bool
+    # Not yet handed on: a read until its vehicle leaves its loop (or ``until``); an
+    # unread pass of a trusted lane until a loop vehicle takes it.
+    held: PlateRead | UnreadPass | None = None
+    until: int = 0  # a held read goes out by then, its loop vehicle come or not
+    matched: bool = False
+
+
+@dataclass(slots=True)
+class _Slot:
+    vehicle: LoopVehicle
     matched: bool = False
 
 
@@ -147,46 +158,77 @@ LEARN_MS = 5000  # a pass this close to a loop vehicle teaches the lane's usual 
 LEARN_MIN = 5  # gaps learned before the lane's median replaces the default of 0
 LEARN_KEEP = 51  # the last this many gaps of a lane make its median
 MAX_SHIFT_MS = 3000  # a pass's count time moves by at most this
+HOLD_MS = 500  # a read waits for its loop vehicle at most this past its lane's gap
 # A loop vehicle with no pass that frees within this of another lane's loop is that
 # lane's vehicle seen across the line (a tall body in perspective), not another one.
 SPILL_MS = 400
+# A lane's loop is *trusted* once at least TRUST_MIN of its last TRUST_KEEP read passes,
+# and TRUST_SHARE of them, were taken by a loop vehicle. On a trusted lane a pass whose
+# plate was never read counts only if a loop vehicle takes it: one that no loop saw is
+# no vehicle (a lamp, a grille, one plate's track split in two).
+TRUST_KEEP = 20
+TRUST_MIN = 10
+TRUST_SHARE = 0.9
+
+Counted = PlateRead | UnreadPass
 
 
 class LoopMatcher:
     """Counts each vehicle once: by its plate pass, or by its loop when it has none.
 
-    The tracker's passes (read or unread) go out as they are; they are also
-    remembered per lane for a while. Per lane the matcher learns the usual
-    *gap* between a pass's time (its plate's last sighting) and its vehicle
-    leaving the loop: positive on an approaching lane, whose plate leaves the
-    view before the car's rear leaves the loop, negative on a receding one,
-    whose plate stays in view long after. A loop vehicle waits until every pass
-    that could be its own has closed, then takes the unclaimed pass of its lane
-    nearest to ``loop time - gap`` and within ``window_s`` of it; with none, it
-    is a vehicle the tracker never saw and goes out as an :class:`UnreadPass`
-    (lane, the lane's usual direction, its loop's time) — unless another
-    lane's loop freed within ``SPILL_MS`` of it: a tall vehicle in perspective
-    crosses into the next lane's loop too. Loops in time order, nearest pass
-    first: a pass is claimed once.
+    Per lane the matcher learns the usual *gap* from a pass's time (its plate's
+    last sighting) to its vehicle leaving the loop: positive on an approaching
+    lane, whose plate leaves the view before the car's rear leaves the loop,
+    negative on a receding one, whose plate stays in view long after. Each
+    vehicle is counted at the moment it left its loop, as an induction loop
+    dates it (only the count time moves: ``seen_ms`` of a read, ``wall_ms`` of
+    an unread pass; neither is journaled).
+
+    - **A read pass** takes the untaken loop vehicle of its lane nearest to
+      ``pass time + gap`` (within ``window_s``) as soon as both exist. On a
+      lane whose loop is *trusted* (``TRUST_*``) a read closing before its
+      vehicle left the loop waits for it, at most ``HOLD_MS`` past the gap (the
+      vehicle is then out of view: the police read is not late); otherwise it
+      goes out at once, dated ``pass time + gap``.
+    - **An unread pass** (a plate followed, never read) goes out as it closes
+      while its lane's loop is not trusted; on a trusted lane it is held and
+      goes out, dated by its loop vehicle, only if one takes it. One that no
+      loop vehicle takes is counted in :attr:`ghosts`, not as a vehicle.
+    - **A loop vehicle no pass took** waits until every pass that could be its
+      own has closed, then takes the untaken pass nearest ``loop time - gap``
+      within ``window_s`` (a read before an unread one). With none, it is a
+      vehicle the tracker never saw and goes out as an :class:`UnreadPass`
+      (lane, the lane's usual direction, its loop's time) — unless another
+      lane's loop freed within ``SPILL_MS`` of it: a tall vehicle in
+      perspective crosses into the next lane's loop too.
     """
 
     def __init__(self, *, window_s: float = 1.0, timeout_s: float = 2.0) -> None:
         self.window_ms = round(window_s * 1000)
         self.timeout_ms = round(timeout_s * 1000)
         self._passes: dict[int, list[_Pass]] = collections.defaultdict(list)
-        self._loops: collections.deque[LoopVehicle] = collections.deque()
-        self._seen: collections.deque[LoopVehicle] = collections.deque()  # decided, kept a while
+        self._loops: collections.deque[_Slot] = collections.deque()  # not yet decided
+        self._seen: collections.deque[_Slot] = collections.deque()  # decided, kept a while
         self._gaps: dict[int, collections.deque[int]] = collections.defaultdict(
             lambda: collections.deque(maxlen=LEARN_KEEP)
+        )
+        self._found: dict[int, collections.deque[bool]] = collections.defaultdict(
+            lambda: collections.deque(maxlen=TRUST_KEEP)
         )
         self._directions: dict[int, collections.Counter[Direction]] = collections.defaultdict(
             collections.Counter
         )
+        self.ghosts = 0  # unread passes no loop vehicle took on a trusted lane: not counted
 
     def gap_ms(self, lane: int) -> int:
         """The lane's usual gap from a pass's time to its loop vehicle (ms)."""
         gaps = self._gaps[lane]
         return int(sorted(gaps)[len(gaps) // 2]) if len(gaps) >= LEARN_MIN else 0
+
+    def trusted(self, lane: int) -> bool:
+        """Whether the lane's loop sees the vehicles whose plates are read (``TRUST_*``)."""
+        found = self._found[lane]
+        return len(found) >= TRUST_MIN and sum(found) >= TRUST_SHARE * len(found)
 
     def delay_ms(self, lane: int) -> int:
         """How long after leaving its loop a vehicle of ``lane`` is decided (ms).
@@ -195,86 +237,189 @@ class LoopMatcher:
         the learned gap plus the tracker's timeout (~2.5 s on an approaching
         lane). While the lane is still learning its gap, ``LEARN_MS`` past the
         loop, so that a receding lane's passes, which close after their loop,
-        are there to learn from. ``counts.grace_s`` should exceed it.
+        are there to learn from. ``counts.grace_s`` should exceed it (and a
+        held unread pass waits ``window_s`` past its gap more).
         """
         learning = len(self._gaps[lane]) < LEARN_MIN
         return max(LEARN_MS if learning else 0, self.window_ms - self.gap_ms(lane)) + (
             self.timeout_ms
         )
 
-    def passes(self, closed: Sequence[PlateRead | UnreadPass]) -> None:
-        """Remember the tracker's closed passes (they are counted as they are)."""
+    def close(self, closed: Sequence[Counted]) -> list[Counted]:
+        """Take the tracker's closed passes; those to hand on now, dated (see above)."""
+        out: list[Counted] = []
         for p in closed:
             if p.lane is None:
-                continue
-            when = p.seen_ms if isinstance(p, PlateRead) and p.seen_ms is not None else p.wall_ms
-            self._passes[p.lane].append(_Pass(when))
-            if p.direction is not None:
-                self._directions[p.lane][p.direction] += 1
-
-    def counted_at(self, closed: Sequence[PlateRead | UnreadPass]) -> list[PlateRead | UnreadPass]:
-        """The passes with their count time moved to when their vehicle leaves its loop.
-
-        A pass is timed by its plate's last sighting; its vehicle leaves the
-        view about the lane's learned gap later (earlier on a receding lane),
-        and that is the moment a loop, and a city's count, dates it in. Only the
-        count time moves (``seen_ms`` of a read, ``wall_ms`` of an unread pass:
-        neither is journaled); by at most ``MAX_SHIFT_MS``.
-        """
-        out: list[PlateRead | UnreadPass] = []
-        for p in closed:
-            shift = 0 if p.lane is None else self.gap_ms(p.lane)
-            shift = max(-MAX_SHIFT_MS, min(MAX_SHIFT_MS, shift))
-            if shift == 0:
                 out.append(p)
-            elif isinstance(p, PlateRead):
-                base = p.seen_ms if p.seen_ms is not None else p.wall_ms
-                out.append(dataclasses.replace(p, seen_ms=base + shift))
+                continue
+            lane = p.lane
+            when = p.seen_ms if isinstance(p, PlateRead) and p.seen_ms is not None else p.wall_ms
+            if p.direction is not None:
+                self._directions[lane][p.direction] += 1
+            kept = _Pass(when, read=isinstance(p, PlateRead))
+            self._passes[lane].append(kept)
+            gap = self.gap_ms(lane)
+            if isinstance(p, PlateRead):
+                slot = self._untaken_loop(lane, when + gap)
+                if slot is not None:  # its vehicle has left its loop already
+                    slot.matched = kept.matched = True
+                    self._found[lane].append(True)
+                    out.append(_dated(p, slot.vehicle.wall_ms))
+                elif self.trusted(lane):
+                    kept.held, kept.until = p, when + max(0, gap) + HOLD_MS
+                else:
+                    out.append(_dated(p, when + _clamp(gap)))
+            elif self.trusted(lane):
+                kept.held = p
             else:
-                out.append(dataclasses.replace(p, wall_ms=p.wall_ms + shift))
+                out.append(_dated(p, when + _clamp(gap)))
         return out
 
-    def loops(self, vehicles: Sequence[LoopVehicle]) -> None:
-        """Queue loop vehicles until their passes have had time to close."""
-        self._loops.extend(vehicles)
-
-    def due(self, wall_ms: int, *, flush: bool = False) -> list[UnreadPass]:
-        """The loop vehicles no pass accounts for, among those old enough (or all: ``flush``)."""
-        out = []
-        while self._loops:
-            loop = self._loops[0]
-            gap = self.gap_ms(loop.lane)
-            wait = self.delay_ms(loop.lane)
-            if not flush and loop.wall_ms + wait > wall_ms:
-                break
-            self._loops.popleft()
-            self._seen.append(loop)
-            kept = self._passes[loop.lane]
-            learn = [p for p in kept if abs(loop.wall_ms - p.wall_ms) <= LEARN_MS]
-            if learn:
-                nearest = min(learn, key=lambda p: abs(loop.wall_ms - gap - p.wall_ms))
-                self._gaps[loop.lane].append(loop.wall_ms - nearest.wall_ms)
-            expected = loop.wall_ms - gap
+    def loops(self, vehicles: Sequence[LoopVehicle]) -> list[Counted]:
+        """Take loop vehicles as they leave their loops; the held reads they date."""
+        out: list[Counted] = []
+        for vehicle in vehicles:
+            slot = _Slot(vehicle)
+            self._loops.append(slot)
+            expected = vehicle.wall_ms - self.gap_ms(vehicle.lane)
             near = [
-                p for p in kept if not p.matched and abs(p.wall_ms - expected) <= self.window_ms
+                p
+                for p in self._passes[vehicle.lane]
+                if p.read
+                and p.held is not None
+                and not p.matched
+                and abs(p.wall_ms - expected) <= self.window_ms
             ]
             if near:
-                min(near, key=lambda p: abs(p.wall_ms - expected)).matched = True
+                taken = min(near, key=lambda p: abs(p.wall_ms - expected))
+                slot.matched = taken.matched = True
+                self._found[vehicle.lane].append(True)
+                out.append(_dated(_release(taken), vehicle.wall_ms))
+        return out
+
+    def due(self, wall_ms: int, *, flush: bool = False) -> list[Counted]:
+        """What is decided by now (or everything: ``flush``), dated.
+
+        Held reads whose loop vehicle did not come in time; loop vehicles no
+        pass accounts for (as unread passes); held unread passes a loop vehicle
+        took.
+        """
+        out = self.release(None if flush else wall_ms)
+        while self._loops:
+            slot = self._loops[0]
+            loop = slot.vehicle
+            if not flush and loop.wall_ms + self.delay_ms(loop.lane) > wall_ms:
+                break
+            self._seen.append(self._loops.popleft())
+            self._learn(loop)
+            if slot.matched:
+                continue
+            taken = self._take(loop)
+            if taken is not None:
+                if taken.held is not None:  # an unread pass, now seen to be a vehicle
+                    out.append(_dated(_release(taken), loop.wall_ms))
                 continue
             if self._spilled(loop):
                 continue
             usual = self._directions[loop.lane].most_common(1)
             out.append(UnreadPass(loop.lane, usual[0][0] if usual else None, loop.wall_ms))
+        self._forget(wall_ms, flush=flush)
+        return out
+
+    def release(self, wall_ms: int | None = None) -> list[Counted]:
+        """Held reads whose loop vehicle did not come by ``wall_ms``, dated by the gap.
+
+        All of them with no time (no frame comes to date them: the camera is gone).
+        """
+        return [
+            _dated(_release(p), p.wall_ms + _clamp(self.gap_ms(lane)))
+            for lane, kept in self._passes.items()
+            for p in kept
+            if p.read and p.held is not None and (wall_ms is None or p.until <= wall_ms)
+        ]
+
+    def _untaken_loop(self, lane: int, expected: int) -> _Slot | None:
+        near = [
+            s
+            for s in self._loops
+            if s.vehicle.lane == lane
+            and not s.matched
+            and abs(s.vehicle.wall_ms - expected) <= self.window_ms
+        ]
+        return min(near, key=lambda s: abs(s.vehicle.wall_ms - expected)) if near else None
+
+    def _learn(self, loop: LoopVehicle) -> None:
+        gap = self.gap_ms(loop.lane)
+        near = [
+            p.wall_ms
+            for p in self._passes[loop.lane]
+            if p.read and abs(loop.wall_ms - p.wall_ms) <= LEARN_MS
+        ]
+        if near:
+            nearest = min(near, key=lambda t: abs(loop.wall_ms - gap - t))
+            self._gaps[loop.lane].append(loop.wall_ms - nearest)
+
+    def _take(self, loop: LoopVehicle) -> _Pass | None:
+        expected = loop.wall_ms - self.gap_ms(loop.lane)
+        near = [
+            p
+            for p in self._passes[loop.lane]
+            if not p.matched and abs(p.wall_ms - expected) <= self.window_ms
+        ]
+        if not near:
+            return None
+        # A read pass first: an unread one beside it is the same vehicle's lamp or grille.
+        taken = min(near, key=lambda p: (not p.read, abs(p.wall_ms - expected)))
+        taken.matched = True
+        if taken.read:
+            self._found[loop.lane].append(True)
+        return taken
+
+    def _forget(self, wall_ms: int, *, flush: bool) -> None:
+        """Settle held unread passes no loop vehicle can take any more; drop old passes."""
         horizon = wall_ms - 2 * (LEARN_MS + self.window_ms + self.timeout_ms)
         for lane, kept in self._passes.items():
+            last_loop = wall_ms - self.delay_ms(lane)  # loop vehicles up to here are decided
+            for p in kept:
+                if p.matched:
+                    continue
+                if (
+                    p.held is not None
+                    and not p.read
+                    and (flush or p.wall_ms + self.gap_ms(lane) + self.window_ms < last_loop)
+                ):
+                    self.ghosts += 1
+                    p.held, p.matched = None, True  # settled: not a vehicle
+                elif p.read and p.wall_ms < horizon:
+                    self._found[lane].append(False)  # a read vehicle its loop never saw
             self._passes[lane] = [p for p in kept if p.wall_ms >= horizon]
-        while self._seen and self._seen[0].wall_ms < horizon:
+        while self._seen and self._seen[0].vehicle.wall_ms < horizon:
             self._seen.popleft()
-        return out
 
     def _spilled(self, loop: LoopVehicle) -> bool:
         """Another lane's loop freed within ``SPILL_MS`` of this one (decided or queued)."""
         return any(
-            other.lane != loop.lane and abs(other.wall_ms - loop.wall_ms) <= SPILL_MS
+            other.vehicle.lane != loop.lane
+            and abs(other.vehicle.wall_ms - loop.wall_ms) <= SPILL_MS
             for other in itertools.chain(self._seen, self._loops)
         )
+
+
+def _clamp(shift: int) -> int:
+    return max(-MAX_SHIFT_MS, min(MAX_SHIFT_MS, shift))
+
+
+def _release(p: _Pass) -> Counted:
+    held, p.held = p.held, None
+    if held is None:  # callers pick held passes
+        msg = "nothing held"
+        raise ValueError(msg)
+    return held
+
+
+def _dated(p: Counted, at: int) -> Counted:
+    """``p`` counted at ``at``: a read's ``seen_ms``, an unread pass's ``wall_ms``."""
+    if isinstance(p, PlateRead):
+        now = p.seen_ms if p.seen_ms is not None else p.wall_ms
+        return p if at == now else dataclasses.replace(p, seen_ms=at)
+    return p if at == p.wall_ms else dataclasses.replace(p, wall_ms=at)

@@ -163,9 +163,11 @@ class Passes:
     def feed(self, frame: Frame) -> list[PlateRead | UnreadPass]:
         """Recognise one frame; the passes that ended with it.
 
-        With loops, also the vehicles a loop counted and no pass accounts for
-        (:class:`~agent.recognition.loops.LoopMatcher`), a few seconds after
-        they left their loop.
+        With loops (:class:`~agent.recognition.loops.LoopMatcher`), a read
+        whose vehicle is still in its loop waits until it leaves it (at most
+        half a second), an unread pass counts only if a loop vehicle takes it
+        once the lane's loop is trusted, and the vehicles a loop counted that
+        no pass accounts for come a few seconds after they left their loop.
         """
         started = time.perf_counter()
         sightings = self.recognizer.recognise(frame.image)
@@ -174,9 +176,11 @@ class Passes:
         if self._count_loops:
             if self._loops is None:
                 self._loops = VirtualLoops((w, h), lanes=self._lanes, zones=self._zones)
-            self._matcher.passes(closed)
-            self._matcher.loops(self._loops.update(frame.image, frame.wall_ms))
-            closed = [*self._matcher.counted_at(closed), *self._matcher.due(frame.wall_ms)]
+            closed = [
+                *self._matcher.close(closed),
+                *self._matcher.loops(self._loops.update(frame.image, frame.wall_ms)),
+                *self._matcher.due(frame.wall_ms),
+            ]
         self.last_ms = (time.perf_counter() - started) * 1000.0
         return closed
 
@@ -185,16 +189,15 @@ class Passes:
         closed = [] if self._tracker is None else self._tracker.expire(mono_s)
         if not self._count_loops:
             return closed
-        self._matcher.passes(closed)
-        return self._matcher.counted_at(closed)
+        # No frame to date held reads by (the camera stalls or is gone): they go now.
+        return [*self._matcher.close(closed), *self._matcher.release()]
 
     def flush(self) -> list[PlateRead | UnreadPass]:
         """Close every open pass (end of stream, shutdown), and count every loop vehicle."""
         closed = [] if self._tracker is None else self._tracker.flush()
         if not self._count_loops:
             return closed
-        self._matcher.passes(closed)
-        return [*self._matcher.counted_at(closed), *self._matcher.due(0, flush=True)]
+        return [*self._matcher.close(closed), *self._matcher.due(0, flush=True)]
 
 
 class Pipeline:
