@@ -59,12 +59,12 @@ def test_each_vehicle_through_a_lane_is_one_loop_vehicle_in_its_lane() -> None:
     for wall_ms, image in frames:
         found += loops.update(image, wall_ms)
     assert sorted(v.lane for v in found) == [1, 1, 1, 2, 2]
-    # Each is dated by the frame its box left the loop (rows 55-85 %: 99-153 px):
-    # the box's top, 40 px above the frame at its start, passes 153 px 2.14 s later.
+    # Each is dated by the frame its box left the loop (rows 55-95 %: 99-171 px):
+    # the box's top, 40 px above the frame at its start, passes 171 px 2.34 s later.
     for lane, begins in starts.items():
         mine = sorted(v.wall_ms for v in found if v.lane == lane)
         for got, start in zip(mine, begins, strict=True):
-            assert 1_000_000 + (start + 2.14) * 1000 <= got <= 1_000_000 + (start + 2.4) * 1000
+            assert 1_000_000 + (start + 2.34) * 1000 <= got <= 1_000_000 + (start + 2.6) * 1000
 
 
 def test_a_still_road_and_a_zone_outside_the_traffic_count_nothing() -> None:
@@ -212,6 +212,9 @@ class _PlateWhileInLoop:
         return [Sighting(box, PlateText("1ABC123", (900,) * 7, "B"))]
 
 
+LANE = LaneZone(1, ((0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0)))  # where the boxes drive
+
+
 def _three_vehicles_through(passes: Passes, seed: int) -> list[PlateRead | UnreadPass]:
     """Feed ``passes`` 10 s of one lane with three vehicles; every pass it closes."""
     frames = _traffic({1: (20, 140)}, {1: [1.0, 4.0, 7.0]}, 10.0, seed=seed)
@@ -223,14 +226,14 @@ def _three_vehicles_through(passes: Passes, seed: int) -> list[PlateRead | Unrea
 
 @pytest.mark.parametrize("loops", [False, True])
 def test_passes_count_vehicles_without_a_plate_only_with_loops(loops: bool) -> None:
-    passes = Passes(_NoPlates(), pass_timeout_s=1.0, loops=loops)  # type: ignore[arg-type]
+    passes = Passes(_NoPlates(), zones=[LANE], pass_timeout_s=1.0, loops=loops)  # type: ignore[arg-type]
     out = _three_vehicles_through(passes, seed=4)
     assert len(out) == (3 if loops else 0)
     assert all(isinstance(p, UnreadPass) and p.lane == 1 for p in out)
 
 
 def test_passes_with_loops_count_a_read_vehicle_once() -> None:
-    passes = Passes(_PlateWhileInLoop(), pass_timeout_s=0.5, loops=True)  # type: ignore[arg-type]
+    passes = Passes(_PlateWhileInLoop(), zones=[LANE], pass_timeout_s=0.5, loops=True)  # type: ignore[arg-type]
     out = _three_vehicles_through(passes, seed=5)
     assert [type(p).__name__ for p in out] == ["PlateRead"] * 3
 

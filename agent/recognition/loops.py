@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 __all__ = ["LoopMatcher", "LoopVehicle", "VirtualLoops"]
 
 GRID_W = 160  # foreground is computed this many pixels wide
-LOOP_ROWS = (0.55, 0.85)  # the loops span these rows, as shares of the frame's height
+LOOP_ROWS = (0.55, 0.95)  # the loops span these rows, as shares of the frame's height
 ON = 0.25  # foreground share of a loop at which it becomes occupied
 OFF = 0.08  # ... and below which it counts towards becoming free
 OFF_FRAMES = 2  # frames below OFF that free an occupied loop
