@@ -12,7 +12,9 @@ moves through it.
   pixel that follows slow light changes and forgets vehicles that stop).
 - **Loops.** Each lane's loop is its lane zone (``camera.lane_zones``, or an
   equal vertical strip per lane) between ``LOOP_ROWS`` of the frame's height:
-  the near part of the road, where vehicles are large and far apart.
+  the near part of the road, where vehicles are large and far apart, down to
+  just above the frame's edge, so that a vehicle frees its loop as it leaves
+  the view (and a count is dated then).
 - **Vehicles.** A loop is *occupied* from the frame its foreground share
   reaches ``ON`` until it stays below ``OFF`` for ``OFF_FRAMES`` frames; each
   occupied spell is one vehicle, stamped with the frame it ended in. The
@@ -155,7 +157,7 @@ class _Slot:
 
 
 LEARN_MS = 5000  # a pass this close to a loop vehicle teaches the lane's usual gap
-LEARN_MIN = 5  # gaps learned before the lane's median replaces the default of 0
+LEARN_MIN = 5  # gaps learned before a lane's loop vehicles wait only for the gap
 LEARN_KEEP = 51  # the last this many gaps of a lane make its median
 MAX_SHIFT_MS = 3000  # a pass's count time moves by at most this
 HOLD_MS = 500  # a read waits for its loop vehicle at most this past its lane's gap
@@ -222,8 +224,8 @@ class LoopMatcher:
 
     def gap_ms(self, lane: int) -> int:
         """The lane's usual gap from a pass's time to its loop vehicle (ms)."""
-        gaps = self._gaps[lane]
-        return int(sorted(gaps)[len(gaps) // 2]) if len(gaps) >= LEARN_MIN else 0
+        gaps = self._gaps[lane]  # while it learns, the few it has beat a guess of 0
+        return int(sorted(gaps)[len(gaps) // 2]) if gaps else 0
 
     def trusted(self, lane: int) -> bool:
         """Whether the lane's loop sees the vehicles whose plates are read (``TRUST_*``)."""
@@ -360,20 +362,29 @@ class LoopMatcher:
             self._gaps[loop.lane].append(loop.wall_ms - nearest)
 
     def _take(self, loop: LoopVehicle) -> _Pass | None:
+        """The untaken pass nearest ``loop time - gap``: of the loop's lane, else of another.
+
+        A pass's lane is where its plate was; in perspective a vehicle's body can
+        free the next lane's loop instead of its own.
+        """
         expected = loop.wall_ms - self.gap_ms(loop.lane)
-        near = [
-            p
-            for p in self._passes[loop.lane]
-            if not p.matched and abs(p.wall_ms - expected) <= self.window_ms
-        ]
-        if not near:
-            return None
-        # A read pass first: an unread one beside it is the same vehicle's lamp or grille.
-        taken = min(near, key=lambda p: (not p.read, abs(p.wall_ms - expected)))
-        taken.matched = True
-        if taken.read:
-            self._found[loop.lane].append(True)
-        return taken
+        for lanes in ([loop.lane], [lane for lane in self._passes if lane != loop.lane]):
+            near = [
+                (lane, p)
+                for lane in lanes
+                for p in self._passes[lane]
+                if not p.matched and abs(p.wall_ms - expected) <= self.window_ms
+            ]
+            if near:
+                # A read pass first: an unread one beside it is the same vehicle's lamp.
+                lane, taken = min(
+                    near, key=lambda lp: (not lp[1].read, abs(lp[1].wall_ms - expected))
+                )
+                taken.matched = True
+                if taken.read and lane == loop.lane:
+                    self._found[lane].append(True)
+                return taken
+        return None
 
     def _forget(self, wall_ms: int, *, flush: bool) -> None:
         """Settle held unread passes no loop vehicle can take any more; drop old passes."""
