@@ -136,3 +136,21 @@ def test_an_exported_run_loads_in_the_agent_with_its_input_size(tmp_path: Path) 
     assert reader.infer(np.zeros((2, 1, 48, 192), np.float32)).shape == (2, 48, 37)
     screen = PlateReader(tmp_path / "out" / "reader-int8.card.json")
     assert screen.card.spec.width == 192
+
+
+def test_a_checkpoint_is_published_only_when_its_validation_beats_the_copy_there(
+    tmp_path: Path,
+) -> None:
+    run, kept = tmp_path / "run", tmp_path / "kept"
+    _plan(run)
+    assert _train(run, "--until", "2", "--publish", str(kept)) == 0
+    assert _state(kept)["step"] == 2  # nothing there yet: published
+    history = json.loads((kept / runmod.HISTORY).read_text())
+    history[-1]["val_exact"] = 1.5  # a copy no checkpoint can beat
+    (kept / runmod.HISTORY).write_text(json.dumps(history))
+    assert _train(run, "--resume", "--until", "4", "--publish", str(kept)) == 0
+    assert (_state(run)["step"], _state(kept)["step"]) == (4, 2)
+    history[-1]["val_exact"] = -1.0  # one every checkpoint beats
+    (kept / runmod.HISTORY).write_text(json.dumps(history))
+    assert _train(run, "--resume", "--publish", str(kept)) == 0
+    assert _state(kept)["step"] == 6

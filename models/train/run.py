@@ -363,6 +363,16 @@ def _publish(run: Path, to: Path) -> None:
         tmp.replace(to / name)
 
 
+def _published_val(to: Path) -> float | None:
+    """Validation exact of the checkpoint published at ``to`` (None: none, or unmeasured)."""
+    try:
+        history = json.loads((to / HISTORY).read_text())
+        val = history[-1]["val_exact"] if (to / CKPT).exists() else None
+    except (OSError, ValueError, LookupError, TypeError):
+        return None
+    return float(val) if isinstance(val, int | float) and math.isfinite(val) else None
+
+
 class Trainer:
     """One step of a run: resume, train until told to stop, checkpoint."""
 
@@ -442,10 +452,19 @@ class Trainer:
         torch.save(state, tmp)
         tmp.replace(self.run / CKPT)  # a kill mid-save leaves the previous checkpoint
         _atomic_write(self.run / HISTORY, json.dumps(history, indent=2) + "\n")
+        note = ""
         if self.args.publish is not None:
-            _publish(self.run, self.args.publish)
+            # The published copy is the resume point a commit keeps: only a better one
+            # replaces it (validation wanders by a point or two between checkpoints).
+            there = _published_val(self.args.publish)
+            if there is None or not math.isfinite(self.val_exact) or self.val_exact > there:
+                _publish(self.run, self.args.publish)
+                note = ", published"
+            else:
+                note = f", not published ({self.args.publish} has val exact {there:.4f})"
         print(
-            f"checkpoint step {self.step} loss {self.loss:.3f} val exact {self.val_exact:.4f}",
+            f"checkpoint step {self.step} loss {self.loss:.3f} "
+            f"val exact {self.val_exact:.4f}{note}",
             flush=True,
         )
 
@@ -634,7 +653,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int, default=1, help="torch threads")
     t.add_argument("--device", default="cpu", help="cpu or cuda")
     t.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
-    t.add_argument("--publish", type=Path, help="copy plan, history, checkpoint here too")
+    t.add_argument(
+        "--publish",
+        type=Path,
+        help="copy plan, history, checkpoint here too, when its validation beats the copy there",
+    )
     t.add_argument("--log-every", type=int, default=100)
 
     e = sub.add_parser("export", help="ONNX, int8 screen and cards of the checkpoint")
