@@ -390,15 +390,12 @@ class LoopMatcher:
         """Settle held unread passes no loop vehicle can take any more; drop old passes."""
         horizon = wall_ms - 2 * (LEARN_MS + self.window_ms + self.timeout_ms)
         for lane, kept in self._passes.items():
-            last_loop = wall_ms - self.delay_ms(lane)  # loop vehicles up to here are decided
+            # A held unread pass up to here could only be taken by decided loop vehicles.
+            settled = wall_ms - self.delay_ms(lane) - self.gap_ms(lane) - self.window_ms
             for p in kept:
                 if p.matched:
                     continue
-                if (
-                    p.held is not None
-                    and not p.read
-                    and (flush or p.wall_ms + self.gap_ms(lane) + self.window_ms < last_loop)
-                ):
+                if p.held is not None and not p.read and (flush or p.wall_ms < settled):
                     self.ghosts += 1
                     p.held, p.matched = None, True  # settled: not a vehicle
                 elif p.read and p.wall_ms < horizon:
