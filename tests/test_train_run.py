@@ -95,6 +95,49 @@ def test_the_schedule_is_a_function_of_the_global_step() -> None:
     assert runmod.level_at(plan, 200) == runmod.level_at(plan, 900) == 1.0
 
 
+def test_a_replan_bends_the_schedule_from_its_step_without_a_jump() -> None:
+    plan = runmod.make_plan(arch="reader48", total_steps=1000, seed=1, warmup=100)
+    old = [runmod.lr_at(plan, s) for s in range(0, 1001, 50)]
+    plan["replans"] = [{"at": 400, "from_total": 1000, "total_steps": 600}]
+    plan["total_steps"] = 600
+    assert [runmod.lr_at(plan, s) for s in range(0, 401, 50)] == old[:9]  # the past stays
+    assert runmod.lr_at(plan, 401) == pytest.approx(old[8], rel=1e-3)  # no jump at the re-plan
+    assert runmod.lr_at(plan, 500) < runmod.lr_at(plan, 450) < old[9]  # falls faster
+    floor = plan["lr"] * plan["final_lr_ratio"]
+    assert runmod.lr_at(plan, 600) == runmod.lr_at(plan, 900) == pytest.approx(floor)
+
+
+def test_a_stopped_run_replanned_goes_on_and_replays_from_its_card_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run, replay = tmp_path / "r", tmp_path / "replay"
+    _plan(run, steps=10)
+    assert _train(run, "--until", "3") == 0
+    assert runmod.main(["replan", str(run), "--steps", "6", "--at", "2"]) == 2  # already past
+    assert runmod.main(["replan", str(run), "--steps", "4", "--at", "4"]) == 2  # ends at its step
+    before = _state(run)
+    assert runmod.main(["replan", str(run), "--steps", "6", "--at", "4"]) == 0
+    assert capsys.readouterr().err.count("error: ") == 2
+    # The checkpoint is not rewritten: it fits the new plan because it has not passed step 4.
+    assert _state(run)["plan_digest"] == before["plan_digest"]
+    replanned = runmod.load_plan(run)
+    assert runmod.fits_plan(before, replanned)
+    assert not runmod.fits_plan({**before, "step": 5}, replanned)  # trained on the old rate
+    assert _train(run, "--resume") == 0
+    assert _state(run)["step"] == 6
+    # The exported card's command (plan, re-plan, train) gives the same weights.
+    command = runmod.replay_command(runmod.load_plan(run), str(replay))
+    assert " replan " in command
+    assert "--steps 10 " in command
+    *setup, last = command.split(" && ")
+    assert last.split()[3:] == ["train", str(replay), "--resume"]
+    for part in setup:  # "python -m models.train.run plan|replan ..."
+        assert runmod.main(part.split()[3:]) == 0
+    assert _train(replay, "--resume") == 0
+    a, b = _state(run), _state(replay)
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
 def test_worker_rendering_is_the_same_data_whatever_the_worker_count() -> None:
     jobs = [Job(9, step, 3, 0.8, 48, 192) for step in range(4)]
     with BatchStream(jobs, 0) as stream:

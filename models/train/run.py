@@ -5,6 +5,7 @@
         --publish models/train/reader48
     python -m models.train.run export RUN --out RUN/export --version 0.7.0
     python -m models.train.run status RUN
+    python -m models.train.run replan RUN --steps 60000 --at 27000   # a stopped run
 
 A run directory holds ``plan.json`` (fixed when the run is planned: the
 architecture and its input size, batch, seed, the learning-rate schedule over the
@@ -145,14 +146,30 @@ def make_plan(  # noqa: PLR0913  (a plan is many numbers; all keyword-only)
     }
 
 
+def _cosine(top: float, floor: float, start: int, end: int, step: int) -> float:
+    t = min(1.0, (step - start) / max(1, end - start))
+    return floor + (top - floor) * 0.5 * (1 + math.cos(math.pi * t))
+
+
 def lr_at(plan: dict[str, Any], step: int) -> float:
-    """The learning rate of ``step``: a pure function of the global step."""
-    peak, warmup, total = plan["lr"], plan["warmup"], plan["total_steps"]
+    """The learning rate of ``step``: a pure function of the global step.
+
+    A re-planned run (``replans``, see ``replan``) follows its first cosine until
+    the first re-plan's step, then a cosine from the rate of that step down to
+    the same floor at the re-plan's new end, and so on: the rate never jumps.
+    """
+    peak, warmup = plan["lr"], plan["warmup"]
     if step < warmup:
         return float(peak * (step + 1) / warmup)
     floor = peak * plan["final_lr_ratio"]
-    t = min(1.0, (step - warmup) / max(1, total - warmup))
-    return float(floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * t)))
+    replans = plan.get("replans", [])
+    ends = [r["from_total"] for r in replans] + [plan["total_steps"]]
+    start, top = warmup, peak
+    for r, end in zip(replans, ends, strict=False):
+        if step < r["at"]:
+            return float(_cosine(top, floor, start, end, step))
+        start, top = r["at"], _cosine(top, floor, start, end, r["at"])
+    return float(_cosine(top, floor, start, ends[-1], step))
 
 
 def level_at(plan: dict[str, Any], step: int) -> float:
@@ -194,9 +211,34 @@ def load_plan(run: Path) -> dict[str, Any]:
 
 
 def plan_digest(plan: dict[str, Any]) -> str:
-    """A fingerprint of what the run is (``PLAN_KEYS``), stored in each checkpoint."""
+    """A fingerprint of what the run is (``PLAN_KEYS``), stored in each checkpoint.
+
+    A re-planned run's re-plans (their steps and ends) are part of it.
+    """
     core = {k: plan[k] for k in PLAN_KEYS}
+    if plan.get("replans"):
+        core["replans"] = [(r["at"], r["from_total"], r["total_steps"]) for r in plan["replans"]]
     return hashlib.sha256(json.dumps(core, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def fits_plan(state: dict[str, Any], plan: dict[str, Any]) -> bool:
+    """Whether a checkpoint belongs to ``plan``.
+
+    It does when it was written under the plan, or under the plan before
+    re-plans that all start at or after the checkpoint's step: up to there the
+    schedule is the same, so a re-plan never has to rewrite a checkpoint.
+    """
+    replans = plan.get("replans", [])
+    step = int(state.get("step", 0))
+    for k in range(len(replans), -1, -1):
+        if k < len(replans) and replans[k]["at"] < step:
+            break
+        earlier = {**plan, "replans": replans[:k]}
+        if k < len(replans):
+            earlier["total_steps"] = replans[k]["from_total"]
+        if state.get("plan_digest") == plan_digest(earlier):
+            return True
+    return False
 
 
 # ---------------------------------------------------------------- helpers
@@ -409,7 +451,7 @@ class Trainer:
         if not self.args.resume:
             raise RunError(f"{ckpt} exists: pass --resume to go on from it")
         state = torch.load(ckpt, map_location=self.device, weights_only=False)
-        if state.get("plan_digest") != plan_digest(self.plan):
+        if not fits_plan(state, self.plan):
             raise RunError(f"{ckpt}: written for another plan than {self.run / PLAN}")
         self.net.load_state_dict(state["model"])
         self.opt.load_state_dict(state["opt"])
@@ -539,12 +581,54 @@ class Trainer:
 def replay_command(plan: dict[str, Any], run: str = "RUN") -> str:
     """The commands that plan this run again from scratch."""
     widths = f" --widths {','.join(map(str, plan['widths']))}" if plan["widths"] else ""
+    replans = plan.get("replans", [])
+    first = replans[0]["from_total"] if replans else plan["total_steps"]
+    again = "".join(
+        f" && python -m models.train.run replan {run} --steps {r['total_steps']} --at {r['at']}"
+        for r in replans
+    )
     return (
         f"python -m models.train.run plan {run} --arch {plan['arch']}{widths} "
-        f"--steps {plan['total_steps']} --seed {plan['seed']} --batch {plan['batch']} "
+        f"--steps {first} --seed {plan['seed']} --batch {plan['batch']} "
         f"--lr {plan['lr']} --warmup {plan['warmup']} --ramp {plan['ramp']} "
-        f"--val-size {plan['val_size']} && python -m models.train.run train {run} --resume"
+        f"--val-size {plan['val_size']}{again} && python -m models.train.run train {run} --resume"
     )
+
+
+def replan(run: Path, total_steps: int, at: int) -> dict[str, Any]:
+    """Give a run a new end: from step ``at`` its rate falls on a new cosine to ``total_steps``.
+
+    A run planned for more steps than the machines it gets can give (or fewer)
+    is re-planned while it is stopped, at a step its checkpoint has not passed.
+    Up to ``at`` the schedule is the one the run had, so the steps already
+    trained stay what they were and the checkpoint stays valid as it is
+    (``fits_plan``). The re-plan is written into the plan (``replans``) and so
+    into every card exported from the run.
+    """
+    plan = load_plan(run)
+    replans = list(plan.get("replans", []))
+    if total_steps <= at:
+        raise RunError(f"--steps {total_steps} must lie after --at {at}")
+    if at < plan["warmup"] or (replans and at <= replans[-1]["at"]):
+        raise RunError(f"--at {at}: a re-plan starts after the warm-up and after the last re-plan")
+    ckpt = run / CKPT
+    if ckpt.exists():
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        if not fits_plan(state, plan):
+            raise RunError(f"{ckpt}: written for another plan than {run / PLAN}")
+        if int(state["step"]) > at:
+            raise RunError(f"{ckpt} is at step {state['step']}, past --at {at}")
+    entry = {
+        "at": at,
+        "from_total": plan["total_steps"],
+        "total_steps": total_steps,
+        "lr_at": lr_at(plan, at),
+        "commit": _commit(),
+        "when": _now(),
+    }
+    new = {**plan, "total_steps": total_steps, "replans": [*replans, entry]}
+    _atomic_write(run / PLAN, json.dumps(new, indent=2) + "\n")
+    return new
 
 
 def export(
@@ -556,7 +640,7 @@ def export(
     if not ckpt.exists():
         raise RunError(f"{run}: no checkpoint to export")
     state = torch.load(ckpt, map_location="cpu", weights_only=False)
-    if state.get("plan_digest") != plan_digest(plan):
+    if not fits_plan(state, plan):
         raise RunError(f"{ckpt}: written for another plan than {run / PLAN}")
     out.mkdir(parents=True, exist_ok=True)
     net = build(plan["arch"], len(ALPHABET) + 1, plan["widths"])
@@ -667,6 +751,11 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--no-metrics", action="store_true", help="skip the measurements")
     e.add_argument("--calibration", type=int, help="crops the int8 screen is calibrated on")
 
+    r = sub.add_parser("replan", help="a new end for a stopped run, from a step it has not passed")
+    r.add_argument("run", type=Path)
+    r.add_argument("--steps", type=int, required=True, help="the run's new length")
+    r.add_argument("--at", type=int, required=True, help="the step the new schedule starts at")
+
     s = sub.add_parser("status", help="how far the run got")
     s.add_argument("run", type=Path)
 
@@ -734,6 +823,12 @@ def main(argv: list[str] | None = None) -> int:
                 calibration=args.calibration,
             )
             print(f"wrote {card}")
+        elif args.cmd == "replan":
+            plan = replan(args.run, args.steps, args.at)
+            print(
+                f"re-planned {args.run}: {plan['total_steps']} steps, from step {args.at} "
+                f"at lr {lr_at(plan, args.at):.2e}"
+            )
         elif args.cmd == "status":
             print(json.dumps(_status(args.run), indent=2))
         elif args.what == "render":
