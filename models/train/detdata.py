@@ -30,6 +30,9 @@ from simulator.plates import RENDER_VERSION, draw_plate, random_spec
 from simulator.plates.glyphs import available_fonts, glyph
 
 SIZE = 256
+# Bumped whenever the scenes change (2: plates posed in 3-D, steep views
+# foreshortened); shard names carry it with the plate renderer's version.
+DETDATA_VERSION = 2
 MAX_PLATES = 4
 WEIGHTS = {"B": 0.2, "NL": 0.1, "F": 0.25, "D": 0.12, "L": 0.05, "EU": 0.13, "BR": 0.15}
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -142,18 +145,44 @@ def _car_body(rng: np.random.Generator, img: np.ndarray, quad: np.ndarray) -> No
             cv2.line(img, (int(cx - pw * 0.8), yy), (int(cx + pw * 0.8), yy), v, max(1, step // 2))
 
 
+def project_plate(pw: float, ph: float, yaw: float, pitch: float, distance: float) -> np.ndarray:
+    """Image corners (clockwise from top-left) of a ``pw`` x ``ph`` plate turned in 3-D.
+
+    The plate turns by ``yaw`` about the vertical and ``pitch`` about the
+    horizontal (radians) and a pinhole camera ``distance`` plate widths away
+    projects it at the scale where a plate seen square on is ``pw`` wide:
+    turned, it is foreshortened and its near edge is taller than its far one.
+    """
+    q3 = np.array(
+        [[-pw / 2, -ph / 2, 0], [pw / 2, -ph / 2, 0], [pw / 2, ph / 2, 0], [-pw / 2, ph / 2, 0]]
+    )
+    cy, sy, cp, sp = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch)
+    turn = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]]) @ np.array(
+        [[1, 0, 0], [0, cp, -sp], [0, sp, cp]]
+    )
+    cam = q3 @ turn.T + (0, 0, distance * pw)
+    return np.asarray(cam[:, :2] * (distance * pw) / cam[:, 2:3] + (pw / 2, ph / 2), np.float64)
+
+
 def _plate_quad(rng: np.random.Generator, pw: float, ph: float) -> np.ndarray:
-    """Destination corners of a plate of ``pw`` x ``ph`` px under a random pose."""
-    q = np.array([[0, 0], [pw, 0], [pw, ph], [0, ph]], np.float64)
-    yaw, pitch = rng.uniform(-0.3, 0.3), rng.uniform(-0.15, 0.15)
-    q[[0, 3], 1] += np.array([1, -1]) * ph * yaw / 2  # left edge shrinks/grows
-    q[[1, 2], 1] -= np.array([1, -1]) * ph * yaw / 2
-    q[[0, 1], 0] += np.array([1, -1]) * pw * pitch / 2
-    q[:, 0] += q[:, 1] * rng.uniform(-0.2, 0.2)  # shear
+    """Destination corners of a plate of ``pw`` x ``ph`` px (seen square on) under a random pose.
+
+    ``project_plate`` with most plates within 15 degrees of square on and a
+    quarter of them 30-65 degrees (a car parked at an angle, a camera beside
+    the road), a camera up to 35 degrees above the plate (on a pole, looking
+    down) and 2.5-12 plate widths away; then a roll in the image and a little
+    shear (rolling shutter, a crooked plate).
+    """
+    yaw = np.deg2rad(
+        rng.uniform(30, 65) * rng.choice([-1, 1]) if rng.random() < 0.25 else rng.normal(0, 10)
+    )
+    pitch = np.deg2rad(rng.uniform(-10, 35))
+    q = project_plate(pw, ph, yaw, pitch, float(rng.uniform(2.5, 12.0)))
+    q[:, 0] += q[:, 1] * rng.uniform(-0.1, 0.1)  # shear
     angle = np.deg2rad(np.clip(rng.normal(0, 6), -20, 20))
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     c = q.mean(0)
-    return (q - c) @ rot.T + c + rng.normal(0, 0.02 * ph, q.shape)
+    return np.asarray((q - c) @ rot.T + c + rng.normal(0, 0.02 * ph, q.shape), np.float64)
 
 
 def _country(rng: np.random.Generator) -> str:
@@ -174,7 +203,8 @@ def _pose_plate(rng: np.random.Generator, placed: list[Layer]) -> Layer | None:
     width = float(np.exp(rng.uniform(np.log(14), np.log(230))))
     ph = width * ph_src / pw_src
     quad = _plate_quad(rng, width, ph)
-    quad += rng.uniform([-0.2 * width, 0], [SIZE - 0.8 * width, SIZE - ph]) - quad.min(0)
+    qw, qh = np.ptp(quad, axis=0)
+    quad += rng.uniform([-0.2 * qw, 0], [SIZE - 0.8 * qw, SIZE - qh]) - quad.min(0)
     centre = quad.mean(0)
     if any(np.abs(centre - q.mean(0)).max() < 0.6 * width for q, _, _ in placed):
         return None
@@ -294,7 +324,7 @@ def road_scenes(seed: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _shard_path(cache: Path, seed: int, k: int) -> Path:
-    return cache / f"r{RENDER_VERSION}-d{seed}-{k:04d}.npz"
+    return cache / f"r{RENDER_VERSION}v{DETDATA_VERSION}-d{seed}-{k:04d}.npz"
 
 
 def _road_path(cache: Path, seed: int, k: int) -> Path:
