@@ -197,3 +197,23 @@ def test_a_checkpoint_is_published_only_when_its_validation_beats_the_copy_there
     (kept / runmod.HISTORY).write_text(json.dumps(history))
     assert _train(run, "--resume", "--publish", str(kept)) == 0
     assert _state(kept)["step"] == 6
+
+
+def test_a_copy_validated_by_another_renderer_is_measured_again_on_todays_set(
+    tmp_path: Path,
+) -> None:
+    run, kept = tmp_path / "run", tmp_path / "kept"
+    _plan(run)
+    assert _train(run, "--until", "2", "--publish", str(kept)) == 0
+    history = json.loads((kept / runmod.HISTORY).read_text())
+    history[-1]["val_exact"] = 1.5  # unbeatable, but measured on an older renderer's set
+    history[-1]["renderer_version"] = runmod.RENDER_VERSION - 1
+    (kept / runmod.HISTORY).write_text(json.dumps(history))
+    val = runmod.validation_set(run, runmod.load_plan(run), 1)
+    measured = runmod._published_val(kept, val, torch.device("cpu"))
+    assert measured is not None
+    assert 0.0 <= measured <= 1.0  # today's figure, not the recorded 1.5
+    assert runmod._published_val(kept) == 1.5  # without a set: the recorded figure
+    history[-1]["renderer_version"] = runmod.RENDER_VERSION
+    (kept / runmod.HISTORY).write_text(json.dumps(history))
+    assert runmod._published_val(kept, val, torch.device("cpu")) == 1.5  # same renderer

@@ -405,14 +405,32 @@ def _publish(run: Path, to: Path) -> None:
         tmp.replace(to / name)
 
 
-def _published_val(to: Path) -> float | None:
-    """Validation exact of the checkpoint published at ``to`` (None: none, or unmeasured)."""
+def _published_val(
+    to: Path, val: Batch | None = None, device: torch.device | None = None
+) -> float | None:
+    """Validation exact of the checkpoint published at ``to`` (None: none, or unmeasured).
+
+    A copy last validated on another renderer's validation set is measured
+    again on ``val`` (today's set), so that the two figures compared are of one
+    set; without ``val`` its recorded figure is returned.
+    """
     try:
         history = json.loads((to / HISTORY).read_text())
-        val = history[-1]["val_exact"] if (to / CKPT).exists() else None
-    except (OSError, ValueError, LookupError, TypeError):
+        last = history[-1] if (to / CKPT).exists() else {}
+        val_exact = last.get("val_exact")
+    except (OSError, ValueError, LookupError, TypeError, AttributeError):
         return None
-    return float(val) if isinstance(val, int | float) and math.isfinite(val) else None
+    if val is not None and last and last.get("renderer_version") != RENDER_VERSION:
+        try:
+            plan = load_plan(to)
+            state = torch.load(to / CKPT, map_location="cpu", weights_only=False)
+            net = build(plan["arch"], len(ALPHABET) + 1, plan["widths"])
+            net.load_state_dict(state["model"])
+        except (RunError, OSError, RuntimeError, KeyError):
+            return None
+        return evaluate(net.to(device or torch.device("cpu")), val, device or torch.device("cpu"))
+    ok = isinstance(val_exact, int | float) and math.isfinite(val_exact)
+    return float(val_exact) if ok else None
 
 
 class Trainer:
@@ -429,6 +447,7 @@ class Trainer:
         self.step = 0
         self.history: list[dict[str, Any]] = []
         self.loss, self.val_exact = float("nan"), float("nan")
+        self._val: Batch | None = None  # the validation set, once training loaded it
         self._resume()
         self.segment: dict[str, Any] = {
             "from": self.step,
@@ -498,7 +517,7 @@ class Trainer:
         if self.args.publish is not None:
             # The published copy is the resume point a commit keeps: only a better one
             # replaces it (validation wanders by a point or two between checkpoints).
-            there = _published_val(self.args.publish)
+            there = _published_val(self.args.publish, self._val, self.device)
             if there is None or not math.isfinite(self.val_exact) or self.val_exact > there:
                 _publish(self.run, self.args.publish)
                 note = ", published"
@@ -523,7 +542,7 @@ class Trainer:
         quit_ = _Stop()
         signal.signal(signal.SIGTERM, quit_)
         signal.signal(signal.SIGINT, quit_)
-        val = validation_set(self.run, plan, max(1, args.workers))
+        val = self._val = validation_set(self.run, plan, max(1, args.workers))
         t_start = time.monotonic()
         deadline = t_start + 60 * args.minutes if args.minutes else math.inf
         if args.stop_at is not None:  # wall-clock time: start-up counts against it too

@@ -54,7 +54,8 @@ __all__ = [
 # name their shards with it, so data of an older renderer is never mixed into a run.
 # v9: Europe from one format table (40 countries), Belgian-traffic weights, EU = the
 # rest of Europe's real series; gaps and furniture shrink with the characters to fit.
-RENDER_VERSION = 9
+# v10: motion blur runs mostly up or down the plate (vehicles drive towards the camera).
+RENDER_VERSION = 10
 
 Quad = tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]]
 
