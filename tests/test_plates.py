@@ -232,3 +232,16 @@ def test_italic_glyphs_lean_right_by_the_slant() -> None:
     top = np.flatnonzero(leaned[1] > 0.5).mean()
     bottom = np.flatnonzero(leaned[-2] > 0.5).mean()
     assert top - bottom == pytest.approx(0.25 * 37, abs=1.5)
+
+
+def test_motion_blur_runs_mostly_up_or_down_the_plate() -> None:
+    from simulator.plates.degrade import _motion_kernel  # noqa: PLC0415
+
+    rng = np.random.default_rng(3)
+    upright = 0
+    for _ in range(200):
+        k = _motion_kernel(rng, 7)
+        assert k.sum() == pytest.approx(1.0)
+        ys, xs = np.nonzero(k)
+        upright += np.ptp(ys) > np.ptp(xs)  # the line's longer extent is vertical
+    assert 0.6 < upright / 200 < 0.95  # mostly, not always: cameras beside the road
