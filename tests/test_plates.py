@@ -243,5 +243,5 @@ def test_motion_blur_runs_mostly_up_or_down_the_plate() -> None:
         k = _motion_kernel(rng, 7)
         assert k.sum() == pytest.approx(1.0)
         ys, xs = np.nonzero(k)
-        upright += np.ptp(ys) > np.ptp(xs)  # the line's longer extent is vertical
+        upright += int(np.ptp(ys) > np.ptp(xs))  # the line's longer extent is vertical
     assert 0.6 < upright / 200 < 0.95  # mostly, not always: cameras beside the road
