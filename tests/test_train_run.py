@@ -182,7 +182,7 @@ def test_an_exported_run_loads_in_the_agent_with_its_input_size(tmp_path: Path) 
 
 
 def test_a_checkpoint_is_published_only_when_its_validation_beats_the_copy_there(
-    tmp_path: Path,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run, kept = tmp_path / "run", tmp_path / "kept"
     _plan(run)
@@ -191,12 +191,23 @@ def test_a_checkpoint_is_published_only_when_its_validation_beats_the_copy_there
     history = json.loads((kept / runmod.HISTORY).read_text())
     history[-1]["val_exact"] = 1.5  # a copy no checkpoint can beat
     (kept / runmod.HISTORY).write_text(json.dumps(history))
-    assert _train(run, "--resume", "--until", "4", "--publish", str(kept)) == 0
-    assert (_state(run)["step"], _state(kept)["step"]) == (4, 2)
+    capsys.readouterr()
+    # --ckpt-minutes 0: a checkpoint after every step while the run goes on.
+    argv = ("--resume", "--until", "4", "--ckpt-minutes", "0", "--publish", str(kept))
+    assert _train(run, *argv) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("checkpoint")]
+    assert [("not published" in ln, "resume point" in ln) for ln in lines] == [
+        (True, False),  # step 3, running: the copy there is better
+        (True, False),  # step 4, running
+        (False, True),  # step 4, stopped: published whatever its validation
+    ]
+    assert (_state(run)["step"], _state(kept)["step"]) == (4, 4)
+    history = json.loads((kept / runmod.HISTORY).read_text())
     history[-1]["val_exact"] = -1.0  # one every checkpoint beats
     (kept / runmod.HISTORY).write_text(json.dumps(history))
-    assert _train(run, "--resume", "--publish", str(kept)) == 0
-    assert _state(kept)["step"] == 6
+    assert _train(run, *argv[:2], "5", *argv[3:]) == 0
+    assert "checkpoint step 5 loss" in capsys.readouterr().out
+    assert _state(kept)["step"] == 5
 
 
 def test_a_copy_validated_by_another_renderer_is_measured_again_on_todays_set(

@@ -482,8 +482,16 @@ class Trainer:
             torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
         print(f"resumed {self.run} at step {self.step} (loss {self.loss:.3f})", flush=True)
 
-    def save(self, wall: float) -> None:
-        """Checkpoint atomically, with the history; publish when asked."""
+    def save(self, wall: float, *, stopping: bool = False) -> None:
+        """Checkpoint atomically, with the history; publish when asked.
+
+        While the run goes on, a checkpoint is published only when its
+        validation beats the copy there. When it stops, its last checkpoint is
+        published whatever its validation: the committed copy is where the next
+        session resumes, and a run whose copy stayed at its best figure so far
+        would train the same steps again after every session that ended below
+        it (validation wanders by a point or two at a high rate).
+        """
         self.segment.update(
             to=self.step,
             wall_s=round(self.segment["wall_s"] + wall, 1),
@@ -517,10 +525,10 @@ class Trainer:
         if self.args.publish is not None:
             # The published copy is the resume point a commit keeps: only a better one
             # replaces it (validation wanders by a point or two between checkpoints).
-            there = _published_val(self.args.publish, self._val, self.device)
+            there = None if stopping else _published_val(self.args.publish, self._val, self.device)
             if there is None or not math.isfinite(self.val_exact) or self.val_exact > there:
                 _publish(self.run, self.args.publish)
-                note = ", published"
+                note = ", published" + (" (the run stopped: the resume point)" if stopping else "")
             else:
                 note = f", not published ({self.args.publish} has val exact {there:.4f})"
         print(
@@ -588,7 +596,7 @@ class Trainer:
                     self.save(now - t_log)
                     t_saved = t_log = time.monotonic()
         self.val_exact = evaluate(self.net, val, self.device)
-        self.save(time.monotonic() - t_log)
+        self.save(time.monotonic() - t_log, stopping=True)
         why = "signal" if quit_.asked else "time" if self.step < stop else f"step {stop}"
         print(f"stopped at step {self.step} ({why})", flush=True)
         return self.step
