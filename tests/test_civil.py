@@ -71,6 +71,7 @@ def test_windows_reach_the_city_in_order_once_through_a_broker_outage(
     uplink = civil_uplink(pki, journal, civil.url, journal_clock(journal))
     city = city_backoffice(pki, kit, civil.url)
     city.start()
+    assert city.wait_ready(10)  # subscribed before the first count goes out
     uplink.start()
     rng = random.Random(5)
     try:
@@ -127,6 +128,7 @@ def test_no_plate_reaches_the_civil_side_or_the_logs(
     rng = random.Random(11)
     with caplog.at_level(logging.DEBUG):
         city.start()
+        assert city.wait_ready(10)  # subscribed before the first count goes out
         uplink.start()
         try:
             kit.clock.advance(5)

@@ -145,6 +145,7 @@ def test_events_reach_the_police_whole_and_the_city_only_as_counts(  # noqa: PLR
     )
     office.start()
     city.start()
+    assert city.wait_ready(10)  # subscribed before the first count goes out
     service = Service(loaded, options=ServiceOptions(tick_s=0.1, civil_poll_s=0.1), clock=clock)
     thread = threading.Thread(target=service.run, name="service-under-test")
     thread.start()

@@ -256,6 +256,7 @@ def test_every_civil_message_crosses_the_broker_and_matches_its_schema(
     uplink = civil_uplink(pki, journal, civil.url, kit.clock, descriptor=descriptor)
     city = city_backoffice(pki, kit, civil.url)
     city.start()
+    assert city.wait_ready(10)  # subscribed before the first count goes out
     uplink.start()
     counts = CountsConfig(legal_basis="test")
     try:
