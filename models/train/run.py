@@ -428,7 +428,8 @@ def _published_val(
             net.load_state_dict(state["model"])
         except (RunError, OSError, RuntimeError, KeyError):
             return None
-        return evaluate(net.to(device or torch.device("cpu")), val, device or torch.device("cpu"))
+        device = device or torch.device("cpu")
+        return evaluate(net.to(device), val, device)
     ok = isinstance(val_exact, int | float) and math.isfinite(val_exact)
     return float(val_exact) if ok else None
 
@@ -448,6 +449,9 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.loss, self.val_exact = float("nan"), float("nan")
         self._val: Batch | None = None  # the validation set, once training loaded it
+        # The published copy's validation exact on that set: measured once, then
+        # known until this trainer publishes (only it writes the copy).
+        self._there: float | None = None
         self._resume()
         self.segment: dict[str, Any] = {
             "from": self.step,
@@ -523,11 +527,12 @@ class Trainer:
         _atomic_write(self.run / HISTORY, json.dumps(history, indent=2) + "\n")
         note = ""
         if self.args.publish is not None:
-            # The published copy is the resume point a commit keeps: only a better one
-            # replaces it (validation wanders by a point or two between checkpoints).
-            there = None if stopping else _published_val(self.args.publish, self._val, self.device)
+            if not stopping and self._there is None:
+                self._there = _published_val(self.args.publish, self._val, self.device)
+            there = None if stopping else self._there
             if there is None or not math.isfinite(self.val_exact) or self.val_exact > there:
                 _publish(self.run, self.args.publish)
+                self._there = self.val_exact if math.isfinite(self.val_exact) else None
                 note = ", published" + (" (the run stopped: the resume point)" if stopping else "")
             else:
                 note = f", not published ({self.args.publish} has val exact {there:.4f})"
@@ -767,7 +772,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--publish",
         type=Path,
-        help="copy plan, history, checkpoint here too, when its validation beats the copy there",
+        help="copy plan, history, checkpoint here too: mid-run when its validation beats "
+        "the copy there, always when the run stops",
     )
     t.add_argument("--log-every", type=int, default=100)
 
