@@ -430,8 +430,9 @@ def _published_val(
             return None
         device = device or torch.device("cpu")
         return evaluate(net.to(device), val, device)
-    ok = isinstance(val_exact, int | float) and math.isfinite(val_exact)
-    return float(val_exact) if ok else None
+    if isinstance(val_exact, int | float) and math.isfinite(val_exact):
+        return float(val_exact)
+    return None
 
 
 class Trainer:
