@@ -32,7 +32,7 @@ from agent.recognition.detector import (
     load_detector_card,
 )
 from agent.recognition.pipeline import Pipeline
-from agent.recognition.reader import PlateReader
+from agent.recognition.reader import PlateReader, ReaderError
 from agent.recognition.recognizer import (
     Recognizer,
     RecognizerSettings,
@@ -215,6 +215,48 @@ def test_voting_the_box_crop_reads_small_plates_at_least_as_well(
     empty = np.full((720, 1280, 3), 90, np.uint8)
     Recognizer(detector, reader, RecognizerSettings(vote_box=True)).recognise(empty)
     assert voted == []
+
+
+@needs_model
+def test_voting_the_screen_reads_small_plates_at_least_as_well(
+    detector: PlateDetector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each read also weighs the screen's outputs of the same crop: two models that err
+    # on different strokes. Every read becomes a vote of the reader's and the screen's
+    # outputs (two cuts; four with the box crop voted too), and no plate the reader
+    # alone reads right is lost.
+    reader = PlateReader(READ_CARD, threads=1, countries=("F",), threshold=0.5)
+    screen = PlateReader(SCREEN_CARD, threads=1)
+    voted = _count_fused(reader, monkeypatch)
+    exact = {False: 0, True: 0}
+    for seed in range(12):
+        frame, text = _small_blurred_plate(seed, width=80, blur=1.0, noise=8)
+        for vote in (False, True):
+            settings = RecognizerSettings(min_plate_width=40, vote_screen=vote)
+            exact[vote] += _top_text(Recognizer(detector, reader, settings, screen), frame) == text
+    assert voted, "no plate was read: the vote was not exercised"
+    assert set(voted) == {2}  # the reader's outputs and the screen's, of one crop
+    assert exact[True] >= exact[False], exact
+    voted.clear()
+    frame, text = _small_blurred_plate(0, width=80, blur=1.0, noise=8)
+    settings = RecognizerSettings(min_plate_width=40, vote_screen=True, vote_box=True)
+    Recognizer(detector, reader, settings, screen).recognise(frame)
+    assert 4 in voted  # the rectified crop and the box crop, each read by both models
+
+
+def test_a_screen_with_another_alphabet_cannot_be_voted(
+    detector: PlateDetector, tmp_path: Path
+) -> None:
+    for name in ("reader-int8.onnx",):
+        shutil.copy(SCREEN_CARD.parent / name, tmp_path / name)
+    card = json.loads(SCREEN_CARD.read_text())
+    card["alphabet"] = card["alphabet"][::-1]  # the same size, other classes
+    (tmp_path / "screen.card.json").write_text(json.dumps(card))
+    reader = PlateReader(READ_CARD, threads=1)
+    other = PlateReader(tmp_path / "screen.card.json", threads=1)
+    Recognizer(detector, reader, RecognizerSettings(), other)  # screening alone is fine
+    with pytest.raises(ReaderError, match="alphabet or blank is not the reader's"):
+        Recognizer(detector, reader, RecognizerSettings(vote_screen=True), other)
 
 
 def test_a_box_crop_is_the_upright_box_with_a_margin_clipped_to_the_image() -> None:

@@ -338,6 +338,15 @@ class RecognitionConfig(_Section):
             "`anpr-agent read` turns it on for photos (real-dev top-1, models/README)."
         ),
     )
+    vote_screen: bool = Field(
+        default=False,
+        description=(
+            "Weigh the screen's outputs of each crop with the reader's (the text both models "
+            "together find most probable): two models that err on different strokes, for a "
+            "screen run on refined and box crops only. Needs a screen with the reader's "
+            "alphabet."
+        ),
+    )
     countries: Annotated[
         tuple[Annotated[str, Field(pattern=_COUNTRY)], ...],
         AfterValidator(_check_plate_countries),
@@ -398,6 +407,12 @@ class RecognitionConfig(_Section):
     def _second_look_is_a_size(self) -> RecognitionConfig:
         if 0 < self.second_look < 64:
             raise ValueError("recognition.second_look is a long side of 64 px or more, or 0")
+        return self
+
+    @model_validator(mode="after")
+    def _vote_screen_needs_a_screen(self) -> RecognitionConfig:
+        if self.vote_screen and not self.screen:
+            raise ValueError("recognition.vote_screen needs recognition.screen: true")
         return self
 
     @model_validator(mode="after")

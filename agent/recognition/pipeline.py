@@ -78,6 +78,7 @@ def settings_of(recognition: RecognitionConfig) -> RecognizerSettings:
         recognition.second_look,
         recognition.fuse_crops,
         recognition.vote_box_crop,
+        recognition.vote_screen,
     )
 
 

@@ -11,7 +11,10 @@ reading them is most of a frame's cost. With a *screen* (a cheaper twin of the
 reader, e.g. the int8 ``reader-int8.onnx``) every box is first read by the
 screen at a lower confidence bar (``SCREEN_MARGIN`` below the reader's), and
 only the boxes it reads as a plate are read by the reader: the reads reported
-are always the reader's own.
+are the reader's own. With ``vote_screen`` the screen's outputs of a crop are
+also a vote (``PlateReader.read_fused``): the screen may be another, smaller
+model than the reader, and two models that err on different strokes read
+together better than either (models/README).
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from agent.core.events import PlateBox, Sighting
+from agent.core.events import PlateBox, PlateText, Sighting
 from agent.core.geometry import iou
+from agent.recognition.reader import ReaderError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -32,6 +36,8 @@ if TYPE_CHECKING:
 
     from agent.recognition.detector import PlateDetector
     from agent.recognition.reader import PlateReader, Views
+
+    Cuts = list[Views]  # one crop's outputs, once for each model (or cut) that read it
 
 __all__ = [
     "PHOTO_SECOND_LOOK",
@@ -108,6 +114,7 @@ class RecognizerSettings:
     second_look: int = 0  # > 0: long side of a second search when no read fits a syntax
     fuse: bool = False  # with refine: a box and its refined box that disagree, read as one
     vote_box: bool = False  # each plate also read from its upright box crop, the two voted
+    vote_screen: bool = False  # each read also weighs the screen's outputs of the same crop
 
 
 def _in_roi(box: PlateBox, roi: Sequence[tuple[float, float]], width: int, height: int) -> bool:
@@ -131,6 +138,13 @@ class Recognizer:
         self.reader = reader
         self.settings = settings or RecognizerSettings()
         self.screen = screen
+        if self.settings.vote_screen and screen is not None:
+            a, b = reader.card, screen.card
+            if (a.alphabet, a.blank) != (b.alphabet, b.blank):
+                raise ReaderError(
+                    f"{b.model_path}: the screen's alphabet or blank is not the reader's "
+                    f"({a.model_path}); its outputs cannot be voted with the reader's"
+                )
 
     def boxes(
         self,
@@ -198,19 +212,19 @@ class Recognizer:
             if s.text is not None and (box := self.detector.refine(image, s.box)) != s.box
         }  # a box refine gave back unchanged would only read the same crop again
         again, again_outputs = self._read(image, list(refined.values()))
-        for i, second, views in zip(refined, again, again_outputs, strict=True):
+        for i, second, cuts in zip(refined, again, again_outputs, strict=True):
             first = sightings[i]
             if self.settings.fuse and _worth_fusing(first, second):
-                sightings[i] = self._fused(image, (first, outputs[i]), (second, views))
+                sightings[i] = self._fused(image, (first, outputs[i]), (second, cuts))
                 outputs.pop(i)  # read from four cuts already
             elif plausibility(second) > plausibility(first):
-                sightings[i], outputs[i] = second, views
+                sightings[i], outputs[i] = second, cuts
         if self.settings.vote_box:
             self._vote_box(image, sightings, outputs)
         return sightings
 
     def _vote_box(
-        self, image: npt.NDArray[np.uint8], sightings: list[Sighting], outputs: dict[int, Views]
+        self, image: npt.NDArray[np.uint8], sightings: list[Sighting], outputs: dict[int, Cuts]
     ) -> None:
         """Each plate read again from its upright box crop (``box_crop``); the two voted.
 
@@ -227,17 +241,17 @@ class Recognizer:
         if not plates:
             return
         crops = [box_crop(image, sightings[i].box) for i in plates]
-        for i, crop, views in zip(plates, crops, self.reader.outputs(crops), strict=True):
-            fused = self.reader.read_fused([outputs[i], views])
+        for i, crop, cuts in zip(plates, crops, self._cuts(crops), strict=True):
+            fused = self.reader.read_fused([*outputs[i], *cuts])
             if fused is not None:
-                s = sightings[i]
-                sightings[i] = Sighting(s.box, fused[0], s.crop if fused[1] == 0 else crop)
+                s, own = sightings[i], fused[1] < len(outputs[i])  # a cut of the rectified crop
+                sightings[i] = Sighting(s.box, fused[0], s.crop if own else crop)
 
     def _fused(
         self,
         image: npt.NDArray[np.uint8],
-        first: tuple[Sighting, Views],
-        second: tuple[Sighting, Views],
+        first: tuple[Sighting, Cuts],
+        second: tuple[Sighting, Cuts],
     ) -> Sighting:
         """One plate whose box and refined box read differently, read as one.
 
@@ -246,21 +260,28 @@ class Recognizer:
         the cuts outvote one that is sure of a wrong character, where taking the
         surer of two reads cannot. The sighting keeps the cut surest of the read.
         """
-        cuts = [_cut(second[0].box, sx, sy) for sx, sy in FUSE_CUTS]
-        crops = [rectify(image, b) for b in cuts]
-        fused = self.reader.read_fused([first[1], second[1], *self.reader.outputs(crops)])
+        boxes = [_cut(second[0].box, sx, sy) for sx, sy in FUSE_CUTS]
+        crops = [rectify(image, b) for b in boxes]
+        more = self._cuts(crops)
+        # Each box and its crop, once for every cut (model) that read it.
+        owners = [(s.box, s.crop, c) for s, cuts in (first, second) for c in cuts] + [
+            (b, crop, c) for b, crop, cuts in zip(boxes, crops, more, strict=True) for c in cuts
+        ]
+        fused = self.reader.read_fused([c for _, _, c in owners])
         if fused is None:  # cannot happen while the first cut reads, but stay total
             return max(first[0], second[0], key=plausibility)
         text, k = fused
-        boxes = [first[0].box, second[0].box, *cuts]
-        return Sighting(boxes[k], text, [first[0].crop, second[0].crop, *crops][k])
+        return Sighting(owners[k][0], text, owners[k][1])
 
     def _screened(
         self, image: npt.NDArray[np.uint8], boxes: list[PlateBox]
-    ) -> tuple[list[Sighting], dict[int, Views]]:
-        """Every box's sighting, and the reader's outputs of the boxes it read.
+    ) -> tuple[list[Sighting], dict[int, Cuts]]:
+        """Every box's sighting, and the cuts (outputs) of the boxes the reader read.
 
-        With a screen, only boxes the screen passes reach the reader.
+        With a screen, only boxes the screen passes reach the reader; with
+        ``vote_screen`` the screen's outputs of a passed box are voted with the
+        reader's (``PlateReader.read_fused``): two models that err on different
+        strokes, for no more model runs.
         """
         screen = self.screen
         if screen is None or not boxes:
@@ -270,19 +291,40 @@ class Recognizer:
         screen.threshold = max(0.0, self.reader.threshold - SCREEN_MARGIN)
         screen.countries = self.reader.countries
         crops = [rectify(image, b) for b in boxes]
-        passed = [i for i, t in enumerate(screen.read_many(crops)) if t is not None]
-        outputs = dict(zip(passed, self.reader.outputs([crops[i] for i in passed]), strict=True))
+        screened = screen.outputs(crops)
+        passed = [i for i, v in enumerate(screened) if screen.read_outputs(v) is not None]
+        reader_views = self.reader.outputs([crops[i] for i in passed])
+        outputs: dict[int, Cuts] = {
+            i: [views, screened[i]] if self.settings.vote_screen else [views]
+            for i, views in zip(passed, reader_views, strict=True)
+        }
         return [
-            Sighting(b, self.reader.read_outputs(outputs[i]) if i in outputs else None, c)
+            Sighting(b, self._read_cuts(outputs[i]) if i in outputs else None, c)
             for i, (b, c) in enumerate(zip(boxes, crops, strict=True))
         ], outputs
 
+    def _cuts(self, crops: list[npt.NDArray[np.uint8]]) -> list[Cuts]:
+        """Each crop's outputs: the reader's, and the screen's too with ``vote_screen``."""
+        if not crops:
+            return []
+        read = self.reader.outputs(crops)
+        if self.screen is None or not self.settings.vote_screen:
+            return [[v] for v in read]
+        return [[v, w] for v, w in zip(read, self.screen.outputs(crops), strict=True)]
+
+    def _read_cuts(self, cuts: Cuts) -> PlateText | None:
+        """One crop's read from its cuts: the reader's own, or all of them voted."""
+        if len(cuts) == 1:
+            return self.reader.read_outputs(cuts[0])
+        fused = self.reader.read_fused(cuts)
+        return None if fused is None else fused[0]
+
     def _read(
         self, image: npt.NDArray[np.uint8], boxes: list[PlateBox]
-    ) -> tuple[list[Sighting], list[Views]]:
+    ) -> tuple[list[Sighting], list[Cuts]]:
         crops = [rectify(image, b) for b in boxes]
-        outputs = self.reader.outputs(crops) if crops else []
-        texts = [self.reader.read_outputs(v) for v in outputs]
+        outputs = self._cuts(crops)
+        texts = [self._read_cuts(c) for c in outputs]
         return [Sighting(b, t, c) for b, t, c in zip(boxes, texts, crops, strict=True)], outputs
 
 
