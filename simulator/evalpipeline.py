@@ -34,6 +34,7 @@ from agent.core.geometry import iou
 from agent.recognition.pipeline import Passes, build_recognizer
 from agent.recognition.recognizer import PHOTO_SECOND_LOOK, plausibility
 from agent.recognition.shipped import shipped_card
+from agent.recognition.tracker import LaneZone
 from simulator.evalreader import DEFAULT_REAL_DEV, SET_COUNTRIES
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 
     from agent.core.events import UnreadPass
     from agent.recognition.recognizer import Recognizer
+    from simulator.camera.scene import Light
     from simulator.camera.truth import PassTruth
 
 __all__ = ["eval_photos", "eval_video", "measure_for_card", "recognition"]
@@ -197,14 +199,28 @@ def eval_video(  # noqa: PLR0913 - the scene's knobs beside the models
     *,
     screen_card: Path | None = None,
     lanes: int = 1,
+    light: Light = "day",
 ) -> dict[str, object]:
-    """Run the pipeline over a synthetic traffic video and score its passes."""
-    from simulator.camera.scene import SceneConfig  # noqa: PLC0415 - heavy, only here
+    """Run the pipeline over a synthetic traffic video and score its passes.
+
+    The agent is set up as ``anpr-sim demo`` sets it up: the scene's lane zones,
+    virtual loops, the default recognition settings; ``light`` is the scene's
+    (``day``, ``dusk``, ``night``: infrared).
+    """
+    from simulator.camera.scene import Scene, SceneConfig  # noqa: PLC0415 - heavy, only here
     from simulator.camera.source import FrameSource  # noqa: PLC0415
 
     recognizer = build_recognizer(recognition(detector_card, reader_card, screen_card=screen_card))
-    passes = Passes(recognizer, lanes=lanes, pass_timeout_s=RecognitionConfig().pass_timeout_s)
-    source = FrameSource(SceneConfig(seed=seed, lanes=lanes), seconds=seconds)
+    scene = SceneConfig(seed=seed, lanes=lanes, light=light)
+    zones = [LaneZone(lane, tuple(polygon)) for lane, polygon in Scene(scene).lane_zones()]
+    passes = Passes(
+        recognizer,
+        lanes=lanes,
+        zones=zones,
+        pass_timeout_s=RecognitionConfig().pass_timeout_s,
+        loops=RecognitionConfig().count_loops,
+    )
+    source = FrameSource(scene, seconds=seconds)
     closed: list[PlateRead | UnreadPass] = []
     frames, busy = 0, 0.0
     for sim in source:
@@ -220,6 +236,7 @@ def eval_video(  # noqa: PLR0913 - the scene's knobs beside the models
     scores["seconds"] = seconds
     scores["seed"] = seed
     scores["lanes"] = lanes
+    scores["light"] = light
     return scores
 
 
@@ -257,6 +274,7 @@ def _cmd(args: argparse.Namespace) -> int:
             args.seed,
             screen_card=screen,
             lanes=args.lanes,
+            light=args.light,
         )
     print(json.dumps(out, indent=2))
     return 0
@@ -272,6 +290,9 @@ def add_parser(ev: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--video", type=float, default=60.0, help="seconds of synthetic video (0: none)")
     p.add_argument("--seed", type=int, default=7, help="synthetic scene seed")
     p.add_argument("--lanes", type=int, default=1, choices=(1, 2, 3, 4), help="synthetic scene")
+    p.add_argument(
+        "--light", default="day", choices=("day", "dusk", "night"), help="synthetic scene"
+    )
     p.add_argument(
         "--screen-card", type=Path, help="the reader's screening twin (default: reader-int8)"
     )

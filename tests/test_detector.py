@@ -41,7 +41,7 @@ from agent.recognition.recognizer import (
     plausibility,
     rectify,
 )
-from simulator.evalpipeline import eval_photos
+from simulator.evalpipeline import eval_photos, eval_video
 from simulator.plates import draw_plate, random_spec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -577,6 +577,18 @@ def test_eval_pipeline_scores_a_labelled_photo_folder_and_skips_a_missing_one(
     assert fr["top1_exact"] == 1.0  # two clean, frontal plates: both read
     assert fr["ms_per_photo_1_thread"] > 0
     assert eval_photos(DET_CARD, READ_CARD, tmp_path / "absent") == {}
+
+
+@needs_model
+def test_eval_video_scores_a_night_scene_as_the_demo_runs_it() -> None:
+    # Infrared night, the scene's lane zones and loops: what `anpr-sim demo --night`
+    # runs, offline and frame by frame (the same frames on every machine).
+    out = eval_video(DET_CARD, READ_CARD, seconds=6, seed=1, screen_card=SCREEN_CARD, light="night")
+    assert (out["light"], out["frames"], out["seed"]) == ("night", 150, 1)
+    readable = out["readable_passes"]
+    assert isinstance(readable, int)
+    assert readable >= 1
+    assert out["pass_recall"] == 1.0  # clean plates close to the camera: every one read
 
 
 def test_eval_pipeline_ranks_a_syntax_valid_plate_above_a_surer_other_text() -> None:
