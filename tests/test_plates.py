@@ -234,6 +234,19 @@ def test_italic_glyphs_lean_right_by_the_slant() -> None:
     assert top - bottom == pytest.approx(0.25 * 37, abs=1.5)
 
 
+def test_motion_blur_smears_up_to_a_third_of_the_plate_at_full_degradation() -> None:
+    from simulator.plates.degrade import MOTION_MAX, motion_length  # noqa: PLC0415
+
+    rng = np.random.default_rng(5)
+    full = [motion_length(rng, 100.0, 1.0) for _ in range(2000)]
+    easy = [motion_length(rng, 100.0, 0.0) for _ in range(2000)]
+    assert min(full) >= 3
+    assert max(full) <= round(100 * MOTION_MAX)
+    assert max(full) >= 30  # a night exposure's smear is seen in training
+    assert max(easy) <= 5  # an easy crop is hardly smeared
+    assert min(motion_length(rng, 20.0, 0.5) for _ in range(100)) == 2  # never below 2 px
+
+
 def test_motion_blur_runs_mostly_up_or_down_the_plate() -> None:
     from simulator.plates.degrade import _motion_kernel  # noqa: PLC0415
 
