@@ -35,7 +35,7 @@ import sys, zipfile
 names = set(zipfile.ZipFile(sys.argv[1]).namelist())
 need = {f"agent/recognition/models/{n}" for n in (
     "detector.onnx", "detector.card.json", "reader.onnx", "reader.card.json",
-    "reader-int8.onnx", "reader-int8.card.json")}
+    "screen.onnx", "screen.card.json")}
 missing = sorted(need - names)
 train = sorted(n for n in names if n.startswith("models/"))
 if missing or train:
@@ -56,7 +56,7 @@ cd "$work/elsewhere"
 export PYTHONPATH= PYTHONNOUSERSITE=1
 unset CREDENTIALS_DIRECTORY
 "$agent" --version | tee "$work/version.txt"
-for role in detector reader reader-int8; do
+for role in detector reader screen; do
   sha=$("$dev" -c 'import json,sys; print(json.load(open(sys.argv[1]))["sha256"])' \
     "$repo/agent/recognition/models/$role.card.json")
   grep -q "sha256:$sha" "$work/version.txt" || fail "--version does not name $role's sha256"

@@ -8,8 +8,8 @@ Two parts:
   accepts before one none does, then the most confident, equals the label), detection
   recall (some detector box has IoU >= 0.5 with the label), false plates per
   photo (plates read whose box misses the label), and ms per photo with one and
-  with two onnxruntime threads. The recognizer screens boxes with the int8 reader
-  (``reader-int8.card.json``) as the shipped configs do, unless ``--no-screen``.
+  with two onnxruntime threads. The recognizer screens boxes with the shipped
+  screen (``screen.card.json``) as the shipped configs do, unless ``--no-screen``.
 - **Synthetic video** from the simulator's traffic camera (``simulator.camera``):
   the agent's own :class:`~agent.pipeline.Passes` (recognise, track, vote) over
   every frame, scored against the scene's pass truth: pass recall (readable
@@ -248,7 +248,7 @@ def measure_for_card(card: Path) -> dict[str, object]:
     metrics["synthetic_video"] = eval_video(card, reader, screen_card=screen)
     metrics["measured_with"] = (
         "anpr-sim eval pipeline (agent's detector + reader.onnx"
-        + (", boxes screened by reader-int8.onnx" if screen is not None else "")
+        + (", boxes screened by screen.onnx" if screen is not None else "")
         + f", min plate width {MIN_PLATE_WIDTH}px); real-dev is evaluation only"
     )
     return metrics
@@ -294,7 +294,7 @@ def add_parser(ev: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--light", default="day", choices=("day", "dusk", "night"), help="synthetic scene"
     )
     p.add_argument(
-        "--screen-card", type=Path, help="the reader's screening twin (default: reader-int8)"
+        "--screen-card", type=Path, help="the reader's screen (default: the shipped one)"
     )
     p.add_argument("--no-screen", action="store_true", help="the reader reads every box")
     p.set_defaults(func=_cmd)

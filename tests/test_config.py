@@ -276,12 +276,14 @@ def test_lane_zones_are_polygons_of_known_lanes(tmp_path: Path) -> None:
     assert line.startswith("camera.lane_zones.1.polygon.1.0: 1.5: ")
 
 
-def test_voting_the_screen_needs_a_screen(tmp_path: Path) -> None:
-    assert load_config(EXAMPLE, {}).config.recognition.vote_screen is False
-    text = EXAMPLE.read_text().replace("vote_screen = false", "vote_screen = true")
-    assert load_config(_write(tmp_path, text), {}).config.recognition.vote_screen is True
-    (line,) = _problems(_write(tmp_path, text.replace("\nscreen = true", "\nscreen = false")))
-    assert "vote_screen needs recognition.screen" in line
+def test_the_screen_votes_by_default_and_can_be_turned_off(tmp_path: Path) -> None:
+    assert load_config(EXAMPLE, {}).config.recognition.vote_screen is True
+    text = EXAMPLE.read_text().replace("vote_screen = true", "vote_screen = false")
+    assert load_config(_write(tmp_path, text), {}).config.recognition.vote_screen is False
+    # No screen: nothing to vote, and not an error for a config that only turns it off.
+    text = EXAMPLE.read_text().replace("\nscreen = true", "\nscreen = false")
+    recognition = load_config(_write(tmp_path, text), {}).config.recognition
+    assert (recognition.screen, recognition.vote_screen) == (False, True)
 
 
 def test_a_second_look_is_a_frame_size_or_off(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ import pytest
 from conftest import read_cli
 
 from agent.cli.main import main as agent_main
+from agent.config.schema import RecognitionConfig
 from agent.core.clock import SystemClock
 from agent.core.events import PlateBox, PlateRead, PlateText, Sighting, UnreadPass
 from agent.core.geometry import iou
@@ -31,7 +32,7 @@ from agent.recognition.detector import (
     letterbox,
     load_detector_card,
 )
-from agent.recognition.pipeline import Pipeline
+from agent.recognition.pipeline import Pipeline, build_recognizer
 from agent.recognition.reader import PlateReader, ReaderError
 from agent.recognition.recognizer import (
     Recognizer,
@@ -47,7 +48,7 @@ from simulator.plates import draw_plate, random_spec
 REPO = Path(__file__).resolve().parents[1]
 DET_CARD = REPO / "agent" / "recognition" / "models" / "detector.card.json"
 READ_CARD = REPO / "agent" / "recognition" / "models" / "reader.card.json"
-SCREEN_CARD = REPO / "agent" / "recognition" / "models" / "reader-int8.card.json"
+SCREEN_CARD = REPO / "agent" / "recognition" / "models" / "screen.card.json"
 needs_model = pytest.mark.skipif(
     not (DET_CARD.is_file() and READ_CARD.is_file()), reason="detector or reader not shipped"
 )
@@ -247,8 +248,7 @@ def test_voting_the_screen_reads_small_plates_at_least_as_well(
 def test_a_screen_with_another_alphabet_cannot_be_voted(
     detector: PlateDetector, tmp_path: Path
 ) -> None:
-    for name in ("reader-int8.onnx",):
-        shutil.copy(SCREEN_CARD.parent / name, tmp_path / name)
+    shutil.copy(SCREEN_CARD.parent / "screen.onnx", tmp_path / "screen.onnx")
     card = json.loads(SCREEN_CARD.read_text())
     card["alphabet"] = card["alphabet"][::-1]  # the same size, other classes
     (tmp_path / "screen.card.json").write_text(json.dumps(card))
@@ -326,14 +326,24 @@ def test_a_plate_both_searches_find_is_one_sighting(detector: PlateDetector, wid
     assert len(on_plate) == 1
 
 
-def test_the_int8_screen_is_the_quantized_twin_of_the_shipped_reader() -> None:
-    # A reader retrained without quantizing again would leave a stale screen beside it.
+def test_the_shipped_screen_is_a_smaller_reader_whose_outputs_can_be_voted() -> None:
+    # The screen reads every box, so it must be the cheaper model; the shipped config
+    # votes its outputs with the reader's, so both must read the same classes.
     reader = json.loads(READ_CARD.read_text(encoding="utf-8"))
     screen = json.loads(SCREEN_CARD.read_text(encoding="utf-8"))
-    assert screen["quantization"]["of"]["sha256"] == reader["sha256"]
-    assert screen["alphabet"] == reader["alphabet"]
-    assert screen["input"] == reader["input"]
+    assert (screen["alphabet"], screen["blank_index"]) == (
+        reader["alphabet"],
+        reader["blank_index"],
+    )
+    _, _, h, w = screen["input"]["shape"]
+    _, _, rh, rw = reader["input"]["shape"]
+    assert h * w <= rh * rw
+    assert screen["quantization"]["of"]["sha256"]  # which float reader it was quantized from
     PlateReader(SCREEN_CARD, threads=1)  # the card contract holds (sha256, input spec)
+    config = RecognitionConfig()
+    assert config.screen
+    assert config.vote_screen
+    build_recognizer(config)  # the shipped models vote together without a ReaderError
 
 
 @needs_model

@@ -142,6 +142,24 @@ def test_check_config_refuses_a_card_whose_input_spec_the_graph_does_not_have(
     assert "does not match the card" in err[0]
 
 
+def test_check_config_refuses_a_screen_whose_outputs_cannot_be_voted_with_the_reader(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    card = _copy_card("screen", tmp_path)
+    raw = json.loads(card.read_text())
+    raw["alphabet"] = raw["alphabet"][::-1]  # as many classes, other characters
+    card.write_text(json.dumps(raw))
+    monkeypatch.setenv("ANPR_RECOGNITION__SCREEN_CARD", str(card))
+    code, _, err = _check_config(capsys)
+    assert code == 2
+    assert len(err) == 1, err
+    assert "recognition.vote_screen" in err[0]
+    assert "alphabet or blank is not the reader's" in err[0]
+    monkeypatch.setenv("ANPR_RECOGNITION__VOTE_SCREEN", "false")  # screening alone: fine
+    code, _, err = _check_config(capsys)
+    assert code == 0, err
+
+
 def test_the_read_command_reads_the_test_photo_from_any_directory(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

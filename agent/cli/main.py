@@ -65,22 +65,32 @@ def _check_models(path: Path, recognition: RecognitionConfig) -> str | None:
     """
     # Imported here: onnxruntime and OpenCV load only for the commands that read plates.
     from agent.recognition.detector import DetectorError, PlateDetector  # noqa: PLC0415
-    from agent.recognition.reader import PlateReader, ReaderError  # noqa: PLC0415
+    from agent.recognition.reader import PlateReader, ReaderCard, ReaderError  # noqa: PLC0415
+    from agent.recognition.recognizer import check_votable  # noqa: PLC0415
 
     shown: list[str] = []
     problems = False
+    readers: dict[str, ReaderCard] = {}
     for key, card in model_cards(recognition).named():
         try:
             if key == "recognition.detector_card":
                 version = PlateDetector(card, threads=1).card.version
             else:
-                version = PlateReader(card, threads=1).card.version
+                readers[key] = PlateReader(card, threads=1).card
+                version = readers[key].version
         except (DetectorError, ReaderError) as exc:
             _err(f"{path}: {key}: {exc}")
             problems = True
             continue
         origin = "shipped" if card == shipped_card(_ROLES[key]) else str(card)
         shown.append(f"{key.split('.')[1].removesuffix('_card')} {version} ({origin})")
+    reader, screen = readers.get("recognition.reader_card"), readers.get("recognition.screen_card")
+    if recognition.vote_screen and reader is not None and screen is not None:
+        try:
+            check_votable(reader, screen)
+        except ReaderError as exc:
+            _err(f"{path}: recognition.vote_screen: {exc}")
+            problems = True
     return None if problems else ", ".join(shown)
 
 

@@ -119,7 +119,11 @@ def _recognizer(
     settings = dataclasses.replace(
         settings, second_look=look, fuse=settings.fuse or args.fuse, vote_box=not args.no_vote_box
     )
-    return Recognizer(detector, reader, settings, screen)
+    try:
+        return Recognizer(detector, reader, settings, screen)
+    except ReaderError as exc:
+        _err(str(exc))
+        return None
 
 
 def _cmd_read(args: argparse.Namespace) -> int:

@@ -269,9 +269,9 @@ class RecognitionConfig(_Section):
     screen_card: Path | None = Field(
         default=None,
         description=(
-            "Card of the screen (see screen) to use instead of the shipped one, the "
-            "shipped reader's int8 twin: name one when you swap the reader. "
-            "None: the shipped screen."
+            "Card of the screen (see screen) to use instead of the shipped one, a "
+            "smaller int8 reader: name one with the reader's alphabet when you swap the "
+            "reader. None: the shipped screen."
         ),
     )
     detect_threshold: float = Field(
@@ -339,12 +339,14 @@ class RecognitionConfig(_Section):
         ),
     )
     vote_screen: bool = Field(
-        default=False,
+        default=True,
         description=(
-            "Weigh the screen's outputs of each crop with the reader's (the text both models "
-            "together find most probable): two models that err on different strokes, for a "
-            "screen run on refined and box crops only. Needs a screen with the reader's "
-            "alphabet."
+            "Weigh the screen's outputs of each crop with the reader's and take the text "
+            "both models together find most probable: the shipped screen is a smaller "
+            "model than the reader, and two models that err on different strokes read "
+            "better together (models/README). The screen then also reads refined and box "
+            "crops. Needs a screen with the reader's alphabet; without a screen it does "
+            "nothing."
         ),
     )
     countries: Annotated[
@@ -407,12 +409,6 @@ class RecognitionConfig(_Section):
     def _second_look_is_a_size(self) -> RecognitionConfig:
         if 0 < self.second_look < 64:
             raise ValueError("recognition.second_look is a long side of 64 px or more, or 0")
-        return self
-
-    @model_validator(mode="after")
-    def _vote_screen_needs_a_screen(self) -> RecognitionConfig:
-        if self.vote_screen and not self.screen:
-            raise ValueError("recognition.vote_screen needs recognition.screen: true")
         return self
 
     @model_validator(mode="after")

@@ -8,7 +8,7 @@ one batch.
 
 A busy frame gives a dozen boxes, most of them grilles, signs and lamps, and
 reading them is most of a frame's cost. With a *screen* (a cheaper twin of the
-reader, e.g. the int8 ``reader-int8.onnx``) every box is first read by the
+reader, e.g. the shipped int8 ``screen.onnx``) every box is first read by the
 screen at a lower confidence bar (``SCREEN_MARGIN`` below the reader's), and
 only the boxes it reads as a plate are read by the reader: the reads reported
 are the reader's own. With ``vote_screen`` the screen's outputs of a crop are
@@ -27,7 +27,7 @@ import numpy as np
 
 from agent.core.events import PlateBox, PlateText, Sighting
 from agent.core.geometry import iou
-from agent.recognition.reader import ReaderError
+from agent.recognition.reader import ReaderCard, ReaderError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -44,6 +44,7 @@ __all__ = [
     "Recognizer",
     "RecognizerSettings",
     "box_crop",
+    "check_votable",
     "plausibility",
     "rectify",
 ]
@@ -117,6 +118,16 @@ class RecognizerSettings:
     vote_screen: bool = False  # each read also weighs the screen's outputs of the same crop
 
 
+def check_votable(reader: ReaderCard, screen: ReaderCard) -> None:
+    """Raise ``ReaderError`` unless the screen's outputs can be voted with the reader's."""
+    if (reader.alphabet, reader.blank) != (screen.alphabet, screen.blank):
+        raise ReaderError(
+            f"{screen.model_path}: the screen's alphabet or blank is not the reader's "
+            f"({reader.model_path}), so their outputs cannot be voted: name a screen_card "
+            "for this reader or set recognition.vote_screen = false"
+        )
+
+
 def _in_roi(box: PlateBox, roi: Sequence[tuple[float, float]], width: int, height: int) -> bool:
     cx = sum(c[0] for c in box.corners) / 4
     cy = sum(c[1] for c in box.corners) / 4
@@ -139,12 +150,7 @@ class Recognizer:
         self.settings = settings or RecognizerSettings()
         self.screen = screen
         if self.settings.vote_screen and screen is not None:
-            a, b = reader.card, screen.card
-            if (a.alphabet, a.blank) != (b.alphabet, b.blank):
-                raise ReaderError(
-                    f"{b.model_path}: the screen's alphabet or blank is not the reader's "
-                    f"({a.model_path}); its outputs cannot be voted with the reader's"
-                )
+            check_votable(reader.card, screen.card)
 
     def boxes(
         self,

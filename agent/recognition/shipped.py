@@ -1,9 +1,9 @@
 """The models the agent ships, and which card a configuration picks for each model.
 
-The detector, the reader and the reader's int8 twin (the screen) are package
-data of :mod:`agent.recognition.models`, so an installed agent reads plates
-with no path configured. A config names a card only to swap a model; ``None``
-in ``recognition`` means the shipped one.
+The detector, the reader and the screen (a smaller int8 reader that reads
+every box first) are package data of :mod:`agent.recognition.models`, so an
+installed agent reads plates with no path configured. A config names a card
+only to swap a model; ``None`` in ``recognition`` means the shipped one.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ __all__ = ["SHIPPED", "ModelCards", "ShippedModel", "model_cards", "shipped_card
 SHIPPED = {
     "detector": "detector.card.json",
     "reader": "reader.card.json",
-    "screen": "reader-int8.card.json",
+    "screen": "screen.card.json",
 }
 
 
