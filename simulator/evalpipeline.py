@@ -210,15 +210,16 @@ def eval_video(  # noqa: PLR0913 - the scene's knobs beside the models
     from simulator.camera.scene import Scene, SceneConfig  # noqa: PLC0415 - heavy, only here
     from simulator.camera.source import FrameSource  # noqa: PLC0415
 
-    recognizer = build_recognizer(recognition(detector_card, reader_card, screen_card=screen_card))
+    config = recognition(detector_card, reader_card, screen_card=screen_card)
+    recognizer = build_recognizer(config)
     scene = SceneConfig(seed=seed, lanes=lanes, light=light)
     zones = [LaneZone(lane, tuple(polygon)) for lane, polygon in Scene(scene).lane_zones()]
     passes = Passes(
         recognizer,
         lanes=lanes,
         zones=zones,
-        pass_timeout_s=RecognitionConfig().pass_timeout_s,
-        loops=RecognitionConfig().count_loops,
+        pass_timeout_s=config.pass_timeout_s,
+        loops=config.count_loops,
     )
     source = FrameSource(scene, seconds=seconds)
     closed: list[PlateRead | UnreadPass] = []

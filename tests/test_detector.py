@@ -13,6 +13,7 @@ import json
 import shutil
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -44,6 +45,9 @@ from agent.recognition.recognizer import (
 )
 from simulator.evalpipeline import eval_photos, eval_video
 from simulator.plates import draw_plate, random_spec
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 REPO = Path(__file__).resolve().parents[1]
 DET_CARD = REPO / "agent" / "recognition" / "models" / "detector.card.json"
@@ -167,6 +171,18 @@ def _count_fused(reader: PlateReader, monkeypatch: pytest.MonkeyPatch) -> list[i
     return calls
 
 
+def _exact_with_and_without(
+    recognizer: Callable[[bool], Recognizer], width: int, blur: float, noise: float
+) -> dict[bool, int]:
+    """Plates read exactly out of 12 small blurred French ones, with the option off and on."""
+    exact = {False: 0, True: 0}
+    for seed in range(12):
+        frame, text = _small_blurred_plate(seed, width=width, blur=blur, noise=noise)
+        for on in (False, True):
+            exact[on] += _top_text(recognizer(on), frame) == text
+    return exact
+
+
 def _top_text(recognizer: Recognizer, frame: np.ndarray) -> str | None:
     """The text of the most plausible plate read in ``frame``."""
     plates = [s for s in recognizer.recognise(frame) if s.text is not None]
@@ -183,12 +199,14 @@ def test_fused_cuts_read_blurred_small_plates_at_least_as_well(
     # the surer of the two reads got right.
     reader = PlateReader(READ_CARD, threads=1, countries=("F",), threshold=0.5)
     fused_calls = _count_fused(reader, monkeypatch)
-    exact = {False: 0, True: 0}
-    for seed in range(12):
-        frame, text = _small_blurred_plate(seed, width=75, blur=1.2, noise=10)
-        for fuse in (False, True):
-            rec = Recognizer(detector, reader, RecognizerSettings(min_plate_width=40, fuse=fuse))
-            exact[fuse] += _top_text(rec, frame) == text
+    exact = _exact_with_and_without(
+        lambda fuse: Recognizer(
+            detector, reader, RecognizerSettings(min_plate_width=40, fuse=fuse)
+        ),
+        width=75,
+        blur=1.2,
+        noise=10,
+    )
     assert fused_calls, "no box and refined box disagreed: the fused path was not exercised"
     assert set(fused_calls) == {4}  # the box, the refined box, and the refined box cut two ways
     assert exact[True] >= exact[False], exact
@@ -203,12 +221,14 @@ def test_voting_the_box_crop_reads_small_plates_at_least_as_well(
     # plate the rectified crop alone reads right, and only plates pay for it.
     reader = PlateReader(READ_CARD, threads=1, countries=("F",), threshold=0.5)
     voted = _count_fused(reader, monkeypatch)
-    exact = {False: 0, True: 0}
-    for seed in range(12):
-        frame, text = _small_blurred_plate(seed, width=80, blur=1.0, noise=8)
-        for vote in (False, True):
-            settings = RecognizerSettings(min_plate_width=40, vote_box=vote)
-            exact[vote] += _top_text(Recognizer(detector, reader, settings), frame) == text
+    exact = _exact_with_and_without(
+        lambda vote: Recognizer(
+            detector, reader, RecognizerSettings(min_plate_width=40, vote_box=vote)
+        ),
+        width=80,
+        blur=1.0,
+        noise=8,
+    )
     assert voted, "no plate was read: the vote was not exercised"
     assert set(voted) == {2}  # the rectified crop and the box crop
     assert exact[True] >= exact[False], exact
@@ -229,17 +249,19 @@ def test_voting_the_screen_reads_small_plates_at_least_as_well(
     reader = PlateReader(READ_CARD, threads=1, countries=("F",), threshold=0.5)
     screen = PlateReader(SCREEN_CARD, threads=1)
     voted = _count_fused(reader, monkeypatch)
-    exact = {False: 0, True: 0}
-    for seed in range(12):
-        frame, text = _small_blurred_plate(seed, width=80, blur=1.0, noise=8)
-        for vote in (False, True):
-            settings = RecognizerSettings(min_plate_width=40, vote_screen=vote)
-            exact[vote] += _top_text(Recognizer(detector, reader, settings, screen), frame) == text
+    exact = _exact_with_and_without(
+        lambda vote: Recognizer(
+            detector, reader, RecognizerSettings(min_plate_width=40, vote_screen=vote), screen
+        ),
+        width=80,
+        blur=1.0,
+        noise=8,
+    )
     assert voted, "no plate was read: the vote was not exercised"
     assert set(voted) == {2}  # the reader's outputs and the screen's, of one crop
     assert exact[True] >= exact[False], exact
     voted.clear()
-    frame, text = _small_blurred_plate(0, width=80, blur=1.0, noise=8)
+    frame, _ = _small_blurred_plate(0, width=80, blur=1.0, noise=8)
     settings = RecognizerSettings(min_plate_width=40, vote_screen=True, vote_box=True)
     Recognizer(detector, reader, settings, screen).recognise(frame)
     assert 4 in voted  # the rectified crop and the box crop, each read by both models

@@ -299,24 +299,27 @@ class Recognizer:
         crops = [rectify(image, b) for b in boxes]
         screened = screen.outputs(crops)
         passed = [i for i, v in enumerate(screened) if screen.read_outputs(v) is not None]
-        reader_views = self.reader.outputs([crops[i] for i in passed])
-        outputs: dict[int, Cuts] = {
-            i: [views, screened[i]] if self.settings.vote_screen else [views]
-            for i, views in zip(passed, reader_views, strict=True)
-        }
+        cuts = self._cuts([crops[i] for i in passed], [screened[i] for i in passed])
+        outputs = dict(zip(passed, cuts, strict=True))
         return [
             Sighting(b, self._read_cuts(outputs[i]) if i in outputs else None, c)
             for i, (b, c) in enumerate(zip(boxes, crops, strict=True))
         ], outputs
 
-    def _cuts(self, crops: list[npt.NDArray[np.uint8]]) -> list[Cuts]:
-        """Each crop's outputs: the reader's, and the screen's too with ``vote_screen``."""
+    def _cuts(
+        self, crops: list[npt.NDArray[np.uint8]], screened: list[Views] | None = None
+    ) -> list[Cuts]:
+        """Each crop's outputs: the reader's, and the screen's too with ``vote_screen``.
+
+        ``screened``: the screen's outputs of ``crops`` where it has read them already.
+        """
         if not crops:
             return []
         read = self.reader.outputs(crops)
         if self.screen is None or not self.settings.vote_screen:
             return [[v] for v in read]
-        return [[v, w] for v, w in zip(read, self.screen.outputs(crops), strict=True)]
+        other = self.screen.outputs(crops) if screened is None else screened
+        return [[v, w] for v, w in zip(read, other, strict=True)]
 
     def _read_cuts(self, cuts: Cuts) -> PlateText | None:
         """One crop's read from its cuts: the reader's own, or all of them voted."""
